@@ -1,0 +1,5 @@
+"""`python -m repobus`."""
+
+from repobus.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,354 @@
+"""The bus: claim, renew, pause, release and log, as logic over a Store.
+
+Invariants:
+- every change is a compare-and-swap against the version read (never check-then-write): of
+  several agents claiming one task, exactly one wins; the others get ConflictError naming
+  the holder;
+- a claim is a lease: it expires at `lease_expires_at` (plus the configured grace for clock
+  skew); an expired or paused claim may be taken over by another agent, which raises the
+  task's fencing token; the superseded holder's renew, release and guarded events are then
+  refused (ConflictError / StaleTokenError);
+- a guarded event is appended only while the claim it was checked against is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repobus import models, names, times
+from repobus.config import Config
+from repobus.errors import CasFailed, ConflictError, NotFoundError, StaleTokenError, UsageError
+from repobus.gitcmd import Repo
+from repobus.store import Entry, Slot, Store
+
+MAX_ATTEMPTS = 100
+_EVENT_NAME_MAX = 64
+
+
+@dataclass
+class Bus:
+    repo: Repo
+    cfg: Config
+    store: Store
+    clock: Any = field(default=times.now)
+
+    # -- leases --------------------------------------------------------------------------
+    def lease_end(self, rec: dict[str, Any]) -> int | None:
+        """When a claim's lease ends; claims written before leases get the default TTL."""
+        end = times.parse_or_none(rec.get("lease_expires_at"))
+        if end is None:
+            start = times.parse_or_none(rec.get("updated_at") or rec.get("claimed_at"))
+            end = None if start is None else start + self.cfg.ttl
+        return end
+
+    def is_expired(self, rec: dict[str, Any], now: int | None = None) -> bool:
+        end = self.lease_end(rec)
+        return end is not None and (now or self.clock()) > end + self.cfg.grace
+
+    def lease_state(self, rec: dict[str, Any], now: int | None = None) -> str:
+        status = str(rec.get("status", ""))
+        if status != "active":
+            return status or "unknown"
+        return "expired" if self.is_expired(rec, now) else "active"
+
+    # -- claims --------------------------------------------------------------------------
+    def claim(
+        self,
+        agent: str,
+        task: str,
+        *,
+        plan: str | None = None,
+        branch: str | None = None,
+        notes: str | None = None,
+        clear_notes: bool = False,
+        ttl: int | None = None,
+    ) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        ttl = ttl or self.cfg.ttl
+        if self.cfg.require_assignment:
+            self._require_assignment(agent, task)
+        cur: Slot | None = None
+        for _ in range(MAX_ATTEMPTS):
+            now = self.clock()
+            rec = self._granted(agent, task, cur, now, ttl, plan, branch, notes, clear_notes)
+            try:
+                return self.store.put("claims", task, rec, cur)
+            except CasFailed:
+                cur = self.store.get("claims", task)
+        raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
+
+    def _granted(
+        self, agent: str, task: str, cur: Slot | None, now: int, ttl: int,
+        plan: str | None, branch: str | None, notes: str | None, clear_notes: bool,
+    ) -> dict[str, Any]:
+        old = cur.record if cur else {}
+        holder = old.get("agent_id")
+        status = old.get("status")
+        fence = int(old.get("fencing_token") or 0)
+        same = holder == agent and status in ("active", "paused")
+        if cur is not None and not same and status == "active" and not self.is_expired(old, now):
+            raise self._held(task, old)
+        rec: dict[str, Any] = {
+            "task_id": task,
+            "agent_id": agent,
+            "branch": branch or (old.get("branch") if same else None)
+            or names.default_branch(agent, task),
+            "status": "active",
+            "claimed_at": old["claimed_at"] if same and old.get("claimed_at") else times.fmt(now),
+            "lease_expires_at": times.fmt(now + ttl),
+            "fencing_token": fence if same else fence + 1,
+            "op": ("resume" if status == "paused" else "reclaim") if same else "claim",
+            "by": agent,
+            "updated_at": times.fmt(now),
+        }
+        if cur is not None and not same and holder and status in ("active", "paused"):
+            rec["op"] = "takeover"
+            rec["previous_holder"] = holder
+        plan_id = plan or old.get("plan_id")
+        kept = None if clear_notes else (notes if notes is not None else old.get("notes"))
+        if plan_id:
+            rec["plan_id"] = plan_id
+        if kept:
+            rec["notes"] = kept
+        return rec
+
+    def _held(self, task: str, rec: dict[str, Any]) -> ConflictError:
+        end = self.lease_end(rec)
+        until = times.fmt(end) if end else "unknown"
+        return ConflictError(
+            f"task {task} already claimed by {rec.get('agent_id')}; current status=active "
+            f"(branch {rec.get('branch')}, lease until {until})",
+            hint="pick another task, or wait for the lease to expire or be paused",
+        )
+
+    def _require_assignment(self, agent: str, task: str) -> None:
+        if self.store.get("claims", task) is not None:
+            return
+        asg = self.store.get("assignments", task)
+        if asg is None:
+            raise NotFoundError(
+                f"assignment missing for {task}; run tools.agent.task_assign first or use "
+                "--allow-unassigned"
+            )
+        eng = asg.record.get("engineer")
+        if eng and eng != agent:
+            raise ConflictError(
+                f"assignment for {task} targets {eng}; update assignment or claim with "
+                "--allow-unassigned"
+            )
+
+    def _holder_slot(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
+        cur = self.store.get("claims", task)
+        if cur is None:
+            raise NotFoundError(f"no claim found for task {task}",
+                                hint=f"claim it first: repobus claim --task {task}")
+        rec = cur.record
+        if rec.get("agent_id") != agent:
+            taken = rec.get("previous_holder") == agent or rec.get("op") == "takeover"
+            why = (f"its lease was taken over by {rec.get('agent_id')} "
+                   f"(fencing token {rec.get('fencing_token')})") if taken else \
+                f"owned by {rec.get('agent_id')}, not {agent}"
+            raise ConflictError(f"cannot {verb} task {task}: {why}" if taken else
+                                f"task {task} {why}")
+        if fence is not None and fence != rec.get("fencing_token"):
+            raise StaleTokenError(
+                f"stale fencing token {fence} for task {task}: current token is "
+                f"{rec.get('fencing_token')}",
+                hint="this process no longer holds the claim; claim again to get a new token",
+            )
+        return cur
+
+    def renew(self, agent: str, task: str, *, ttl: int | None = None,
+              fence: int | None = None) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        ttl = ttl or self.cfg.ttl
+        for _ in range(MAX_ATTEMPTS):
+            cur = self._holder_slot(agent, task, fence, "renew")
+            if cur.record.get("status") != "active":
+                raise ConflictError(
+                    f"cannot renew task {task}: status={cur.record.get('status')}",
+                    hint=f"claim it again: repobus claim --task {task}",
+                )
+            now = self.clock()
+            rec = dict(cur.record, lease_expires_at=times.fmt(now + ttl), op="renew", by=agent,
+                       updated_at=times.fmt(now))
+            rec.pop("previous_holder", None)
+            try:
+                return self.store.put("claims", task, rec, cur)
+            except CasFailed:
+                continue
+        raise ConflictError(f"task {task}: too much contention")
+
+    def pause(self, agent: str, task: str, *, notes: str) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        if not notes or not notes.strip():
+            raise UsageError("pause needs --notes saying why (what state the work is in)")
+        for _ in range(MAX_ATTEMPTS):
+            cur = self.store.get("claims", task)
+            if cur is None:
+                raise NotFoundError(f"no claim found for task {task}")
+            status = cur.record.get("status")
+            if status not in ("active", "paused"):
+                raise ConflictError(f"cannot pause task {task}: status={status}")
+            now = self.clock()
+            rec = dict(cur.record, status="paused", op="pause", by=agent, notes=notes,
+                       updated_at=times.fmt(now))
+            rec.pop("previous_holder", None)
+            try:
+                return self.store.put("claims", task, rec, cur)
+            except CasFailed:
+                continue
+        raise ConflictError(f"task {task}: too much contention")
+
+    def release(self, agent: str, task: str, *, status: str = "done", notes: str | None = None,
+                fence: int | None = None) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        if status not in ("done", "released", "paused"):
+            raise UsageError(f"status must be one of ['done', 'paused', 'released'], got {status!r}")
+        for _ in range(MAX_ATTEMPTS):
+            cur = self._holder_slot(agent, task, fence, "release")
+            now = self.clock()
+            rec = dict(cur.record, status=status, op="release" if status != "paused" else "pause",
+                       by=agent, updated_at=times.fmt(now))
+            rec.pop("previous_holder", None)
+            if status != "paused":
+                rec["released_at"] = times.fmt(now)
+            if notes is not None:
+                rec["notes"] = notes
+            try:
+                return self.store.put("claims", task, rec, cur)
+            except CasFailed:
+                continue
+        raise ConflictError(f"task {task}: too much contention")
+
+    # -- events --------------------------------------------------------------------------
+    def log(
+        self,
+        agent: str,
+        event: str,
+        summary: str,
+        *,
+        task: str | None = None,
+        plan: str | None = None,
+        branch: str | None = None,
+        pr: str | None = None,
+        receipts: list[str] | None = None,
+        severity: str | None = None,
+        extra: dict[str, Any] | None = None,
+        fence: int | None = None,
+    ) -> Entry:
+        agent = names.agent_id(agent)
+        rec = build_event(agent, event, summary, task=task, plan=plan, branch=branch, pr=pr,
+                          receipts=receipts, severity=severity, extra=extra,
+                          ts=times.fmt(self.clock()))
+        if not task or rec["event"] not in models.GUARDED_EVENTS:
+            return self.store.append("events", agent, rec)
+        for _ in range(MAX_ATTEMPTS):
+            guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
+            if guard is not None and guard.record.get("fencing_token") is not None:
+                rec["fencing_token"] = guard.record["fencing_token"]
+            try:
+                return self.store.append("events", agent, rec, guard=guard)
+            except CasFailed:
+                continue
+        raise ConflictError(f"task {task}: too much contention")
+
+    def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
+        """The claim an action on `task` must hold still; None when the claim is finished
+        (anyone may log on a done task).  Failures are recorded in the agent's errors.jsonl,
+        as the original claim guard did."""
+        cur = self.store.get("claims", task)
+        if cur is None:
+            self._guard_error(agent, task, action, None)
+            raise NotFoundError(
+                f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
+                f"--task {task}` first",
+                hint=f"or: repobus claim --task {task}",
+            )
+        rec = cur.record
+        status = str(rec.get("status") or "active").lower()
+        if status in models.TERMINAL_STATUSES:
+            return None
+        if rec.get("agent_id") != agent:
+            self._guard_error(agent, task, action, rec)
+            raise ConflictError(
+                f"task {task} currently claimed by {rec.get('agent_id') or 'UNKNOWN'} "
+                f"(status={status}); run bus_claim release/claim before logging {action}"
+            )
+        if fence is not None and fence != rec.get("fencing_token"):
+            raise StaleTokenError(
+                f"stale fencing token {fence} for task {task}: current token is "
+                f"{rec.get('fencing_token')}"
+            )
+        return cur
+
+    def _guard_error(self, agent: str, task: str, action: str, rec: dict[str, Any] | None) -> None:
+        entry: dict[str, Any] = {"ts": times.fmt(self.clock()), "agent_id": agent, "event": action,
+                                 "reason": "claim_missing" if rec is None else "claim_owner",
+                                 "task_id": task}
+        if rec is not None:
+            entry["claim_owner"] = rec.get("agent_id")
+            entry["claim_status"] = rec.get("status")
+        path = self.repo.root / "_report" / "agent" / agent / "errors.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(models.event_line(entry))
+
+
+def build_event(
+    agent: str, event: str, summary: str, *, ts: str, task: str | None = None,
+    plan: str | None = None, branch: str | None = None, pr: str | None = None,
+    receipts: list[str] | None = None, severity: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event = (event or "").strip()
+    if not event or len(event) > _EVENT_NAME_MAX or any(c.isspace() for c in event):
+        raise UsageError(f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters "
+                         "without spaces")
+    rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
+    if task:
+        rec["task_id"] = names.task_id(task)
+    for key, value in (("plan_id", plan), ("branch", branch), ("pr", pr)):
+        if value:
+            rec[key] = str(value)
+    if receipts:
+        rec["receipts"] = [r for r in receipts if r]
+    if severity:
+        sev = severity.lower()
+        if sev not in models.SEVERITIES:
+            raise UsageError("severity must be one of: high, low, medium")
+        rec["severity"] = sev
+    for key, value in (extra or {}).items():
+        if key in models.CORE_EVENT_KEYS:
+            raise UsageError(f"--extra cannot overwrite core field '{key}'",
+                             hint=f"use the --{key.replace('_id', '')} option, or another key")
+        rec[key] = value
+    return rec
+
+
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"invalid {option.lstrip('-')} field '{item}', expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def open_bus(path: Path | str | None = None, backend: str | None = None) -> Bus:
+    from repobus import config, gitcmd
+    from repobus.store import open_store
+
+    repo = gitcmd.discover(path)
+    cfg = config.load(repo)
+    return Bus(repo, cfg, open_store(repo, cfg, backend))
+
+
+def with_config(bus: Bus, **changes: Any) -> Bus:
+    from dataclasses import replace
+
+    cfg: Config = replace(bus.cfg, **changes)
+    return Bus(bus.repo, cfg, bus.store, bus.clock)

@@ -1,0 +1,125 @@
+"""The command line: the only layer that reads argv and the environment, prints, and picks
+exit codes.  `main(argv) -> int`.
+
+`repobus --version` answers before anything is imported; other well-formed command lines are
+parsed by the table-driven fast parser; `--help` and mistakes go to the click interface.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import IO, Any
+
+from repobus import __version__
+
+
+class Ctx:
+    """What a command handler gets: its parsed values, the environment, output streams."""
+
+    def __init__(self, values: dict[str, Any], env: Mapping[str, str],
+                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+        self.values = values
+        self.env = env
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.json = bool(values.get("json"))
+        self._bus: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def bus(self, backend: str | None = None) -> Any:
+        if self._bus is None:
+            from repobus.bus import open_bus
+
+            self._bus = open_bus(self.values.get("repo"), backend)
+        return self._bus
+
+    def agent(self) -> str:
+        from repobus.session import resolve_agent
+
+        return resolve_agent(self.bus().repo.root, self.values.get("agent"),
+                             self.env.get("REPOBUS_AGENT"))
+
+    def emit(self, data: Any, text: str | None = None) -> None:
+        if self.json:
+            from repobus.models import canonical
+
+            self.out.write(canonical(data).decode("utf-8") + "\n")
+        elif text is not None:
+            self.out.write(text + ("\n" if text and not text.endswith("\n") else ""))
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+
+
+def _table() -> dict[str, Any]:
+    from repobus.cli.commands import TABLE
+
+    return TABLE
+
+
+def dispatch(cmd: Any, values: dict[str, Any], env: Mapping[str, str] | None = None,
+             out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    ctx = Ctx(values, os.environ if env is None else env, out, err)
+    module, _, func = cmd.handler.partition(":")
+    import importlib
+
+    try:
+        handler = getattr(importlib.import_module(module), func)
+        return int(handler(ctx) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the one error boundary
+        return _report(ctx, exc)
+
+
+def _report(ctx: Ctx, exc: Exception) -> int:
+    from repobus.errors import BusError
+
+    if isinstance(exc, BusError):
+        code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
+    else:
+        code, kind, message, hint = 70, "internal", f"internal error: {exc!r}", \
+            "this is a bug in repobus; rerun with --debug and report the traceback"
+    if ctx.values.get("debug"):
+        import traceback
+
+        traceback.print_exception(exc, file=ctx.err)
+    if ctx.json:
+        from repobus.models import canonical
+
+        body = {"error": message, "kind": kind, "code": code}
+        if hint:
+            body["hint"] = hint
+        ctx.out.write(canonical(body).decode("utf-8") + "\n")
+        ctx.out.flush()
+    else:
+        ctx.err.write(f"error: {message}\n")
+        if hint:
+            ctx.err.write(f"hint: {hint}\n")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["--version"], ["-V"]):
+        sys.stdout.write(f"repobus {__version__}\n")
+        return 0
+    from repobus.cli.spec import parse_fast
+
+    table = _table()
+    parsed = parse_fast(table, args)
+    if parsed is None:
+        from repobus.cli import clickapp
+
+        return clickapp.run(table, args)
+    return dispatch(*parsed)

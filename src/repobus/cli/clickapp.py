@@ -1,0 +1,83 @@
+"""The click interface, built from the command table: help, examples and usage errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from repobus import __version__
+from repobus.cli.spec import Command, Opt, defaults
+
+
+def _param(opt: Opt) -> click.Option:
+    decls = [opt.flag] + ([opt.short] if opt.short else [])
+    kw: dict[str, Any] = {"help": opt.help, "required": opt.required}
+    if opt.metavar:
+        kw["metavar"] = opt.metavar
+    if opt.kind == "flag":
+        return click.Option(decls, is_flag=True, default=bool(opt.default), **kw)
+    if opt.kind == "int":
+        return click.Option(decls, type=int, default=opt.default, **kw)
+    if opt.kind == "choice":
+        return click.Option(decls, type=click.Choice(opt.choices), default=opt.default, **kw)
+    if opt.kind in ("multi", "nargs"):
+        return click.Option(decls, multiple=True, default=opt.default or (), **kw)
+    return click.Option(decls, default=opt.default, **kw)
+
+
+def _command(cmd: Command, leaf: str) -> click.Command:
+    params: list[click.Parameter] = [_param(o) for o in cmd.all_opts()]
+    params += [click.Argument([a.dest], required=a.required) for a in cmd.args]
+    variadic = next((o for o in cmd.all_opts() if o.kind == "nargs"), None)
+    if variadic is not None and not cmd.args:
+        params.append(click.Argument(["_rest"], nargs=-1))
+
+    def callback(**kw: Any) -> None:
+        values = defaults(cmd)
+        rest = list(kw.pop("_rest", ()) or ())
+        for key, value in kw.items():
+            values[key] = list(value) if isinstance(value, tuple) else value
+        if rest:
+            if variadic is None or not values[variadic.dest]:
+                raise click.UsageError(f"unexpected argument {rest[0]!r}")
+            values[variadic.dest] = values[variadic.dest] + rest
+        from repobus.cli import dispatch
+
+        raise SystemExit(dispatch(cmd, values))
+
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in cmd.examples) if cmd.examples else None
+    return click.Command(leaf, params=params, callback=callback, help=cmd.doc or cmd.summary,
+                         short_help=cmd.summary, epilog=epilog)
+
+
+def build(table: dict[str, Command]) -> click.Group:
+    root = click.Group(
+        "repobus",
+        help="The coordination bus that lives in your git repository: claims with one winner, "
+             "leases with fencing tokens, an append-only verifiable log.",
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
+    root = click.version_option(__version__, "--version", "-V", prog_name="repobus")(root)
+    groups: dict[str, click.Group] = {}
+    for name, cmd in table.items():
+        head, _, leaf = name.partition(" ")
+        if leaf:
+            grp = groups.get(head)
+            if grp is None:
+                grp = groups[head] = click.Group(head, help=f"{head} commands.")
+                root.add_command(grp)
+            grp.add_command(_command(cmd, leaf))
+        else:
+            root.add_command(_command(cmd, name))
+    return root
+
+
+def run(table: dict[str, Command], argv: list[str]) -> int:
+    app = build(table)
+    try:
+        app.main(args=argv, prog_name="repobus", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0

@@ -1,0 +1,126 @@
+"""init, check, verify, export, schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repobus.cli import Ctx
+
+
+def init(ctx: Ctx) -> int:
+    from repobus import config, gitcmd, names, session, times
+
+    repo = gitcmd.discover(ctx.values.get("repo"))
+    cfg = config.load(repo)
+    done: list[str] = []
+    wanted = {"backend": ctx.backend or cfg.raw.get("backend") or "git",
+              "format": str(1)}
+    if ctx.values.get("ttl"):
+        wanted["ttl"] = f"{times.parse_duration(ctx.ttl)}s"
+    for key, value in wanted.items():
+        if cfg.raw.get(key.lower()) != value:
+            config.set_value(repo, key, value)
+            done.append(f"set repobus.{key}={value}")
+    explicit = ctx.values.get("agent") or ctx.env.get("REPOBUS_AGENT")
+    agent = names.agent_id(explicit) if explicit else session.manifest_agent(repo.root)
+    if agent and session.write_manifest(repo.root, agent):
+        done.append(f"wrote {session.MANIFEST} for {agent}")
+    if wanted["backend"] == "dir":
+        for sub in ("claims", "assignments", "events", "messages"):
+            folder = repo.root / "_bus" / sub
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                done.append(f"created _bus/{sub}/")
+    hint = None if agent else (f"no agent id yet: run `repobus init --agent ID` to write "
+                               f"{session.MANIFEST}, or set REPOBUS_AGENT")
+    text = "\n".join(done) if done else "repobus already set up; nothing changed"
+    ctx.emit({"changed": done, "backend": wanted["backend"], "agent": agent, "root": str(repo.root)},
+             text + (f"\nhint: {hint}" if hint else ""))
+    return 0
+
+
+def check(ctx: Ctx) -> int:
+    from repobus import check as chk
+    from repobus import views
+    from repobus.errors import CorruptError, NotFoundError
+    from repobus.store.dirstore import DirStore
+
+    bus = ctx.bus()
+    errors: list[str] = []
+    if ctx.values.get("dir"):
+        base = Path(ctx.dir).resolve()
+        if not base.is_dir():
+            raise NotFoundError(f"no such _bus directory: {ctx.dir}")
+        files = chk.read_tree(base)
+        store = DirStore(bus.repo, bus.cfg, base)
+    else:
+        store = bus.store
+        try:
+            files = chk.read_tree(store.base) if store.kind == "dir" else views.tree(bus)
+        except CorruptError as exc:
+            files, errors = {}, [exc.message]
+    found, counts = chk.check_files(files)
+    errors += found
+    try:
+        errors += [f"{p.chain}: {p.where}: {p.what}" for p in store.verify()]
+    except CorruptError as exc:
+        errors.append(exc.message)
+    gha = ctx.env.get("GITHUB_ACTIONS") == "true"
+    if ctx.json:
+        ctx.emit({"ok": not errors, "errors": errors, "checked": counts})
+    elif errors:
+        ctx.out.write("".join(f"{'::error::' if gha else 'error: '}{e}\n" for e in errors))
+    else:
+        summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+        ctx.out.write(("::notice::agent bus artifacts validated" if gha else
+                       "agent bus artifacts validated") + f" ({summary}; hash chains intact)\n")
+    return 1 if errors else 0
+
+
+def verify(ctx: Ctx) -> int:
+    from repobus.errors import CorruptError
+
+    bus = ctx.bus()
+    try:
+        problems = [{"chain": p.chain, "record": p.where, "problem": p.what}
+                    for p in bus.store.verify()]
+    except CorruptError as exc:
+        problems = [{"chain": "?", "record": "?", "problem": exc.message}]
+    text = "\n".join(f"{p['chain']}: {p['record']}: {p['problem']}" for p in problems) \
+        if problems else "verify: every hash chain is intact"
+    if problems and not ctx.json:
+        ctx.err.write(text + "\n")
+        ctx.err.write("hint: restore the bus from a clone that has the original history, "
+                      "before merging further work\n")
+    else:
+        ctx.emit({"ok": not problems, "problems": problems}, text)
+    return 1 if problems else 0
+
+
+def export(ctx: Ctx) -> int:
+    from repobus import views
+
+    bus = ctx.bus()
+    dest = Path(ctx.to).resolve() if ctx.values.get("to") else bus.repo.root / "_bus"
+    if bus.store.kind == "dir" and dest == bus.store.base.resolve():
+        ctx.emit({"to": str(dest), "written": 0}, f"the dir backend already lives in {dest}")
+        return 0
+    counts = views.export(bus, dest)
+    ctx.emit({"to": str(dest), **counts},
+             f"Exported the bus to {dest}: {counts['written']} written, "
+             f"{counts['unchanged']} unchanged, {counts['removed']} removed")
+    return 0
+
+
+def schema(ctx: Ctx) -> int:
+    from repobus import models
+    from repobus.errors import UsageError
+
+    name = ctx.values.get("name")
+    if name is not None and name not in models.RECORDS:
+        raise UsageError(f"no format named {name!r}; choose one of {', '.join(models.RECORDS)}")
+    data = models.schema(name) if name else {n: models.schema(n) for n in models.RECORDS}
+    import json
+
+    ctx.out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return 0

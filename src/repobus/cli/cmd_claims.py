@@ -1,0 +1,52 @@
+"""claim, renew, pause, release: parse -> one bus call -> render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repobus import names, times
+from repobus.cli import Ctx
+
+
+def _ttl(ctx: Ctx) -> int | None:
+    return times.parse_duration(ctx.ttl) if ctx.values.get("ttl") else None
+
+
+def _render(ctx: Ctx, rec: dict[str, Any], text: str) -> int:
+    ctx.emit({**rec, "_path": f"_bus/claims/{rec['task_id']}.json"}, text)
+    return 0
+
+
+def _lease(rec: dict[str, Any]) -> str:
+    return f"fencing token {rec.get('fencing_token')}, lease until {rec.get('lease_expires_at')}"
+
+
+def claim(ctx: Ctx) -> int:
+    bus = ctx.bus()
+    slot = bus.claim(ctx.agent(), ctx.task, plan=names.plan_id(ctx.plan), branch=ctx.branch,
+                     notes=ctx.notes, clear_notes=ctx.clear_notes, ttl=_ttl(ctx))
+    rec = slot.record
+    head = (f"Took over {rec['task_id']} from {rec['previous_holder']}"
+            if rec.get("op") == "takeover" else f"Claimed {rec['task_id']}")
+    text = (f"{head} for {rec['agent_id']} → {rec['branch']} ({_lease(rec)})\n"
+            f"Recorded claim for {rec['task_id']} by {rec['agent_id']} → "
+            f"_bus/claims/{rec['task_id']}.json")
+    return _render(ctx, rec, text)
+
+
+def renew(ctx: Ctx) -> int:
+    slot = ctx.bus().renew(ctx.agent(), ctx.task, ttl=_ttl(ctx), fence=ctx.fence)
+    return _render(ctx, slot.record, f"Renewed {ctx.task} ({_lease(slot.record)})")
+
+
+def pause(ctx: Ctx) -> int:
+    slot = ctx.bus().pause(ctx.agent(), ctx.task, notes=ctx.notes)
+    rec = slot.record
+    return _render(ctx, rec, f"Paused {rec['task_id']} (held by {rec['agent_id']}, paused by "
+                             f"{rec['by']}): {rec.get('notes')}")
+
+
+def release(ctx: Ctx) -> int:
+    slot = ctx.bus().release(ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes,
+                             fence=ctx.fence)
+    return _render(ctx, slot.record, f"Updated claim {ctx.task} → status={slot.record['status']}")

@@ -1,0 +1,74 @@
+"""log, status, watch."""
+
+from __future__ import annotations
+
+from repobus import names, times
+from repobus.cli import Ctx
+
+
+def log(ctx: Ctx) -> int:
+    from repobus.bus import parse_pairs
+
+    bus = ctx.bus()
+    entry = bus.log(
+        ctx.agent(), ctx.event, ctx.summary, task=ctx.task, plan=names.plan_id(ctx.plan),
+        branch=ctx.branch, pr=ctx.pr, receipts=[ctx.receipt] if ctx.receipt else None,
+        severity=ctx.severity, extra=parse_pairs(ctx.extra, "--extra"), fence=ctx.fence,
+    )
+    rec = entry.record
+    ctx.emit(rec, f"Logged event {rec['event']} for agent {rec['agent_id']}")
+    return 0
+
+
+def _since(ctx: Ctx) -> int | None:
+    return times.parse_since(ctx.since) if ctx.values.get("since") else None
+
+
+def status(ctx: Ctx) -> int:
+    from repobus import views
+    from repobus.errors import UsageError
+
+    if ctx.limit < 0:
+        raise UsageError("--limit must be >= 0")
+    since = _since(ctx)
+    agents = [names.agent_id(a) for a in ctx.values["agent"] or []]
+    data = views.status(ctx.bus(), limit=ctx.limit, agents=agents,
+                        active_only=ctx.active_only, since=since)
+    if ctx.json:
+        ctx.emit(data)
+    else:
+        ctx.emit(data, views.status_text(data))
+    return 0
+
+
+def watch(ctx: Ctx) -> int:
+    from repobus import views
+    from repobus.errors import UsageError
+
+    if ctx.limit < 0:
+        raise UsageError("--limit must be >= 0")
+    try:
+        poll = float(ctx.poll)
+    except ValueError:
+        raise UsageError(f"--poll must be a number of seconds, got {ctx.poll!r}") from None
+    bus = ctx.bus()
+    agents = {names.agent_id(a) for a in ctx.values["agent"] or []}
+    events = set(ctx.event or [])
+    since = _since(ctx)
+    for rec in views.recent(bus, limit=ctx.limit, agents=agents, events=events, since=since):
+        _show(ctx, rec)
+    if not ctx.follow:
+        return 0
+    try:
+        for entry in views.follow(bus, poll=max(poll, 0.02)):
+            if views.matches(entry.record, agents, events, since):
+                _show(ctx, entry.record)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _show(ctx: Ctx, rec: dict[str, object]) -> None:
+    from repobus import views
+
+    ctx.emit(rec, views.event_line(rec))

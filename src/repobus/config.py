@@ -1,0 +1,94 @@
+"""The repository's repobus settings, kept in git's own config under `[repobus]`.
+
+They live in the common config, so every worktree of a clone shares them.  Reading parses the
+config file in Python (one `git config` process per command would cost more than the claim);
+writing goes through `git config` so git's own rules apply.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repobus.gitcmd import Repo
+
+DEFAULT_TTL = 2 * 3600
+DEFAULT_GRACE = 60
+DEFAULT_SESSION_MAX_AGE = 3600
+
+_SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)\s*(?:\"([^\"]*)\")?\s*\]\s*(.*)$")
+_KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
+
+
+def read_sections(path: Path) -> dict[str, dict[str, str]]:
+    """`{section(.subsection): {key(lower): value}}` from a git config file (subset parser)."""
+    out: dict[str, dict[str, str]] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return out
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].split(";", 1)[0] if '"' not in raw else raw
+        if not line.strip():
+            continue
+        m = _SECTION.match(line)
+        if m:
+            current = m.group(1).lower() + (f".{m.group(2)}" if m.group(2) else "")
+            line = m.group(3)
+            if not line.strip():
+                continue
+        k = _KEY.match(line)
+        if k and current:
+            value = (k.group(2) or "true").strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out.setdefault(current, {})[k.group(1).lower()] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Config:
+    backend: str = "git"
+    ttl: int = DEFAULT_TTL
+    grace: int = DEFAULT_GRACE
+    remote: str | None = None
+    require_assignment: bool = False
+    session_max_age: int = DEFAULT_SESSION_MAX_AGE
+    object_format: str = "sha1"
+    initialized: bool = False
+    raw: dict[str, str] = field(default_factory=dict)
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None:
+        return default
+    from repobus.times import parse_duration
+
+    try:
+        return parse_duration(value, "config")
+    except Exception:
+        return default
+
+
+def load(repo: Repo) -> Config:
+    sections = read_sections(repo.common_dir / "config")
+    mine = sections.get("repobus", {})
+    ext = sections.get("extensions", {})
+    grace = mine.get("leasegrace")
+    return Config(
+        backend=mine.get("backend", "git"),
+        ttl=_int(mine.get("ttl"), DEFAULT_TTL),
+        grace=DEFAULT_GRACE if grace is None else (0 if grace.strip() in ("0", "0s") else _int(grace, DEFAULT_GRACE)),
+        remote=mine.get("remote") or None,
+        require_assignment=mine.get("requireassignment", "false").lower() in ("true", "yes", "1", "on"),
+        session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
+        object_format=ext.get("objectformat", "sha1").lower(),
+        initialized="backend" in mine,
+        raw=dict(mine),
+    )
+
+
+def set_value(repo: Repo, key: str, value: str) -> None:
+    repo.git("config", "--local", f"repobus.{key}", value)

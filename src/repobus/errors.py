@@ -1,0 +1,87 @@
+"""Errors of the bus, each carrying the exit code the CLI reports for it.
+
+Nothing below the CLI prints or exits: code raises one of these and the CLI's single error
+boundary turns it into a one-line `error:` message, an optional `hint:` line and the exit code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BusError(Exception):
+    """Base of every expected failure.  `code` is the process exit code."""
+
+    code = 70
+    kind = "internal"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class CheckFailed(BusError):
+    code = 1
+    kind = "check_failed"
+
+
+class UsageError(BusError):
+    code = 2
+    kind = "usage"
+
+
+class ConflictError(BusError):
+    """Held by another agent, a stale fencing token, or a compare-and-swap lost."""
+
+    code = 3
+    kind = "conflict"
+
+
+class StaleTokenError(ConflictError):
+    kind = "stale_token"
+
+
+class NotFoundError(BusError):
+    code = 4
+    kind = "not_found"
+
+
+class SetupError(BusError):
+    """No repository, no manifest, no session, an extra not installed."""
+
+    code = 5
+    kind = "not_set_up"
+
+
+class RemoteError(BusError):
+    code = 6
+    kind = "remote"
+
+
+class CorruptError(BusError):
+    """A stored record cannot be read (malformed JSON, missing field)."""
+
+    code = 1
+    kind = "corrupt"
+
+
+class GitError(BusError):
+    """git itself failed in a way the caller did not expect."""
+
+    code = 70
+    kind = "git"
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr: str) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        first = stderr.strip().splitlines()[0] if stderr.strip() else "no message"
+        super().__init__(f"git {' '.join(self.argv[1:3])} failed ({returncode}): {first}")
+
+
+class CasFailed(Exception):
+    """A compare-and-swap lost: the stored version was not the one expected.
+
+    Internal to the store layer; `bus` re-reads and decides, so it never reaches the CLI.
+    """

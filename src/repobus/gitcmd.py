@@ -1,0 +1,143 @@
+"""The only module that runs git.
+
+Invariants: git is run with argv tuples (never a shell), with a clean environment (no GIT_DIR,
+GIT_WORK_TREE or GIT_INDEX_FILE leaking in from a hook), LC_ALL=C so messages parse, and no
+terminal prompt.  Repository discovery is done in Python for speed, with `git rev-parse` as
+the fallback for layouts it does not recognise.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repobus.errors import GitError, RemoteError, SetupError
+
+_DROP = (
+    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_NAMESPACE", "GIT_QUARANTINE_PATH",
+)
+_ENV: dict[str, str] | None = None
+
+
+def clean_env() -> dict[str, str]:
+    global _ENV
+    if _ENV is None:
+        env = {k: v for k, v in os.environ.items() if k not in _DROP}
+        env.update(LC_ALL="C", LANG="C", GIT_TERMINAL_PROMPT="0")
+        _ENV = env
+    return _ENV
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+def run(
+    cwd: Path | str,
+    *args: str,
+    stdin: bytes | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+) -> Result:
+    argv = ("git", *args)
+    try:
+        proc = subprocess.run(
+            argv, cwd=cwd, input=stdin, capture_output=True, env=clean_env(), timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise SetupError("git is not installed or not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"git {args[0]} timed out after {timeout:.0f}s") from None
+    res = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    if check and res.returncode != 0:
+        raise GitError(argv, res.returncode, res.stderr)
+    return res
+
+
+def out(cwd: Path | str, *args: str) -> str:
+    return run(cwd, *args).stdout.decode("utf-8", "replace").strip()
+
+
+@dataclass(frozen=True)
+class Repo:
+    """A worktree of a repository: where it is checked out, its own git dir, the shared one."""
+
+    root: Path
+    git_dir: Path
+    common_dir: Path
+
+    @property
+    def objects(self) -> Path:
+        return self.common_dir / "objects"
+
+    def git(self, *args: str, **kw: object) -> Result:
+        return run(self.root, *args, **kw)  # type: ignore[arg-type]
+
+
+def _read_gitfile(path: Path) -> Path | None:
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not text.startswith("gitdir:"):
+        return None
+    target = Path(text[len("gitdir:"):].strip())
+    return target if target.is_absolute() else (path.parent / target).resolve()
+
+
+def _common(git_dir: Path) -> Path:
+    try:
+        rel = (git_dir / "commondir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return git_dir
+    p = Path(rel)
+    return p if p.is_absolute() else (git_dir / p).resolve()
+
+
+def discover(start: Path | str | None = None) -> Repo:
+    """Find the worktree containing `start` (default: the current directory)."""
+    here = Path(start or os.getcwd()).resolve()
+    if not here.exists():
+        raise SetupError(f"no such directory: {here}")
+    for d in (here, *here.parents):
+        dot = d / ".git"
+        if dot.is_dir() and (dot / "HEAD").exists():
+            return Repo(d, dot, _common(dot))
+        if dot.is_file():
+            gd = _read_gitfile(dot)
+            if gd is not None and (gd / "HEAD").exists():
+                return Repo(d, gd, _common(gd))
+    return _discover_with_git(here)
+
+
+def _discover_with_git(here: Path) -> Repo:
+    res = run(here, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir",
+              check=False)
+    lines = res.stdout.decode().splitlines()
+    if res.returncode != 0 or len(lines) < 3:
+        raise SetupError(
+            f"not a git repository: {here}",
+            hint="run repobus inside a clone or worktree (git init, or cd into your repository)",
+        )
+    git_dir = Path(lines[1])
+    common = Path(lines[2])
+    if not common.is_absolute():
+        common = (here / common).resolve()
+    return Repo(Path(lines[0]), git_dir, common)
+
+
+def zero_oid() -> str:
+    return "0" * 40
+
+
+def quote_args(argv: Sequence[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,108 @@
+"""The storage protocol every backend implements, and the factory that picks one.
+
+The bus keeps two shapes of state:
+- *slots*: one current record per key with its full history (claims/<task>,
+  assignments/<task>); written only by compare-and-swap against the version read;
+- *logs*: append-only streams (events, messages), one chain per writer; appends never
+  contend across writers and never lose a record under concurrent writers of one chain.
+
+Every record written carries `prev_hash`, the hash of the record before it in its chain, so
+`verify` can prove nothing was edited, dropped or reordered.  The store sets it; callers don't.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from repobus.config import Config
+from repobus.gitcmd import Repo
+
+SLOT_KINDS = ("claims", "assignments")
+LOG_KINDS = ("events", "messages")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One version of a slot: the record and an opaque version token for compare-and-swap."""
+
+    kind: str
+    key: str
+    record: dict[str, Any]
+    version: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One record of a log, with the chain (writer or file) it belongs to and its position."""
+
+    record: dict[str, Any]
+    chain: str
+    pos: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A broken link found by `verify`: which chain, which record, what is wrong."""
+
+    chain: str
+    where: str
+    what: str
+
+
+class Store(Protocol):
+    kind: str
+
+    def get(self, kind: str, key: str) -> Slot | None: ...
+
+    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+        """Write `record` if the slot is still at `expect` (None: must not exist).
+
+        Raises CasFailed otherwise; nothing is written then.
+        """
+        ...
+
+    def list(self, kind: str) -> list[Slot]: ...
+
+    def history(self, kind: str, key: str) -> list[Slot]: ...
+
+    def append(
+        self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
+    ) -> Entry:
+        """Append to `writer`'s chain of `kind`; with `guard`, only while that slot is unchanged.
+
+        Raises CasFailed when the guard slot moved; nothing is written then.
+        """
+        ...
+
+    def tail(
+        self,
+        kind: str,
+        limit: int | None = None,
+        since: int | None = None,
+        writers: Iterable[str] | None = None,
+    ) -> list[Entry]:
+        """The newest `limit` records (all when None) at or after `since`, oldest first."""
+        ...
+
+    def heads(self, kind: str) -> dict[str, str]:
+        """A cheap fingerprint of every chain's tip, to notice new records."""
+        ...
+
+    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+        """The records added after `old` heads, oldest first, and the new heads."""
+        ...
+
+    def verify(self) -> Iterator[Problem]: ...
+
+
+def open_store(repo: Repo, cfg: Config, backend: str | None = None) -> Store:
+    chosen = backend or cfg.backend
+    if chosen == "dir":
+        from repobus.store.dirstore import DirStore
+
+        return DirStore(repo, cfg)
+    from repobus.store.gitstore import GitStore
+
+    return GitStore(repo, cfg)

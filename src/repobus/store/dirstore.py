@@ -1,0 +1,344 @@
+"""The dir backend: `_bus/` in the working tree, exactly as the original scripts kept it.
+
+For teams that commit the bus through pull requests.  Invariants, on one filesystem:
+- a claim or assignment file is replaced atomically (temporary file, fsync, rename) under an
+  exclusive `flock` on its sidecar lock, after checking the version read (compare-and-swap);
+- a log line is appended whole with one `write` under the log's lock, then fsynced;
+- each version of a slot is also appended to `_bus/history/<kind>/<key>.jsonl`, the chain
+  that `verify` checks (the current file may be one version ahead after a crash; the next
+  write of that slot heals the history).
+Lock files live in `_bus/.locks/` (ignored by git); the kernel drops a dead process's flock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from repobus import models
+from repobus.config import Config
+from repobus.errors import CasFailed, CorruptError
+from repobus.gitcmd import Repo
+from repobus.store import Entry, Problem, Slot
+from repobus.times import parse_or_none
+
+_CHUNK = 65536
+
+
+def read_lines_reverse(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line) from the end of a file backwards, without reading it whole."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        end = os.fstat(fd).st_size
+        buf = b""
+        pos = end
+        while pos > 0:
+            step = min(_CHUNK, pos)
+            pos -= step
+            buf = os.pread(fd, step, pos) + buf
+            lines = buf.split(b"\n")
+            buf = lines[0]
+            offset = pos + len(buf) + 1
+            tail = []
+            for ln in lines[1:]:
+                tail.append((offset, ln))
+                offset += len(ln) + 1
+            for off, ln in reversed(tail):
+                if ln.strip():
+                    yield off, ln
+        if buf.strip():
+            yield 0, buf
+    finally:
+        os.close(fd)
+
+
+class DirStore:
+    kind = "dir"
+
+    def __init__(self, repo: Repo, cfg: Config, base: Path | None = None) -> None:
+        self.repo = repo
+        self.cfg = cfg
+        self.base = base or repo.root / "_bus"
+
+    # -- files and locks -----------------------------------------------------------------
+    def _slot_path(self, kind: str, key: str) -> Path:
+        return self.base / kind / f"{key}.json"
+
+    def _history_path(self, kind: str, key: str) -> Path:
+        return self.base / "history" / kind / f"{key}.jsonl"
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        folder = self.base / ".locks"
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            ignore = self.base / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text(".locks/\n", encoding="utf-8")
+        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _read_doc(self, path: Path) -> dict[str, Any] | None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        data = models.loads(raw, str(path.relative_to(self.repo.root)))
+        if not isinstance(data, dict):
+            raise CorruptError(f"Invalid JSON in {path.relative_to(self.repo.root)}: not an object")
+        return data
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _append_line(path: Path, line: str) -> int:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            offset = os.fstat(fd).st_size
+            os.write(fd, line.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return offset
+
+    def _last(self, path: Path) -> dict[str, Any] | None:
+        for _, line in read_lines_reverse(path):
+            data = models.loads(line, str(path.relative_to(self.repo.root)))
+            return data if isinstance(data, dict) else None
+        return None
+
+    # -- slots ---------------------------------------------------------------------------
+    def get(self, kind: str, key: str) -> Slot | None:
+        rec = self._read_doc(self._slot_path(kind, key))
+        return None if rec is None else Slot(kind, key, rec, models.record_hash(rec))
+
+    def list(self, kind: str) -> list[Slot]:
+        folder = self.base / kind
+        if not folder.is_dir():
+            return []
+        out = []
+        for p in sorted(folder.glob("*.json")):
+            rec = self._read_doc(p)
+            if rec is not None:
+                out.append(Slot(kind, p.stem, rec, models.record_hash(rec)))
+        return out
+
+    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+        path = self._slot_path(kind, key)
+        hist = self._history_path(kind, key)
+        with self._lock(f"{kind}-{key}"):
+            cur = self._read_doc(path)
+            if (models.record_hash(cur) if cur else None) != (expect.version if expect else None):
+                raise CasFailed(str(path))
+            last = self._last(hist)
+            if cur is not None and (last is None or models.record_hash(last) != expect.version):
+                self._append_line(hist, models.canonical(cur).decode() + "\n")  # heal
+            rec = dict(record)
+            rec.pop("prev_hash", None)
+            if cur is not None:
+                rec["prev_hash"] = models.record_hash(cur)
+            rec["seq"] = int(cur.get("seq") or 0) + 1 if cur else 1
+            self._write_atomic(path, models.doc_text(rec))
+            self._append_line(hist, models.canonical(rec).decode() + "\n")
+        return Slot(kind, key, rec, models.record_hash(rec))
+
+    def history(self, kind: str, key: str) -> list[Slot]:
+        path = self._history_path(kind, key)
+        out = []
+        if path.exists():
+            for n, line in enumerate(path.read_bytes().splitlines(), 1):
+                if line.strip():
+                    rec = models.loads(line, f"{path.name} line {n}")
+                    out.append(Slot(kind, key, rec, models.record_hash(rec)))
+        cur = self.get(kind, key)
+        if cur is not None and (not out or out[-1].version != cur.version):
+            out.append(cur)
+        return out
+
+    # -- logs ----------------------------------------------------------------------------
+    def _log_paths(self, kind: str, record: dict[str, Any]) -> list[Path]:
+        if kind == "events":
+            return [self.base / "events" / "events.jsonl"]
+        paths = [self.base / "messages" / f"{record['task_id']}.jsonl"]
+        if record.get("to"):
+            paths.append(self.base / "messages" / f"agent-{str(record['to']).lower()}.jsonl")
+        return paths
+
+    def append(
+        self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
+    ) -> Entry:
+        paths = self._log_paths(kind, record)
+        names = [f"log-{p.name}" for p in paths]
+        if guard is not None:
+            names.insert(0, f"{guard.kind}-{guard.key}")
+        with _many(self, names):
+            if guard is not None:
+                now = self.get(guard.kind, guard.key)
+                if now is None or now.version != guard.version:
+                    raise CasFailed(guard.key)
+            entry: Entry | None = None
+            for path in paths:
+                rec = dict(record)
+                rec.pop("prev_hash", None)
+                last = self._last(path)
+                if last is not None:
+                    rec["prev_hash"] = models.record_hash(last)
+                    rec["seq"] = int(last.get("seq") or self._count(path)) + 1
+                else:
+                    rec["seq"] = 1
+                line = models.event_line(rec) if kind == "events" else models.message_line(rec)
+                off = self._append_line(path, line)
+                entry = entry or Entry(rec, str(path.relative_to(self.base)), str(off))
+        assert entry is not None
+        return entry
+
+    @staticmethod
+    def _count(path: Path) -> int:
+        with path.open("rb") as fh:
+            return sum(1 for line in fh if line.strip())
+
+    def tail(
+        self,
+        kind: str,
+        limit: int | None = None,
+        since: int | None = None,
+        writers: Iterable[str] | None = None,
+    ) -> list[Entry]:
+        if kind != "events":
+            return self._all_messages(limit, since, writers)
+        path = self.base / "events" / "events.jsonl"
+        wanted = set(writers) if writers is not None else None
+        out: list[Entry] = []
+        for off, line in read_lines_reverse(path):
+            rec = models.loads(line, "events log")
+            if not isinstance(rec, dict):
+                raise CorruptError("Invalid JSON in events log: not an object")
+            ts = parse_or_none(rec.get("ts"))
+            if since is not None and ts is not None and ts < since - 300:
+                break  # appended in time order; 5 min of slack for clock disorder
+            if since is not None and (ts is None or ts < since):
+                continue
+            if wanted is not None and rec.get("agent_id") not in wanted:
+                continue
+            out.append(Entry(rec, "events/events.jsonl", str(off)))
+            if limit is not None and len(out) >= limit:
+                break
+        out.reverse()
+        return out
+
+    def _all_messages(
+        self, limit: int | None, since: int | None, writers: Iterable[str] | None
+    ) -> list[Entry]:
+        wanted = set(writers) if writers is not None else None
+        out = []
+        folder = self.base / "messages"
+        for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+            if path.name.startswith("agent-"):
+                continue  # inbox copies of thread messages
+            for n, line in enumerate(path.read_bytes().splitlines(), 1):
+                if not line.strip():
+                    continue
+                rec = models.loads(line, f"{path.relative_to(self.repo.root)} line {n}")
+                ts = parse_or_none(rec.get("ts"))
+                if since is not None and (ts is None or ts < since):
+                    continue
+                if wanted is not None and rec.get("from") not in wanted:
+                    continue
+                out.append(Entry(rec, f"messages/{path.name}", str(n)))
+        out.sort(key=lambda e: str(e.record.get("ts", "")))
+        return out[-limit:] if limit is not None else out
+
+    def heads(self, kind: str) -> dict[str, str]:
+        folder = self.base / kind
+        if not folder.is_dir():
+            return {}
+        return {p.name: str(p.stat().st_size) for p in sorted(folder.glob("*.jsonl"))}
+
+    def signature(self, kind: str) -> tuple[int, ...]:
+        sig: list[int] = []
+        for p in (self.base / kind, self.base / kind / "events.jsonl"):
+            try:
+                st = p.stat()
+                sig += [st.st_mtime_ns, st.st_size, st.st_ino]
+            except OSError:
+                sig += [0, 0, 0]
+        return tuple(sig)
+
+    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+        new = self.heads(kind)
+        out: list[Entry] = []
+        for name, size in new.items():
+            start = int(old.get(name, "0"))
+            if int(size) < start:
+                start = 0  # truncated or replaced (a pull): read it again
+            if int(size) == start:
+                continue
+            path = self.base / kind / name
+            with path.open("rb") as fh:
+                fh.seek(start)
+                data = fh.read(int(size) - start)
+            cut = data.rfind(b"\n") + 1
+            new[name] = str(start + cut)
+            off = start
+            for line in data[:cut].split(b"\n"):
+                if line.strip():
+                    rec = models.loads(line, f"{kind}/{name}")
+                    out.append(Entry(rec, f"{kind}/{name}", str(off)))
+                off += len(line) + 1
+        return out, new
+
+    # -- verify --------------------------------------------------------------------------
+    def verify(self) -> Iterator[Problem]:
+        from repobus.check import chain_problems
+
+        for kind in ("claims", "assignments"):
+            folder = self.base / kind
+            for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                items = [(f"version {i}", s.record, "") for i, s in
+                         enumerate(self.history(kind, p.stem), 1)]
+                yield from chain_problems(f"_bus/{kind}/{p.name}", items)
+        for kind in ("events", "messages"):
+            folder = self.base / kind
+            for p in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+                items = []
+                for n, line in enumerate(p.read_bytes().splitlines(), 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        items.append((f"line {n}", models.loads(line, f"line {n}"), ""))
+                    except CorruptError as exc:
+                        items.append((f"line {n}", None, exc.message))
+                yield from chain_problems(f"_bus/{kind}/{p.name}", items)
+
+
+@contextmanager
+def _many(store: DirStore, names: list[str]) -> Iterator[None]:
+    """Take several locks in a fixed order (no deadlock between writers)."""
+    if not names:
+        yield
+        return
+    ordered = sorted(set(names))
+    with store._lock(ordered[0]), _many(store, ordered[1:]):
+        yield

@@ -1,0 +1,268 @@
+"""The git backend: the bus as commit chains under `refs/repobus/`, shared by every worktree.
+
+Layout (format 1):
+  refs/repobus/claims/<TASK>        a task's claim history, newest commit = current claim
+  refs/repobus/assignments/<TASK>   a task's assignment history
+  refs/repobus/events/<AGENT>       the events one agent wrote (only that agent appends)
+  refs/repobus/messages/<AGENT>     the messages one agent sent
+
+Each commit has the empty tree and one record as its message (canonical JSON on the first
+line), the writer as author and the record's time as commit date, so `git log --date-order`
+over the event refs is the merged, newest-first event stream.  No work tree or index is
+touched.  Invariants:
+- a ref moves only by compare-and-swap (`update-ref REF NEW OLD`), so exactly one of several
+  concurrent writers of a claim wins, and an append never drops another append;
+- an append guarded by a claim is one `update-ref --stdin` transaction that also verifies the
+  claim ref, so a holder whose claim moved cannot write on the task;
+- a commit object is complete before any ref names it (objects.write), so `kill -9` at any
+  instant leaves refs valid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from repobus import models
+from repobus.config import Config
+from repobus.errors import CasFailed, GitError
+from repobus.gitcmd import Repo, zero_oid
+from repobus.store import Entry, Problem, Slot, objects
+
+ROOT = "refs/repobus"
+_RS = b"\x1e"
+_LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
+
+
+def _first_line(body: bytes) -> bytes:
+    return body.split(b"\n", 1)[0]
+
+
+class GitStore:
+    kind = "git"
+
+    def __init__(self, repo: Repo, cfg: Config) -> None:
+        self.repo = repo
+        self.cfg = cfg
+        self._inproc = cfg.object_format == "sha1"
+        self._tree: str | None = None
+
+    # -- objects -------------------------------------------------------------------------
+    def ref(self, kind: str, key: str) -> str:
+        return f"{ROOT}/{kind}/{key}"
+
+    def _empty_tree(self) -> str:
+        if self._tree is None:
+            if self._inproc:
+                self._tree = objects.write(self.repo.objects, "tree", b"")
+            else:
+                self._tree = self.repo.git("mktree", stdin=b"").stdout.decode().strip()
+        return self._tree
+
+    def _commit(self, parent: str | None, who: str, when: int, message: bytes) -> str:
+        tree = self._empty_tree()
+        body = objects.commit_body(parent, who, when, message)
+        if self._inproc:
+            return objects.write(self.repo.objects, "commit", body)
+        body = body.replace(objects.EMPTY_TREE.encode(), tree.encode(), 1)
+        res = self.repo.git("hash-object", "-t", "commit", "-w", "--stdin", stdin=body)
+        return res.stdout.decode().strip()
+
+    def _record(self, body: bytes, where: str) -> dict[str, Any]:
+        data = models.loads(_first_line(body), where)
+        if not isinstance(data, dict):
+            raise models.CorruptError(f"{where}: not a JSON object")
+        return data
+
+    # -- slots ---------------------------------------------------------------------------
+    def _read_refs(self, pattern: str) -> list[tuple[str, str, bytes]]:
+        res = self.repo.git(
+            "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", pattern
+        )
+        out = []
+        for chunk in res.stdout.split(b"\x00\n"):
+            if not chunk.strip(b"\n"):
+                continue
+            name, oid, body = chunk.lstrip(b"\n").split(b"\x00", 2)
+            out.append((name.decode(), oid.decode(), body))
+        return out
+
+    def get(self, kind: str, key: str) -> Slot | None:
+        ref = self.ref(kind, key)
+        for name, oid, body in self._read_refs(ref):
+            if name == ref:
+                return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}"), oid)
+        return None
+
+    def list(self, kind: str) -> list[Slot]:
+        prefix = f"{ROOT}/{kind}/"
+        return [
+            Slot(kind, name[len(prefix):], self._record(body, f"{name}@{oid[:12]}"), oid)
+            for name, oid, body in self._read_refs(prefix)
+        ]
+
+    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+        rec = dict(record)
+        rec.pop("prev_hash", None)
+        if expect is not None:
+            rec["prev_hash"] = models.record_hash(expect.record)
+            rec["seq"] = int(expect.record.get("seq") or 0) + 1
+        else:
+            rec["seq"] = 1
+        who = str(rec.get("by") or rec.get("agent_id") or rec.get("manager") or "repobus")
+        oid = self._commit(
+            expect.version if expect else None, who, int(time.time()), models.canonical(rec) + b"\n"
+        )
+        ref = self.ref(kind, key)
+        old = expect.version if expect else zero_oid()
+        for _ in range(3):
+            res = self.repo.git("update-ref", ref, oid, old, check=False)
+            if res.returncode == 0:
+                return Slot(kind, key, rec, oid)
+            now = self.get(kind, key)
+            if (now.version if now else None) != (expect.version if expect else None):
+                raise CasFailed(ref)
+            time.sleep(0.02)  # the ref did not move: a lock held by a racer; try again
+        raise GitError(("git", "update-ref", ref), res.returncode, res.stderr)
+
+    def history(self, kind: str, key: str) -> list[Slot]:
+        ref = self.ref(kind, key)
+        if self.get(kind, key) is None:
+            return []
+        return [Slot(kind, key, e.record, e.pos) for e in self._log([ref], reverse=True)]
+
+    # -- logs ----------------------------------------------------------------------------
+    def append(
+        self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
+    ) -> Entry:
+        ref = self.ref(kind, writer)
+        when = int(time.time())
+        for attempt in range(200):
+            tip = self.get(kind, writer)
+            rec = dict(record)
+            rec.pop("prev_hash", None)
+            if tip is not None:
+                rec["prev_hash"] = models.record_hash(tip.record)
+            rec["seq"] = int(tip.record.get("seq") or 0) + 1 if tip else 1
+            oid = self._commit(tip.version if tip else None, writer, when,
+                               models.canonical(rec) + b"\n")
+            old = tip.version if tip else zero_oid()
+            if guard is None:
+                res = self.repo.git("update-ref", ref, oid, old, check=False)
+            else:
+                gref = self.ref(guard.kind, guard.key)
+                script = f"update {ref} {oid} {old}\nverify {gref} {guard.version}\n"
+                res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+            if res.returncode == 0:
+                return Entry(rec, writer, oid)
+            if guard is not None:
+                now = self.get(guard.kind, guard.key)
+                if now is None or now.version != guard.version:
+                    raise CasFailed(self.ref(guard.kind, guard.key))
+            time.sleep(min(0.002 * (attempt + 1), 0.05))
+        raise GitError(("git", "update-ref", ref), res.returncode, res.stderr)
+
+    def _log(
+        self, refs: list[str], *extra: str, reverse: bool = False
+    ) -> list[Entry]:
+        args = ["log", _LOG_FMT, *extra]
+        if reverse:
+            args.append("--reverse")
+        res = self.repo.git(*args, *refs, "--")
+        out = []
+        for chunk in res.stdout.split(_RS):
+            chunk = chunk.lstrip(b"\n")
+            if not chunk:
+                continue
+            oid, who, body = chunk.split(b"\x00", 2)
+            o = oid.decode()
+            out.append(Entry(self._record(body, f"commit {o[:12]}"), who.decode(), o))
+        return out
+
+    def _refs_of(self, kind: str, writers: Iterable[str] | None) -> list[str]:
+        heads = self.heads(kind)
+        if writers is not None:
+            wanted = {self.ref(kind, w) for w in writers}
+            return sorted(r for r in heads if r in wanted)
+        return sorted(heads)
+
+    def tail(
+        self,
+        kind: str,
+        limit: int | None = None,
+        since: int | None = None,
+        writers: Iterable[str] | None = None,
+    ) -> list[Entry]:
+        refs = self._refs_of(kind, writers)
+        if not refs:
+            return []
+        extra = ["--date-order"]
+        if limit is not None:
+            extra.append(f"-n{max(limit, 0)}")
+        if since is not None:
+            extra.append(f"--max-age={since}")
+        entries = self._log(refs, *extra)
+        entries.reverse()
+        return entries
+
+    def heads(self, kind: str) -> dict[str, str]:
+        res = self.repo.git(
+            "for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/{kind}/"
+        )
+        out = {}
+        for line in res.stdout.decode().splitlines():
+            name, _, oid = line.partition(" ")
+            out[name] = oid
+        return out
+
+    def signature(self, kind: str) -> tuple[int, ...]:
+        """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
+        sig: list[int] = []
+        for p in (self.repo.common_dir / "refs/repobus" / kind, self.repo.common_dir / "packed-refs"):
+            try:
+                st = p.stat()
+                sig += [st.st_mtime_ns, st.st_size, st.st_ino]
+            except OSError:
+                sig += [0, 0, 0]
+        return tuple(sig)
+
+    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+        new = self.heads(kind)
+        moved = [oid for ref, oid in new.items() if old.get(ref) != oid]
+        if not moved:
+            return [], new
+        stop = [f"^{oid}" for ref, oid in old.items() if ref in new and new[ref] != oid]
+        entries = self._log(moved + stop, "--date-order")
+        entries.reverse()
+        return entries, new
+
+    # -- verify --------------------------------------------------------------------------
+    def verify(self) -> Iterator[Problem]:
+        for kind in ("claims", "assignments", "events", "messages"):
+            for ref in sorted(self.heads(kind)):
+                yield from self._verify_chain(ref)
+
+    def _verify_chain(self, ref: str) -> Iterator[Problem]:
+        res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
+        from repobus.check import chain_problems
+
+        items: list[tuple[str, dict[str, Any] | None, str]] = []
+        for chunk in res.stdout.split(_RS):
+            chunk = chunk.lstrip(b"\n")
+            if not chunk:
+                continue
+            oid, parents, body = chunk.split(b"\x00", 2)
+            o = oid.decode()
+            if len(parents.split()) > 1:
+                yield Problem(ref, f"commit {o[:12]}", "merge commit in a bus chain (ref rewritten)")
+                return
+            try:
+                items.append((f"commit {o[:12]}", self._record(body, f"commit {o[:12]}"), ""))
+            except models.CorruptError as exc:
+                items.append((f"commit {o[:12]}", None, exc.message))
+        yield from chain_problems(ref, items)
+
+    def path(self) -> Path:
+        return self.repo.common_dir
