@@ -64,9 +64,12 @@ def status_text(data: dict[str, Any]) -> str:
     lines = ["Active claims:" if data["claims"] else
              ("No claims matching filters." if filtered else "No claims recorded.")]
     for c in data["claims"]:
-        lease = c.get("lease_state")
         left = c.get("lease_seconds_left")
-        extra = f" lease {times.human(left)} left" if left is not None else f" lease {lease}"
+        extra = ""
+        if left is not None:
+            extra = f" lease {times.human(left)} left"
+        elif c.get("lease_state") == "expired":
+            extra = " lease EXPIRED (may be taken over)"
         if c.get("status") == "paused":
             extra += f" paused by {c.get('by') or c.get('agent_id')}"
             if c.get("notes"):

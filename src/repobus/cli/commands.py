@@ -113,11 +113,35 @@ COMMANDS = [
     ),
     Command(
         "demo", "Three agents in three worktrees race, pause, take over and release.",
-        "repobus.demo:run",
+        "repobus.cli.cmd_demo:run",
         opts=(Opt("--keep", "flag", help="Keep the temporary repository and print its path."),),
         reads=True, needs_agent=False,
         examples=("repobus demo",),
     ),
 ]
 
-TABLE = {c.name: c for c in COMMANDS}
+
+
+def _extra_tables() -> list[Command]:
+    """Command groups declared in their own modules (one module per command group)."""
+    import importlib
+
+    out: list[Command] = []
+    for module in EXTRA_TABLES:
+        try:
+            out += importlib.import_module(module).COMMANDS
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return out
+
+
+# Each module listed here defines COMMANDS, a list of Command.
+EXTRA_TABLES: tuple[str, ...] = (
+    "repobus.cli.table_remote",
+    "repobus.cli.table_playbook",
+    "repobus.cli.table_doors",
+    "repobus.cli.table_ops",
+)
+
+TABLE = {c.name: c for c in [*COMMANDS, *_extra_tables()]}
