@@ -243,7 +243,7 @@ class Bus:
         rec = build_event(agent, event, summary, task=task, plan=plan, branch=branch, pr=pr,
                           receipts=receipts, severity=severity, extra=extra,
                           ts=times.fmt(self.clock()))
-        if not task or rec["event"] not in models.GUARDED_EVENTS:
+        if task is None or rec["event"] not in models.GUARDED_EVENTS:
             return self.store.append("events", agent, rec)
         for _ in range(MAX_ATTEMPTS):
             guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
@@ -419,7 +419,7 @@ def build_event(
         raise UsageError(f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters "
                          "without spaces")
     rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
-    if task:
+    if task is not None:
         rec["task_id"] = names.task_id(task)
     for key, value in (("plan_id", plan), ("branch", branch), ("pr", pr)):
         if value:

@@ -7,7 +7,8 @@ For teams that commit the bus through pull requests.  Invariants, on one filesys
 - each version of a slot is also appended to `_bus/history/<kind>/<key>.jsonl`, the chain
   that `verify` checks (the current file may be one version ahead after a crash; the next
   write of that slot heals the history).
-Lock files live in `_bus/.locks/` (ignored by git); the kernel drops a dead process's flock.
+Lock files live in the worktree's git dir (`repobus-locks/`), never in the working tree; the
+kernel drops a dead process's flock, so a crash leaves no lock held.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ class DirStore:
         self.base = base or repo.root / "_bus"
 
     # -- files and locks -----------------------------------------------------------------
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.repo.root))
+        except ValueError:
+            return str(path)
+
     def _slot_path(self, kind: str, key: str) -> Path:
         return self.base / kind / f"{key}.json"
 
@@ -76,12 +83,9 @@ class DirStore:
 
     @contextmanager
     def _lock(self, name: str) -> Iterator[None]:
-        folder = self.base / ".locks"
+        folder = self.repo.git_dir / "repobus-locks"
         if not folder.is_dir():
             folder.mkdir(parents=True, exist_ok=True)
-            ignore = self.base / ".gitignore"
-            if not ignore.exists():
-                ignore.write_text(".locks/\n", encoding="utf-8")
         fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -94,9 +98,9 @@ class DirStore:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        data = models.loads(raw, str(path.relative_to(self.repo.root)))
+        data = models.loads(raw, self._rel(path))
         if not isinstance(data, dict):
-            raise CorruptError(f"Invalid JSON in {path.relative_to(self.repo.root)}: not an object")
+            raise CorruptError(f"Invalid JSON in {self._rel(path)}: not an object")
         return data
 
     @staticmethod
@@ -125,7 +129,7 @@ class DirStore:
 
     def _last(self, path: Path) -> dict[str, Any] | None:
         for _, line in read_lines_reverse(path):
-            data = models.loads(line, str(path.relative_to(self.repo.root)))
+            data = models.loads(line, self._rel(path))
             return data if isinstance(data, dict) else None
         return None
 
@@ -260,7 +264,7 @@ class DirStore:
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if not line.strip():
                     continue
-                rec = models.loads(line, f"{path.relative_to(self.repo.root)} line {n}")
+                rec = models.loads(line, f"{self._rel(path)} line {n}")
                 ts = parse_or_none(rec.get("ts"))
                 if since is not None and (ts is None or ts < since):
                     continue

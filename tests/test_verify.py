@@ -1,0 +1,106 @@
+"""verify names the first record edited, dropped or reordered, on both backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import git
+from repobus.bus import open_bus
+
+Msgs = list[bytes]
+
+
+def _seed(repo: Path, n: int = 5) -> None:
+    bus = open_bus(repo)
+    for i in range(n):
+        bus.log("a1", "status", f"event {i + 1}")
+
+
+def rewrite_git_chain(repo: Path, ref: str, change: Callable[[Msgs], Msgs]) -> None:
+    """Rebuild `ref` with edited messages, keeping each commit's other fields."""
+    oids = git(repo, "rev-list", "--reverse", ref).split()
+    msgs = [subprocess.run(["git", "log", "-1", "--format=%B", o], cwd=repo, check=True,
+                           capture_output=True).stdout.rstrip(b"\n") + b"\n" for o in oids]
+    parent = None
+    for msg in change(msgs):
+        args = ["git", "commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"]
+        if parent:
+            args += ["-p", parent]
+        parent = subprocess.run(args, cwd=repo, input=msg, check=True,
+                                capture_output=True).stdout.decode().strip()
+    git(repo, "update-ref", ref, parent or "")
+
+
+def _edit(msgs: Msgs) -> Msgs:
+    rec = json.loads(msgs[2])
+    rec["summary"] = "rewritten history"
+    return msgs[:2] + [json.dumps(rec, sort_keys=True, separators=(",", ":")).encode() + b"\n"] \
+        + msgs[3:]
+
+
+CASES: dict[str, tuple[Callable[[Msgs], Msgs], str]] = {
+    "edited": (_edit, "seq 3 .* was edited"),
+    "dropped": (lambda m: m[:1] + m[2:], "seq 2 dropped"),
+    "reordered": (lambda m: [m[0], m[2], m[1], *m[3:]], "reordered"),
+    "first dropped": (lambda m: m[1:], "first records were dropped"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_git_chain_tampering_is_named(repo: Path, cli, case: str) -> None:  # type: ignore[no-untyped-def]
+    _seed(repo)
+    change, pattern = CASES[case]
+    rewrite_git_chain(repo, "refs/repobus/events/a1", change)
+    res = cli("verify", cwd=repo)
+    assert res.code == 1
+    assert "refs/repobus/events/a1" in res.err
+    import re
+
+    assert re.search(pattern, res.err), res.err
+    assert cli("check", cwd=repo).code == 1
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dir_log_tampering_is_named(dir_repo: Path, cli, case: str) -> None:  # type: ignore[no-untyped-def]
+    _seed(dir_repo)
+    path = dir_repo / "_bus/events/events.jsonl"
+    lines = [ln + b"\n" for ln in path.read_bytes().splitlines()]
+    change, pattern = CASES[case]
+    path.write_bytes(b"".join(change(lines)))
+    res = cli("verify", "--json", cwd=dir_repo)
+    assert res.code == 1
+    problem = res.json["problems"][0]  # type: ignore[index]
+    assert problem["chain"] == "_bus/events/events.jsonl"
+    import re
+
+    assert re.search(pattern, problem["problem"]), problem
+
+
+def test_untouched_bus_verifies(any_repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    _seed(any_repo)
+    bus = open_bus(any_repo)
+    bus.claim("a1", "T-1")
+    bus.release("a1", "T-1")
+    res = cli("verify", cwd=any_repo)
+    assert res.code == 0, res.err
+    assert "intact" in res.out
+
+
+def test_dir_claim_history_edit_is_named(dir_repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    bus = open_bus(dir_repo)
+    bus.claim("a1", "T-1")
+    bus.renew("a1", "T-1")
+    bus.release("a1", "T-1")
+    hist = dir_repo / "_bus/history/claims/T-1.jsonl"
+    lines = hist.read_bytes().splitlines()
+    rec = json.loads(lines[0])
+    rec["agent_id"] = "mallory"
+    lines[0] = json.dumps(rec, sort_keys=True, separators=(",", ":")).encode()
+    hist.write_bytes(b"\n".join(lines) + b"\n")
+    res = cli("verify", cwd=dir_repo)
+    assert res.code == 1 and "version 1" in res.err and "edited" in res.err
