@@ -16,6 +16,7 @@ from repobus.gitcmd import Repo
 DEFAULT_TTL = 2 * 3600
 DEFAULT_GRACE = 60
 DEFAULT_SESSION_MAX_AGE = 3600
+DEFAULT_LOCK_STALE = 10
 
 _SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)\s*(?:\"([^\"]*)\")?\s*\]\s*(.*)$")
 _KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
@@ -56,19 +57,24 @@ class Config:
     remote: str | None = None
     require_assignment: bool = False
     session_max_age: int = DEFAULT_SESSION_MAX_AGE
+    lock_stale: int = DEFAULT_LOCK_STALE
     object_format: str = "sha1"
     initialized: bool = False
     raw: dict[str, str] = field(default_factory=dict)
 
 
 def _int(value: str | None, default: int) -> int:
+    """A duration setting in seconds ('90', '15m', '2h'; '0' where zero makes sense)."""
     if value is None:
         return default
+    if value.strip().lower() in ("0", "0s"):
+        return 0
+    from repobus.errors import UsageError
     from repobus.times import parse_duration
 
     try:
         return parse_duration(value, "config")
-    except Exception:
+    except UsageError:
         return default
 
 
@@ -80,10 +86,11 @@ def load(repo: Repo) -> Config:
     return Config(
         backend=mine.get("backend", "git"),
         ttl=_int(mine.get("ttl"), DEFAULT_TTL),
-        grace=DEFAULT_GRACE if grace is None else (0 if grace.strip() in ("0", "0s") else _int(grace, DEFAULT_GRACE)),
+        grace=_int(grace, DEFAULT_GRACE),
         remote=mine.get("remote") or None,
         require_assignment=mine.get("requireassignment", "false").lower() in ("true", "yes", "1", "on"),
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
+        lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
         object_format=ext.get("objectformat", "sha1").lower(),
         initialized="backend" in mine,
         raw=dict(mine),

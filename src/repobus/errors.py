@@ -42,6 +42,12 @@ class StaleTokenError(ConflictError):
     kind = "stale_token"
 
 
+class LockedError(ConflictError):
+    """A ref or file lock is held: by a racer (retry) or left by a crashed writer."""
+
+    kind = "locked"
+
+
 class NotFoundError(BusError):
     code = 4
     kind = "not_found"

@@ -27,7 +27,7 @@ from typing import Any
 
 from repobus import models
 from repobus.config import Config
-from repobus.errors import CasFailed, GitError
+from repobus.errors import CasFailed, GitError, LockedError
 from repobus.gitcmd import Repo, zero_oid
 from repobus.store import Entry, Problem, Slot, objects
 
@@ -117,15 +117,52 @@ class GitStore:
         )
         ref = self.ref(kind, key)
         old = expect.version if expect else zero_oid()
-        for _ in range(3):
+        for attempt in range(5):
             res = self.repo.git("update-ref", ref, oid, old, check=False)
             if res.returncode == 0:
                 return Slot(kind, key, rec, oid)
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
                 raise CasFailed(ref)
-            time.sleep(0.02)  # the ref did not move: a lock held by a racer; try again
-        raise GitError(("git", "update-ref", ref), res.returncode, res.stderr)
+            # The ref did not move: a racer holds its lock, or a crashed writer left it.
+            self.clear_stale_lock(ref)
+            time.sleep(0.02 * (attempt + 1))
+        raise self._update_failed(ref, res.returncode, res.stderr)
+
+    def _update_failed(self, ref: str, code: int, stderr: str) -> Exception:
+        if ".lock" in stderr:
+            return LockedError(
+                f"{ref} is locked: {stderr.strip().splitlines()[-1]}",
+                hint=f"if no other writer is running, a crashed one left the lock: it is removed "
+                     f"automatically once {self.cfg.lock_stale}s old, or run `repobus doctor --fix`",
+            )
+        return GitError(("git", "update-ref", ref), code, stderr)
+
+    def lock_files(self) -> list[Path]:
+        """Ref lock files under the bus namespace and packed-refs.lock."""
+        root = self.repo.common_dir
+        found = list((root / "refs" / "repobus").rglob("*.lock")) if \
+            (root / "refs" / "repobus").is_dir() else []
+        packed = root / "packed-refs.lock"
+        return found + ([packed] if packed.exists() else [])
+
+    def clear_stale_lock(self, ref: str | None = None, max_age: float | None = None) -> list[Path]:
+        """Remove lock files older than the safe age (git holds a ref lock for milliseconds;
+        an old one was left by a writer killed mid-update).  Returns what was removed."""
+        age = self.cfg.lock_stale if max_age is None else max_age
+        paths = [self.repo.common_dir / f"{ref}.lock"] if ref else self.lock_files()
+        if ref:
+            paths.append(self.repo.common_dir / "packed-refs.lock")
+        removed = []
+        now = time.time()
+        for p in paths:
+            try:
+                if now - p.stat().st_mtime >= age:
+                    p.unlink()
+                    removed.append(p)
+            except FileNotFoundError:
+                continue
+        return removed
 
     def history(self, kind: str, key: str) -> list[Slot]:
         ref = self.ref(kind, key)
@@ -161,8 +198,10 @@ class GitStore:
                 now = self.get(guard.kind, guard.key)
                 if now is None or now.version != guard.version:
                     raise CasFailed(self.ref(guard.kind, guard.key))
+            if attempt % 10 == 9:
+                self.clear_stale_lock(ref)
             time.sleep(min(0.002 * (attempt + 1), 0.05))
-        raise GitError(("git", "update-ref", ref), res.returncode, res.stderr)
+        raise self._update_failed(ref, res.returncode, res.stderr)
 
     def _log(
         self, refs: list[str], *extra: str, reverse: bool = False
