@@ -135,3 +135,107 @@ def unchanged(repo: Path, allow: tuple[str, ...] = ()) -> Iterator[None]:
     before = snapshot(repo, allow)
     yield
     assert snapshot(repo, allow) == before, "a failed command wrote something"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Daemon:
+    """`git daemon` on 127.0.0.1 serving `base`, with push enabled; stopped by PID."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"git://127.0.0.1:{self.port}/bus.git"
+
+    def start(self) -> None:
+        import socket
+        import time
+
+        self.proc = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--enable=receive-pack", "--export-all",
+             f"--base-path={self.base}", "--listen=127.0.0.1", f"--port={self.port}",
+             str(self.base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("git daemon did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Path:
+    """A bare remote with one commit on main."""
+    path = tmp_path / "served" / "bus.git"
+    path.parent.mkdir()
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(path), str(seed))
+    git(seed, "commit", "-q", "--allow-empty", "-m", "initial")
+    git(seed, "push", "-q", "origin", "main")
+    return path
+
+
+@pytest.fixture
+def daemon(bare: Path) -> Iterator[Daemon]:
+    d = Daemon(bare.parent)
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+@pytest.fixture(params=["file", "daemon"])
+def remote_url(request: pytest.FixtureRequest, bare: Path) -> Iterator[str]:
+    if request.param == "file":
+        yield f"file://{bare}"
+        return
+    d = Daemon(bare.parent)
+    d.start()
+    try:
+        yield d.url
+    finally:
+        d.stop()
+
+
+@pytest.fixture
+def make_clones(tmp_path: Path) -> Callable[[str, int], list[Path]]:
+    """Clones of a remote URL, each set up with `repobus init --remote origin`."""
+    from repobus.cli import main
+
+    def make(url: str, n: int) -> list[Path]:
+        out = []
+        for i in range(n):
+            path = tmp_path / f"clone{i}"
+            git(tmp_path, "clone", "-q", url, str(path))
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main(["init", "--remote", "origin", "--repo", str(path)]) == 0
+            gitcmd._ENV = None
+            out.append(path)
+        return out
+
+    return make

@@ -69,10 +69,19 @@ class Bus:
         ttl = ttl or self.cfg.ttl
         if self.cfg.require_assignment:
             self._require_assignment(agent, task)
-        cur: Slot | None = None
+        remote = self.has_remote
+        cur: Slot | None = self.store.get("claims", task) if remote else None
         for _ in range(MAX_ATTEMPTS):
             now = self.clock()
-            rec = self._granted(agent, task, cur, now, ttl, plan, branch, notes, clear_notes)
+            try:
+                rec = self._granted(agent, task, cur, now, ttl, plan, branch, notes, clear_notes)
+            except ConflictError:
+                if not remote:
+                    raise
+                remote = False  # decide again once, on the remote's latest state
+                self.store.refresh("claims", task)
+                cur = self.store.get("claims", task)
+                continue
             try:
                 return self.store.put("claims", task, rec, cur)
             except CasFailed:
@@ -139,7 +148,26 @@ class Bus:
                 "--allow-unassigned"
             )
 
+    @property
+    def has_remote(self) -> bool:
+        return getattr(self.store, "remote", None) is not None and \
+            not getattr(self.store, "offline", False)
+
+    def _fresh(self, task: str, check: Any) -> Any:
+        """Run a check on the local state; with a remote, re-run it once on the remote's
+        latest state before reporting a conflict or a missing claim."""
+        try:
+            return check()
+        except (ConflictError, NotFoundError):
+            if not self.has_remote:
+                raise
+            self.store.refresh("claims", task)
+            return check()
+
     def _holder_slot(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
+        return self._fresh(task, lambda: self._holder_check(agent, task, fence, verb))
+
+    def _holder_check(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
         cur = self.store.get("claims", task)
         if cur is None:
             raise NotFoundError(f"no claim found for task {task}",
@@ -186,12 +214,7 @@ class Bus:
         if not notes or not notes.strip():
             raise UsageError("pause needs --notes saying why (what state the work is in)")
         for _ in range(MAX_ATTEMPTS):
-            cur = self.store.get("claims", task)
-            if cur is None:
-                raise NotFoundError(f"no claim found for task {task}")
-            status = cur.record.get("status")
-            if status not in ("active", "paused"):
-                raise ConflictError(f"cannot pause task {task}: status={status}")
+            cur = self._fresh(task, lambda: self._pausable(task))
             now = self.clock()
             rec = dict(cur.record, status="paused", op="pause", by=agent, notes=notes,
                        updated_at=times.fmt(now))
@@ -201,6 +224,15 @@ class Bus:
             except CasFailed:
                 continue
         raise ConflictError(f"task {task}: too much contention")
+
+    def _pausable(self, task: str) -> Slot:
+        cur = self.store.get("claims", task)
+        if cur is None:
+            raise NotFoundError(f"no claim found for task {task}")
+        status = cur.record.get("status")
+        if status not in ("active", "paused"):
+            raise ConflictError(f"cannot pause task {task}: status={status}")
+        return cur
 
     def release(self, agent: str, task: str, *, status: str = "done", notes: str | None = None,
                 fence: int | None = None) -> Slot:
@@ -370,9 +402,19 @@ class Bus:
         """The claim an action on `task` must hold still; None when the claim is finished
         (anyone may log on a done task).  Failures are recorded in the agent's errors.jsonl,
         as the original claim guard did."""
+        if self.has_remote:
+            try:
+                return self._guard_check(agent, task, action, fence, record=False)
+            except (ConflictError, NotFoundError):
+                self.store.refresh("claims", task)
+        return self._guard_check(agent, task, action, fence)
+
+    def _guard_check(self, agent: str, task: str, action: str, fence: int | None,
+                     record: bool = True) -> Slot | None:
         cur = self.store.get("claims", task)
         if cur is None:
-            self._guard_error(agent, task, action, None)
+            if record:
+                self._guard_error(agent, task, action, None)
             raise NotFoundError(
                 f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
                 f"--task {task}` first",
@@ -383,7 +425,8 @@ class Bus:
         if status in models.TERMINAL_STATUSES:
             return None
         if rec.get("agent_id") != agent:
-            self._guard_error(agent, task, action, rec)
+            if record:
+                self._guard_error(agent, task, action, rec)
             raise ConflictError(
                 f"task {task} currently claimed by {rec.get('agent_id') or 'UNKNOWN'} "
                 f"(status={status}); run bus_claim release/claim before logging {action}"

@@ -58,6 +58,8 @@ class Config:
     require_assignment: bool = False
     session_max_age: int = DEFAULT_SESSION_MAX_AGE
     lock_stale: int = DEFAULT_LOCK_STALE
+    remote_timeout: int = 30
+    fetch_interval: float = 2.0
     object_format: str = "sha1"
     initialized: bool = False
     raw: dict[str, str] = field(default_factory=dict)
@@ -78,6 +80,13 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+def _float(value: str | None, default: float) -> float:
+    try:
+        return float(value) if value is not None and float(value) > 0 else default
+    except ValueError:
+        return default
+
+
 def load(repo: Repo) -> Config:
     sections = read_sections(repo.common_dir / "config")
     mine = sections.get("repobus", {})
@@ -91,6 +100,8 @@ def load(repo: Repo) -> Config:
         require_assignment=mine.get("requireassignment", "false").lower() in ("true", "yes", "1", "on"),
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
         lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
+        remote_timeout=_int(mine.get("remotetimeout"), 30),
+        fetch_interval=_float(mine.get("fetchinterval"), 2.0),
         object_format=ext.get("objectformat", "sha1").lower(),
         initialized="backend" in mine,
         raw=dict(mine),

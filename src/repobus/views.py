@@ -123,12 +123,18 @@ def follow(
     poll: float = 0.1,
     stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    refresh: tuple[float, Callable[[], None]] | None = None,
 ) -> Iterator[Entry]:
-    """Entries appended after the call, from any worktree or process, until `stop()`."""
+    """Entries appended after the call, from any worktree or process, until `stop()`.
+    With `refresh=(interval, fn)`, fn (a fetch from the remote) runs every interval."""
     store = bus.store
     sig = store.signature("events")  # type: ignore[attr-defined]
     heads = store.heads("events")
+    next_refresh = time.monotonic()
     while not stop():
+        if refresh is not None and time.monotonic() >= next_refresh:
+            refresh[1]()
+            next_refresh = time.monotonic() + refresh[0]
         sleep(poll)
         now_sig = store.signature("events")  # type: ignore[attr-defined]
         if now_sig == sig:

@@ -96,6 +96,10 @@ class Store(Protocol):
 
     def verify(self) -> Iterator[Problem]: ...
 
+    def refresh(self, kind: str, key: str) -> None:
+        """Bring one slot up to date with the authority (the remote); no-op when local."""
+        ...
+
 
 def open_store(repo: Repo, cfg: Config, backend: str | None = None) -> Store:
     chosen = backend or cfg.backend
@@ -103,6 +107,10 @@ def open_store(repo: Repo, cfg: Config, backend: str | None = None) -> Store:
         from repobus.store.dirstore import DirStore
 
         return DirStore(repo, cfg)
+    if cfg.remote:
+        from repobus.store.remotestore import RemoteGitStore
+
+        return RemoteGitStore(repo, cfg)
     from repobus.store.gitstore import GitStore
 
     return GitStore(repo, cfg)

@@ -313,6 +313,9 @@ class DirStore:
                 off += len(line) + 1
         return out, new
 
+    def refresh(self, kind: str, key: str) -> None:
+        """The files are the authority: nothing to refresh."""
+
     # -- verify --------------------------------------------------------------------------
     def verify(self) -> Iterator[Problem]:
         from repobus.check import chain_problems

@@ -103,18 +103,31 @@ class GitStore:
             for name, oid, body in self._read_refs(prefix)
         ]
 
-    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+    def chained(self, record: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
+        """`record` linked after `prev` in its chain: prev_hash and seq set."""
         rec = dict(record)
         rec.pop("prev_hash", None)
-        if expect is not None:
-            rec["prev_hash"] = models.record_hash(expect.record)
-            rec["seq"] = int(expect.record.get("seq") or 0) + 1
-        else:
-            rec["seq"] = 1
-        who = str(rec.get("by") or rec.get("agent_id") or rec.get("manager") or "repobus")
-        oid = self._commit(
-            expect.version if expect else None, who, int(time.time()), models.canonical(rec) + b"\n"
-        )
+        if prev is not None:
+            rec["prev_hash"] = models.record_hash(prev)
+        rec["seq"] = int(prev.get("seq") or 0) + 1 if prev is not None else 1
+        return rec
+
+    def prepare(self, record: dict[str, Any], expect: Slot | None,
+                when: int | None = None) -> tuple[dict[str, Any], str]:
+        """The chained record and its commit (written, not yet referenced by any ref)."""
+        rec = self.chained(record, expect.record if expect else None)
+        who = str(rec.get("by") or rec.get("agent_id") or rec.get("from") or rec.get("manager")
+                  or "repobus")
+        oid = self._commit(expect.version if expect else None, who,
+                           int(time.time()) if when is None else when,
+                           models.canonical(rec) + b"\n")
+        return rec, oid
+
+    def refresh(self, kind: str, key: str) -> None:
+        """Bring one slot up to date with the authority (a no-op without a remote)."""
+
+    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+        rec, oid = self.prepare(record, expect)
         ref = self.ref(kind, key)
         old = expect.version if expect else zero_oid()
         for attempt in range(5):
@@ -178,13 +191,7 @@ class GitStore:
         when = int(time.time())
         for attempt in range(200):
             tip = self.get(kind, writer)
-            rec = dict(record)
-            rec.pop("prev_hash", None)
-            if tip is not None:
-                rec["prev_hash"] = models.record_hash(tip.record)
-            rec["seq"] = int(tip.record.get("seq") or 0) + 1 if tip else 1
-            oid = self._commit(tip.version if tip else None, writer, when,
-                               models.canonical(rec) + b"\n")
+            rec, oid = self.prepare(record, tip, when)
             old = tip.version if tip else zero_oid()
             if guard is None:
                 res = self.repo.git("update-ref", ref, oid, old, check=False)

@@ -1,0 +1,56 @@
+"""sync and doctor."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from repobus.cli import Ctx
+from repobus.errors import ConflictError, SetupError
+
+
+def _remote_store(ctx: Ctx) -> Any:
+    bus = ctx.bus()
+    if ctx.values.get("remote"):
+        from dataclasses import replace
+
+        from repobus.store.remotestore import RemoteGitStore
+
+        bus.store = RemoteGitStore(bus.repo, replace(bus.cfg, remote=ctx.remote))
+    if getattr(bus.store, "remote", None) is None:
+        raise SetupError("no remote configured for the bus",
+                         hint="run `repobus init --remote origin` (or pass --remote NAME)")
+    return bus.store
+
+
+def sync(ctx: Ctx) -> int:
+    store = _remote_store(ctx)
+    tty = ctx.err.isatty() and not ctx.json
+    if tty:
+        ctx.err.write(f"Syncing the bus with {store.remote.name}…\n")
+    report = store.sync()
+    data = dataclasses.asdict(report)
+    lines = [f"fetched {len(report.fetched)} ref(s), pushed {len(report.pushed)}, "
+             f"confirmed {len(report.confirmed)} offline change(s)"]
+    lines += [f"re-chained local records of {r} on top of the remote's" for r in report.rechained]
+    lines += [f"queued (not pushed): {r}" for r in report.queued]
+    ctx.emit(data, "\n".join(lines))
+    for ref, why in report.refused.items():
+        ctx.err.write(f"error: {why}\n")
+    if report.lost:
+        detail = "; ".join(f"{ref} is held by {who}" for ref, who in report.lost.items())
+        raise ConflictError(f"offline change lost to another agent: {detail}",
+                            hint="your local copy now shows the winner; pick another task")
+    return 1 if report.refused else 0
+
+
+def doctor(ctx: Ctx) -> int:
+    from repobus.doctor import diagnose
+
+    bus = ctx.bus()
+    findings = diagnose(bus, fix=ctx.fix)
+    bad = [f for f in findings if f["level"] == "problem"]
+    text = "\n".join(f"{'✗' if f['level'] == 'problem' else ('!' if f['level'] == 'warning' else '✓')} "
+                     f"{f['check']}: {f['detail']}" for f in findings)
+    ctx.emit({"ok": not bad, "findings": findings}, text)
+    return 1 if bad else 0
