@@ -38,7 +38,15 @@ class Ctx:
             from repobus.bus import open_bus
 
             self._bus = open_bus(self.values.get("repo"), backend)
+            if self.values.get("offline") and hasattr(self._bus.store, "offline"):
+                self._bus.store.offline = True
         return self._bus
+
+    def flush_notes(self) -> None:
+        """What the store wants the person to know (records queued, offline changes)."""
+        store = getattr(self._bus, "store", None)
+        for text in getattr(store, "notes", ()):
+            self.err.write(f"note: {text}\n")
 
     def agent(self) -> str:
         from repobus.session import resolve_agent
@@ -71,15 +79,21 @@ def dispatch(cmd: Any, values: dict[str, Any], env: Mapping[str, str] | None = N
     module, _, func = cmd.handler.partition(":")
     import importlib
 
+    from repobus.cli import lifecycle
+
     try:
         handler = getattr(importlib.import_module(module), func)
-        return int(handler(ctx) or 0)
+        lifecycle.before(cmd, ctx)
+        code = int(handler(ctx) or 0)
+        ctx.flush_notes()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the one error boundary
         return _report(ctx, exc)
+    lifecycle.after(cmd, ctx, code)  # session guard before, _bus/ mirror after (playbook)
+    return code
 
 
 def _report(ctx: Ctx, exc: Exception) -> int:

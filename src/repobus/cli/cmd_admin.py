@@ -21,6 +21,12 @@ def init(ctx: Ctx) -> int:
         if cfg.raw.get(key.lower()) != value:
             config.set_value(repo, key, value)
             done.append(f"set repobus.{key}={value}")
+    if wanted["backend"] == "git" and not ctx.values.get("no_remote"):
+        from repobus.store import remote as rmt
+
+        name = ctx.values.get("remote") or rmt.default_remote(repo)
+        if name:
+            done += rmt.configure(repo, name)
     explicit = ctx.values.get("agent") or ctx.env.get("REPOBUS_AGENT")
     agent = names.agent_id(explicit) if explicit else session.manifest_agent(repo.root)
     if agent and session.write_manifest(repo.root, agent):
@@ -31,6 +37,10 @@ def init(ctx: Ctx) -> int:
             if not folder.is_dir():
                 folder.mkdir(parents=True)
                 done.append(f"created _bus/{sub}/")
+    if ctx.values.get("shims") or ctx.values.get("hooks"):
+        from repobus.cli.cmd_setup import playbook_setup
+
+        done += playbook_setup(ctx, repo)
     hint = None if agent else (f"no agent id yet: run `repobus init --agent ID` to write "
                                f"{session.MANIFEST}, or set REPOBUS_AGENT")
     text = "\n".join(done) if done else "repobus already set up; nothing changed"

@@ -23,6 +23,10 @@ def _lease(rec: dict[str, Any]) -> str:
 
 def claim(ctx: Ctx) -> int:
     bus = ctx.bus()
+    if ctx.values.get("allow_unassigned") and bus.cfg.require_assignment:
+        from repobus.bus import with_config
+
+        bus = with_config(bus, require_assignment=False)
     slot = bus.claim(ctx.agent(), ctx.task, plan=names.plan_id(ctx.plan), branch=ctx.branch,
                      notes=ctx.notes, clear_notes=ctx.clear_notes, ttl=_ttl(ctx))
     rec = slot.record

@@ -32,6 +32,8 @@ def status(ctx: Ctx) -> int:
         raise UsageError("--limit must be >= 0")
     since = _since(ctx)
     agents = [names.agent_id(a) for a in ctx.values["agent"] or []]
+    if ctx.fetch:
+        _fetch(ctx)
     data = views.status(ctx.bus(), limit=ctx.limit, agents=agents,
                         active_only=ctx.active_only, since=since)
     if ctx.json:
@@ -59,8 +61,12 @@ def watch(ctx: Ctx) -> int:
         _show(ctx, rec)
     if not ctx.follow:
         return 0
+    refresh = None
+    if ctx.values.get("remote"):
+        interval = _interval(ctx, bus.cfg.fetch_interval)
+        refresh = (interval, lambda: _fetch(ctx))
     try:
-        for entry in views.follow(bus, poll=max(poll, 0.02)):
+        for entry in views.follow(bus, poll=max(poll, 0.02), refresh=refresh):
             if views.matches(entry.record, agents, events, since):
                 _show(ctx, entry.record)
     except KeyboardInterrupt:
@@ -72,3 +78,32 @@ def _show(ctx: Ctx, rec: dict[str, object]) -> None:
     from repobus import views
 
     ctx.emit(rec, views.event_line(rec))
+
+
+def _interval(ctx: Ctx, default: float) -> float:
+    from repobus.errors import UsageError
+
+    raw = ctx.values.get("interval")
+    try:
+        value = float(raw) if raw is not None else default
+    except ValueError:
+        raise UsageError(f"--interval must be a number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise UsageError("--interval must be > 0")
+    return value
+
+
+def _fetch(ctx: Ctx) -> None:
+    """Bring other machines' records in; an unreachable remote is a warning here (reads
+    show what this clone has), never an error."""
+    from repobus.errors import RemoteError, SetupError
+
+    store = ctx.bus().store
+    if getattr(store, "remote", None) is None:
+        raise SetupError("no remote configured for the bus",
+                         hint="run `repobus init --remote origin`")
+    try:
+        store.remote.fetch()
+        store.integrate()
+    except RemoteError as exc:
+        ctx.err.write(f"warning: {exc.message}; showing this clone's records\n")

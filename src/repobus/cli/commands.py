@@ -7,6 +7,8 @@ from repobus.cli.spec import Arg, Command, Opt
 _TASK = Opt("--task", required=True, metavar="TASK", help="Task id, e.g. QUEUE-001.")
 _FENCE = Opt("--fence", "int", metavar="N",
              help="Fencing token from your claim; refused (exit 3) if no longer current.")
+_OFFLINE = Opt("--offline", "flag",
+               help="Remote unreachable: record locally; `repobus sync` confirms or rejects it.")
 _TTL = Opt("--ttl", metavar="DURATION", help="Lease length: 90s, 15m, 2h, 1d (default 2h).")
 
 COMMANDS = [
@@ -14,17 +16,27 @@ COMMANDS = [
         "init", "Set up repobus in this repository (idempotent).", "repobus.cli.cmd_admin:init",
         opts=(Opt("--backend", "choice", choices=("git", "dir"), metavar="git|dir",
                   help="Where the bus lives: refs/repobus/ (git, default) or _bus/ (dir)."),
-              _TTL),
+              _TTL,
+              Opt("--remote", metavar="NAME",
+                  help="Remote that decides every claim (default: origin when present)."),
+              Opt("--no-remote", "flag", help="Keep the bus on this clone only."),
+              Opt("--shims", "flag", help="Write tools/agent/ (the playbook's command lines) "
+                                          "and turn on the playbook's policies."),
+              Opt("--hooks", "flag", help="Install the pre-push hook (agent/<id>/ branches).")),
         doc="Write AGENT_MANIFEST.json when it is missing and the repository's repobus config. "
             "Running it twice changes nothing.",
-        examples=("repobus init --agent codex-1", "repobus init --backend dir --agent codex-1"),
+        examples=("repobus init --agent codex-1", "repobus init --remote origin",
+                  "repobus init --shims --hooks --agent codex-manager",
+                  "repobus init --backend dir --agent codex-1"),
         needs_agent=True,
     ),
     Command(
         "claim", "Claim a task: exactly one agent wins.", "repobus.cli.cmd_claims:claim",
         opts=(_TASK, Opt("--plan", metavar="PLAN", help="Plan id or _plans/<id>.plan.json."),
               Opt("--branch", metavar="BRANCH", help="Default: agent/<id>/<task lower-cased>."),
-              Opt("--notes", metavar="TEXT"), Opt("--clear-notes", "flag"), _TTL),
+              Opt("--notes", metavar="TEXT"), Opt("--clear-notes", "flag"), _TTL, _OFFLINE,
+              Opt("--allow-unassigned", "flag",
+                  help="Claim without an assignment (when repobus.requireAssignment is on).")),
         doc="Claim TASK as a lease. Prints the lease expiry and the fencing token. If another "
             "agent holds an unexpired, active claim, exits 3 naming holder, branch and expiry. "
             "An expired or paused claim is taken over: the fencing token goes up and the "
@@ -34,14 +46,14 @@ COMMANDS = [
     ),
     Command(
         "renew", "Extend your lease on a task (heartbeat).", "repobus.cli.cmd_claims:renew",
-        opts=(_TASK, _TTL, _FENCE),
+        opts=(_TASK, _TTL, _FENCE, _OFFLINE),
         examples=("repobus renew --task QUEUE-001", "repobus renew --task QUEUE-001 --fence 3"),
     ),
     Command(
         "pause", "Pause a claim with notes (any agent may, for crash recovery).",
         "repobus.cli.cmd_claims:pause",
         opts=(_TASK, Opt("--notes", required=True, metavar="TEXT",
-                         help="Why, and what state the work is in.")),
+                         help="Why, and what state the work is in."), _OFFLINE),
         examples=('repobus pause --task QUEUE-001 --notes "codex-2 crashed; tests half done"',),
     ),
     Command(
@@ -49,7 +61,7 @@ COMMANDS = [
         "repobus.cli.cmd_claims:release",
         opts=(_TASK, Opt("--status", "choice", default="done", choices=("done", "released", "paused"),
                          metavar="done|released|paused"),
-              Opt("--notes", metavar="TEXT"), _FENCE),
+              Opt("--notes", metavar="TEXT"), _FENCE, _OFFLINE),
         examples=("repobus release --task QUEUE-001 --status done",),
     ),
     Command(
@@ -61,7 +73,7 @@ COMMANDS = [
               Opt("--receipt", metavar="PATH"),
               Opt("--severity", metavar="low|medium|high"),
               Opt("--extra", "nargs", metavar="K=V", help="Extra top-level fields (k=v ...)."),
-              _FENCE),
+              _FENCE, _OFFLINE),
         doc="Append one event. Events named status, complete, proposal, pr_opened, audit or "
             "release on a task must come from the claim holder (the original claim guard).",
         examples=('repobus log --event status --summary "tests green" --task QUEUE-001',
@@ -73,7 +85,8 @@ COMMANDS = [
         opts=(Opt("--limit", "int", default=10, metavar="N"),
               Opt("--agent", "multi", metavar="ID", help="Only this agent (repeatable)."),
               Opt("--active-only", "flag", help="Only active and paused claims."),
-              Opt("--since", metavar="ISO")),
+              Opt("--since", metavar="ISO"),
+              Opt("--fetch", "flag", help="Fetch other machines' records from the remote first.")),
         reads=True, needs_agent=False,
         examples=("repobus status --limit 20 --agent codex-2 --active-only", "repobus status --json"),
     ),
@@ -83,7 +96,11 @@ COMMANDS = [
         opts=(Opt("--limit", "int", default=20, metavar="N"), Opt("--follow", "flag"),
               Opt("--agent", "multi", metavar="ID"), Opt("--event", "multi", metavar="EVENT"),
               Opt("--since", metavar="ISO"),
-              Opt("--poll", metavar="SECONDS", default="0.1", help="Follow poll interval.")),
+              Opt("--poll", metavar="SECONDS", default="0.1", help="Follow poll interval."),
+              Opt("--remote", "flag", help="With --follow: also poll the remote for other "
+                                           "machines' events."),
+              Opt("--interval", metavar="SECONDS",
+                  help="Remote poll interval (default 2, or repobus.fetchInterval).")),
         reads=True, needs_agent=False,
         examples=("repobus watch --limit 20 --follow", "repobus watch --event status --agent codex-1"),
     ),

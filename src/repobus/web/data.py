@@ -6,6 +6,7 @@ files of the worktree (`_plans/`, `_report/`) are only read, never followed outs
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class Filters:
     @classmethod
     def parse(cls, q: dict[str, str], limit: int = 200) -> Filters:
         """From query fields agent, event (comma-separated), task and since (ISO or 90m)."""
+
         def split(key: str) -> frozenset[str]:
             return frozenset(v.strip() for v in q.get(key, "").split(",") if v.strip())
 
@@ -42,8 +44,12 @@ class Filters:
 
     def query(self) -> dict[str, str]:
         since = times.fmt(self.since) if self.since is not None else ""
-        return {"agent": ",".join(sorted(self.agents)), "event": ",".join(sorted(self.events)),
-                "task": self.task or "", "since": since}
+        return {
+            "agent": ",".join(sorted(self.agents)),
+            "event": ",".join(sorted(self.events)),
+            "task": self.task or "",
+            "since": since,
+        }
 
 
 def parse_since(value: str, now: int | None = None) -> int | None:
@@ -55,8 +61,10 @@ def parse_since(value: str, now: int | None = None) -> int | None:
     try:
         ago = times.parse_duration(value, "since")
     except UsageError:
-        raise UsageError(f"since must be an ISO time (2025-01-31T12:00:00Z) or a duration "
-                         f"like 90m or 2h, got {value!r}") from None
+        raise UsageError(
+            f"since must be an ISO time (2025-01-31T12:00:00Z) or a duration "
+            f"like 90m or 2h, got {value!r}"
+        ) from None
     return (now or times.now()) - ago
 
 
@@ -77,43 +85,52 @@ def last_seen(bus: Bus, claims: list[dict[str, Any]]) -> dict[str, dict[str, Any
     for e in bus.store.tail("messages", limit=SEEN_WINDOW):
         note(e.record.get("from"), e.record.get("ts"), f"message {e.record.get('type')}")
     for c in claims:
-        note(c.get("by") or c.get("agent_id"), c.get("updated_at") or c.get("claimed_at"),
-             f"{c.get('op') or 'claim'} {c.get('task_id')}")
+        note(
+            c.get("by") or c.get("agent_id"),
+            c.get("updated_at") or c.get("claimed_at"),
+            f"{c.get('op') or 'claim'} {c.get('task_id')}",
+        )
     return seen
 
 
 def overview(bus: Bus) -> dict[str, Any]:
     now = bus.clock()
-    claims = [views.claim_view(bus, s, now)
-              for s in sorted(bus.store.list("claims"), key=lambda s: s.key)]
+    claims = [
+        views.claim_view(bus, s, now) for s in sorted(bus.store.list("claims"), key=lambda s: s.key)
+    ]
     seen = last_seen(bus, claims)
     for c in claims:
         holder = seen.get(c.get("agent_id") or "")
-        c["stale"] = c.get("status") in LIVE and (holder is None
-                                                  or now - holder["epoch"] > STALE_AFTER)
+        c["stale"] = c.get("status") in LIVE and (
+            holder is None or now - holder["epoch"] > STALE_AFTER
+        )
     live = [c for c in claims if c.get("status") in LIVE]
-    done = sorted((c for c in claims if c.get("status") not in LIVE),
-                  key=lambda c: str(c.get("updated_at") or ""), reverse=True)[:20]
+    done = sorted(
+        (c for c in claims if c.get("status") not in LIVE),
+        key=lambda c: str(c.get("updated_at") or ""),
+        reverse=True,
+    )[:20]
     agents = []
     for agent, info in sorted(seen.items(), key=lambda kv: -kv[1]["epoch"]):
         held = [c["task_id"] for c in live if c.get("agent_id") == agent]
         agents.append({**info, "ago": now - info["epoch"], "holds": held})
     events = [e.record for e in bus.store.tail("events", limit=10)]
-    return {"now": now, "agents": agents, "claims": live, "finished": done,
-            "events": events[::-1]}
+    return {"now": now, "agents": agents, "claims": live, "finished": done, "events": events[::-1]}
 
 
 def stream(bus: Bus, f: Filters) -> list[dict[str, Any]]:
     """Events matching the filters, newest first, at most `f.limit`."""
     if not f.events and not f.task:
-        recs = views.recent(bus, limit=f.limit, agents=set(f.agents), events=set(),
-                            since=f.since)
+        recs = views.recent(bus, limit=f.limit, agents=set(f.agents), events=set(), since=f.since)
     else:
         got = bus.store.tail("events", since=f.since, writers=f.agents or None)
-        recs = [e.record for e in got
-                if views.matches(e.record, set(f.agents), set(f.events), f.since)
-                and (f.task is None or e.record.get("task_id") == f.task)]
-        recs = recs[-f.limit:] if f.limit else []
+        recs = [
+            e.record
+            for e in got
+            if views.matches(e.record, set(f.agents), set(f.events), f.since)
+            and (f.task is None or e.record.get("task_id") == f.task)
+        ]
+        recs = recs[-f.limit :] if f.limit else []
     return recs[::-1]
 
 
@@ -127,19 +144,24 @@ def task(bus: Bus, task_id: str) -> dict[str, Any]:
     asg = bus.store.get("assignments", task_id)
     if cur is None and not events and not thread and asg is None:
         raise NotFoundError(f"nothing on the bus for task {task_id}")
-    plan_id = next((h.get("plan_id") for h in reversed(history) if h.get("plan_id")), None) \
-        or (asg.record.get("plan_id") if asg else None)
+    plan_id = next((h.get("plan_id") for h in reversed(history) if h.get("plan_id")), None) or (
+        asg.record.get("plan_id") if asg else None
+    )
     receipts: list[str] = []
     for rec in [*events, *thread]:
         receipts += [str(r) for r in rec.get("receipts") or [] if str(r) not in receipts]
     return {
-        "task_id": task_id, "now": now,
+        "task_id": task_id,
+        "now": now,
         "claim": views.claim_view(bus, cur, now) if cur else None,
-        "history": history, "events": events[::-1], "thread": thread,
+        "history": history,
+        "events": events[::-1],
+        "thread": thread,
         "assignment": asg.record if asg else None,
         "plan": plan(bus, plan_id) if plan_id else None,
-        "receipts": [{"path": r, "exists": _inside(bus.repo.root, r) is not None}
-                     for r in receipts],
+        "receipts": [
+            {"path": r, "exists": _inside(bus.repo.root, r) is not None} for r in receipts
+        ],
     }
 
 
@@ -150,10 +172,8 @@ def plan(bus: Bus, plan_id: str) -> dict[str, Any]:
     if path is None:
         return {"id": plan_id, "path": rel, "text": None}
     text = path.read_bytes()[:MAX_FILE].decode("utf-8", "replace")
-    try:
+    with contextlib.suppress(ValueError):
         text = json.dumps(json.loads(text), indent=2, ensure_ascii=False, sort_keys=True)
-    except ValueError:
-        pass
     return {"id": plan_id, "path": rel, "text": text}
 
 
@@ -165,8 +185,12 @@ def latest_report(bus: Bus) -> dict[str, Any] | None:
         return None
     path = found[-1]
     text = path.read_bytes()[:MAX_FILE].decode("utf-8", "replace")
-    return {"path": str(path.relative_to(bus.repo.root)), "text": text,
-            "modified": times.fmt(path.stat().st_mtime), "count": len(found)}
+    return {
+        "path": str(path.relative_to(bus.repo.root)),
+        "text": text,
+        "modified": times.fmt(path.stat().st_mtime),
+        "count": len(found),
+    }
 
 
 def _inside(root: Path, rel: str) -> Path | None:

@@ -27,8 +27,11 @@ class Frame:
     error: bool = False
 
 
-NAV = (("overview", "/", "Overview"), ("events", "/events", "Events"),
-       ("report", "/report", "Manager report"))
+NAV = (
+    ("overview", "/", "Overview"),
+    ("events", "/events", "Events"),
+    ("report", "/report", "Manager report"),
+)
 
 
 def e(value: Any) -> str:
@@ -65,11 +68,19 @@ def table(headers: Iterable[str], rows: list[str], empty: str) -> str:
 
 
 def page(title: str, here: str, frame: Frame, body: str) -> str:
-    nav = "".join(f'<a href="{href}"{" class=here" if key == here else ""}>{label}</a>'
-                  for key, href, label in NAV)
-    mode = (f'writes enabled as <b>{e(frame.agent)}</b> · token '
+    nav = "".join(
+        f'<a href="{href}"{" class=here" if key == here else ""}>{label}</a>'
+        for key, href, label in NAV
+    )
+    mode = (
+        (
+            f"writes enabled as <b>{e(frame.agent)}</b> · token "
             f'<input id="token-box" type="password" placeholder="paste the write token" '
-            f'autocomplete="off">') if frame.writes else "read-only"
+            f'autocomplete="off">'
+        )
+        if frame.writes
+        else "read-only"
+    )
     flash = ""
     if frame.flash:
         flash = f'<div class="flash{" error" if frame.error else ""}">{e(frame.flash)}</div>'
@@ -89,81 +100,98 @@ def live(part_url: str, inner: str) -> str:
 
 # -- write forms ---------------------------------------------------------------------------
 
+
 def _hidden(task: str, back: str) -> str:
-    return (f'<input type="hidden" name="task" value="{e(task)}">'
-            f'<input type="hidden" name="next" value="{e(back)}">'
-            '<input type="hidden" name="token" value="">')
+    return (
+        f'<input type="hidden" name="task" value="{e(task)}">'
+        f'<input type="hidden" name="next" value="{e(back)}">'
+        '<input type="hidden" name="token" value="">'
+    )
 
 
 def claim_actions(claim: dict[str, Any], back: str) -> str:
     task = str(claim.get("task_id"))
     out = ""
     if claim.get("status") == "active":
-        out += (f'<form class="act" method="post" action="/act/pause">{_hidden(task, back)}'
-                '<input name="notes" placeholder="why pause? (required)" required size="18">'
-                '<button name="do" value="pause">Pause</button></form>')
-    out += (f'<form class="act" method="post" action="/act/release">{_hidden(task, back)}'
-            '<select name="status"><option>released</option><option>done</option></select>'
-            '<button name="do" value="release">Release</button></form>')
+        out += (
+            f'<form class="act" method="post" action="/act/pause">{_hidden(task, back)}'
+            '<input name="notes" placeholder="why pause? (required)" required size="18">'
+            '<button name="do" value="pause">Pause</button></form>'
+        )
+    out += (
+        f'<form class="act" method="post" action="/act/release">{_hidden(task, back)}'
+        '<select name="status"><option>released</option><option>done</option></select>'
+        '<button name="do" value="release">Release</button></form>'
+    )
     return out
 
 
 def message_form(task: str, back: str) -> str:
     return (
-        '<section><h2>Post a message</h2>'
+        "<section><h2>Post a message</h2>"
         f'<form class="filters" method="post" action="/act/send">{_hidden(task, back)}'
         '<label>type<input name="type" value="comment" size="10"></label>'
         '<label>to (optional)<input name="to" size="12"></label>'
         '<label>message<input name="summary" required size="50"></label>'
-        '<button>Send</button></form></section>'
+        "<button>Send</button></form></section>"
     )
 
 
 # -- overview ------------------------------------------------------------------------------
 
+
 def _lease(c: dict[str, Any]) -> str:
     state = c.get("lease_state")
+    if state == "active" and not c.get("lease_seconds_left"):
+        return tag("stale", "ended: in grace")
     if state == "active":
-        return f'{e(times.human(c.get("lease_seconds_left") or 0))} left'
+        return f"{e(times.human(c.get('lease_seconds_left') or 0))} left"
     if state == "expired":
-        return tag("expired", "lease expired")
+        return tag("expired", "lease expired") + '<span class="mute">may be taken over</span>'
     return '<span class="mute">-</span>'
 
 
 def claim_flags(c: dict[str, Any]) -> str:
     flags = tag(str(c.get("status")))
-    if c.get("lease_state") == "expired":
-        flags += tag("expired")
     if c.get("stale"):
         flags += tag("stale", "stale: holder idle")
     return flags
 
 
 def claim_row(c: dict[str, Any], frame: Frame, back: str) -> str:
-    cls = "expired" if c.get("lease_state") == "expired" else (
-        "stale" if c.get("stale") else ("paused" if c.get("status") == "paused" else ""))
+    cls = (
+        "expired"
+        if c.get("lease_state") == "expired"
+        else ("stale" if c.get("stale") else ("paused" if c.get("status") == "paused" else ""))
+    )
     notes = e(c.get("notes"))
     if c.get("status") == "paused":
         notes = f"paused by {e(c.get('by'))}: {notes}"
     acts = f"<td>{claim_actions(c, back)}</td>" if frame.writes else ""
-    return (f'<tr class="{cls}" data-task="{e(c.get("task_id"))}">'
-            f"<td>{task_link(c.get('task_id'))}</td><td>{e(c.get('agent_id'))}</td>"
-            f"<td>{claim_flags(c)}</td><td class=num>{_lease(c)}</td>"
-            f"<td class=num>{e(c.get('fencing_token'))}</td><td>{e(c.get('branch'))}</td>"
-            f"<td>{e(c.get('plan_id') or '')}</td><td>{notes}</td>{acts}</tr>")
+    return (
+        f'<tr class="{cls}" data-task="{e(c.get("task_id"))}">'
+        f"<td>{task_link(c.get('task_id'))}</td><td>{e(c.get('agent_id'))}</td>"
+        f"<td>{claim_flags(c)}</td><td class=num>{_lease(c)}</td>"
+        f"<td class=num>{e(c.get('fencing_token'))}</td><td>{e(c.get('branch'))}</td>"
+        f"<td>{e(c.get('plan_id') or '')}</td><td>{notes}</td>{acts}</tr>"
+    )
 
 
 def overview_part(d: dict[str, Any], frame: Frame) -> str:
     now = d["now"]
-    agents = [f"<tr><td>{e(a['agent_id'])}</td><td>{when(a['ts'], now)}</td>"
-              f"<td>{e(a['what'])}</td><td>{' '.join(task_link(t) for t in a['holds'])}</td></tr>"
-              for a in d["agents"]]
+    agents = [
+        f"<tr><td>{e(a['agent_id'])}</td><td>{when(a['ts'], now)}</td>"
+        f"<td>{e(a['what'])}</td><td>{' '.join(task_link(t) for t in a['holds'])}</td></tr>"
+        for a in d["agents"]
+    ]
     head = ["task", "agent", "state", "lease", "token", "branch", "plan", "notes"]
     claims = [claim_row(c, frame, "/") for c in d["claims"]]
-    done = [f"<tr><td>{task_link(c.get('task_id'))}</td><td>{e(c.get('agent_id'))}</td>"
-            f"<td>{tag(str(c.get('status')))}</td><td>{when(c.get('updated_at'), now)}</td>"
-            f"<td class=num>{e(c.get('fencing_token'))}</td><td>{e(c.get('notes'))}</td></tr>"
-            for c in d["finished"]]
+    done = [
+        f"<tr><td>{task_link(c.get('task_id'))}</td><td>{e(c.get('agent_id'))}</td>"
+        f"<td>{tag(str(c.get('status')))}</td><td>{when(c.get('updated_at'), now)}</td>"
+        f"<td class=num>{e(c.get('fencing_token'))}</td><td>{e(c.get('notes'))}</td></tr>"
+        for c in d["finished"]
+    ]
     return (
         f"<section><h2>Claims ({len(d['claims'])} active or paused)</h2>"
         f"{table(head + (['act'] if frame.writes else []), claims, 'No active claims.')}"
@@ -181,30 +209,45 @@ def overview_part(d: dict[str, Any], frame: Frame) -> str:
 
 # -- events ----------------------------------------------------------------------------------
 
+
 def event_table(recs: list[dict[str, Any]], now: int) -> str:
     rows = []
     for r in recs:
         receipts = " ".join(f"<code>{e(x)}</code>" for x in r.get("receipts") or [])
-        token = f" {tag('active', 'token ' + str(r['fencing_token']))}" \
-            if r.get("fencing_token") is not None else ""
-        rows.append(f'<tr class="ev" data-agent="{e(r.get("agent_id"))}">'
-                    f"<td>{when(r.get('ts'), now)}</td><td>{e(r.get('agent_id'))}</td>"
-                    f"<td>{e(r.get('event'))}{token}</td><td>{task_link(r.get('task_id'))}</td>"
-                    f"<td>{e(r.get('summary'))}</td><td>{receipts}</td></tr>")
-    return table(["time", "agent", "event", "task", "summary", "receipts"], rows,
-                 "No events match.")
+        token = (
+            f" {tag('active', 'token ' + str(r['fencing_token']))}"
+            if r.get("fencing_token") is not None
+            else ""
+        )
+        rows.append(
+            f'<tr class="ev" data-agent="{e(r.get("agent_id"))}">'
+            f"<td>{when(r.get('ts'), now)}</td><td>{e(r.get('agent_id'))}</td>"
+            f"<td>{e(r.get('event'))}{token}</td><td>{task_link(r.get('task_id'))}</td>"
+            f"<td>{e(r.get('summary'))}</td><td>{receipts}</td></tr>"
+        )
+    return table(
+        ["time", "agent", "event", "task", "summary", "receipts"], rows, "No events match."
+    )
 
 
 def events_page(f: Filters, recs: list[dict[str, Any]], now: int) -> str:
     q = f.query()
     fields = "".join(
         f'<label>{name}<input name="{name}" value="{e(q[name])}" placeholder="{ph}"></label>'
-        for name, ph in (("agent", "codex-1,claude-2"), ("event", "status"),
-                         ("task", "QUEUE-001"), ("since", "2h or ISO time")))
-    form = (f'<section><form class="filters" method="get" action="/events">{fields}'
-            '<button>Filter</button> <a href="/events">clear</a></form></section>')
-    return (f"<h1>Event stream</h1>{form}"
-            + live(events_part_url(f), f"<section>{event_table(recs, now)}</section>"))
+        for name, ph in (
+            ("agent", "codex-1,claude-2"),
+            ("event", "status"),
+            ("task", "QUEUE-001"),
+            ("since", "2h or ISO time"),
+        )
+    )
+    form = (
+        f'<section><form class="filters" method="get" action="/events">{fields}'
+        '<button>Filter</button> <a href="/events">clear</a></form></section>'
+    )
+    return f"<h1>Event stream</h1>{form}" + live(
+        events_part_url(f), f"<section>{event_table(recs, now)}</section>"
+    )
 
 
 def events_part_url(f: Filters) -> str:
@@ -214,26 +257,32 @@ def events_part_url(f: Filters) -> str:
 
 # -- task ------------------------------------------------------------------------------------
 
+
 def history_table(history: list[dict[str, Any]]) -> str:
     rows = []
     for h in reversed(history):
         op = str(h.get("op") or "")
         take = h.get("op") == "takeover"
         prev = f" from {e(h.get('previous_holder'))}" if h.get("previous_holder") else ""
-        rows.append(f'<tr class="{"takeover" if take else ""}"><td>{e(h.get("updated_at"))}</td>'
-                    f"<td>{tag('takeover' if take else 'done', op or '?')}{prev}</td>"
-                    f"<td>{e(h.get('by') or h.get('agent_id'))}</td><td>{e(h.get('agent_id'))}</td>"
-                    f"<td>{tag(str(h.get('status')))}</td>"
-                    f"<td class=num>{e(h.get('fencing_token'))}</td>"
-                    f"<td>{e(h.get('lease_expires_at'))}</td><td>{e(h.get('notes'))}</td></tr>")
+        rows.append(
+            f'<tr class="{"takeover" if take else ""}"><td>{e(h.get("updated_at"))}</td>'
+            f"<td>{tag('takeover' if take else 'done', op or '?')}{prev}</td>"
+            f"<td>{e(h.get('by') or h.get('agent_id'))}</td><td>{e(h.get('agent_id'))}</td>"
+            f"<td>{tag(str(h.get('status')))}</td>"
+            f"<td class=num>{e(h.get('fencing_token'))}</td>"
+            f"<td>{e(h.get('lease_expires_at'))}</td><td>{e(h.get('notes'))}</td></tr>"
+        )
     head = ["when", "op", "by", "holder", "status", "token", "lease until", "notes"]
     return table(head, rows, "Never claimed.")
 
 
 def thread_table(msgs: list[dict[str, Any]], now: int) -> str:
-    rows = [f"<tr><td>{when(m.get('ts'), now)}</td><td>{e(m.get('from'))}</td>"
-            f"<td>{e(m.get('to') or '')}</td><td>{e(m.get('type'))}</td>"
-            f"<td>{e(m.get('summary'))}</td></tr>" for m in msgs]
+    rows = [
+        f"<tr><td>{when(m.get('ts'), now)}</td><td>{e(m.get('from'))}</td>"
+        f"<td>{e(m.get('to') or '')}</td><td>{e(m.get('type'))}</td>"
+        f"<td>{e(m.get('summary'))}</td></tr>"
+        for m in msgs
+    ]
     return table(["time", "from", "to", "type", "summary"], rows, "No messages.")
 
 
@@ -243,11 +292,21 @@ def task_part(d: dict[str, Any], frame: Frame) -> str:
     if c is None:
         cur = '<p class="empty">No claim.</p>'
     else:
-        cur = table(["task", "agent", "state", "lease", "token", "branch", "plan", "notes"]
-                    + (["act"] if frame.writes else []), [claim_row(c, frame, back)], "")
+        cur = table(
+            ["task", "agent", "state", "lease", "token", "branch", "plan", "notes"]
+            + (["act"] if frame.writes else []),
+            [claim_row(c, frame, back)],
+            "",
+        )
     asg = d["assignment"]
-    asg_html = (f"<p>Assigned to <b>{e(asg.get('engineer'))}</b> by {e(asg.get('manager'))} "
-                f"at {e(asg.get('assigned_at'))}. {e(asg.get('note') or '')}</p>") if asg else ""
+    asg_html = (
+        (
+            f"<p>Assigned to <b>{e(asg.get('engineer'))}</b> by {e(asg.get('manager'))} "
+            f"at {e(asg.get('assigned_at'))}. {e(asg.get('note') or '')}</p>"
+        )
+        if asg
+        else ""
+    )
     plan = d["plan"]
     if plan is None:
         plan_html = '<p class="empty">No plan linked.</p>'
@@ -255,9 +314,11 @@ def task_part(d: dict[str, Any], frame: Frame) -> str:
         plan_html = f'<p class="empty">{e(plan["path"])} not found in this worktree.</p>'
     else:
         plan_html = f"<p><code>{e(plan['path'])}</code></p><pre>{e(plan['text'])}</pre>"
-    receipts = [f"<tr><td><code>{e(r['path'])}</code></td>"
-                f"<td>{'' if r['exists'] else tag('stale', 'missing here')}</td></tr>"
-                for r in d["receipts"]]
+    receipts = [
+        f"<tr><td><code>{e(r['path'])}</code></td>"
+        f"<td>{'' if r['exists'] else tag('stale', 'missing here')}</td></tr>"
+        for r in d["receipts"]
+    ]
     return (
         f"<section><h2>Current claim</h2>{cur}{asg_html}</section>"
         f"<section><h2>Claim history</h2>{history_table(d['history'])}</section>"
@@ -271,22 +332,28 @@ def task_part(d: dict[str, Any], frame: Frame) -> str:
 def task_page(d: dict[str, Any], frame: Frame) -> str:
     tid = d["task_id"]
     form = message_form(tid, f"/task/{quote(tid)}") if frame.writes else ""
-    return (f"<h1>Task {e(tid)}</h1>"
-            + live(f"/part/task/{quote(tid)}", task_part(d, frame)) + form)
+    return f"<h1>Task {e(tid)}</h1>" + live(f"/part/task/{quote(tid)}", task_part(d, frame)) + form
 
 
 # -- report and errors -------------------------------------------------------------------------
 
+
 def report_page(rep: dict[str, Any] | None) -> str:
     if rep is None:
-        return ('<h1>Manager report</h1><section><p class="empty">No manager report yet '
-                "(_report/manager/manager-report-*.md).</p></section>")
-    return (f"<h1>Manager report</h1><section><p><code>{e(rep['path'])}</code> · modified "
-            f"{e(rep['modified'])} · {rep['count']} report(s) in total</p>"
-            f"<pre>{e(rep['text'])}</pre></section>")
+        return (
+            '<h1>Manager report</h1><section><p class="empty">No manager report yet '
+            "(_report/manager/manager-report-*.md).</p></section>"
+        )
+    return (
+        f"<h1>Manager report</h1><section><p><code>{e(rep['path'])}</code> · modified "
+        f"{e(rep['modified'])} · {rep['count']} report(s) in total</p>"
+        f"<pre>{e(rep['text'])}</pre></section>"
+    )
 
 
 def error_body(status: int, message: str, hint: str | None) -> str:
     hint_html = f"<p>{e(hint)}</p>" if hint else ""
-    return (f'<h1>{tag("refused", str(status))} {e(message)}</h1>{hint_html}'
-            '<p><a href="/">back to the overview</a></p>')
+    return (
+        f"<h1>{tag('refused', str(status))} {e(message)}</h1>{hint_html}"
+        '<p><a href="/">back to the overview</a></p>'
+    )

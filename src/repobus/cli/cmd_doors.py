@@ -1,0 +1,78 @@
+"""serve, mcp: load the extra (exit 5 when it is missing), then hand the bus to it."""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+from types import ModuleType
+
+from repobus.cli import Ctx
+from repobus.errors import SetupError, UsageError
+
+
+def _extra(module: str, extra: str, packages: tuple[str, ...]) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in packages:
+            raise
+        raise SetupError(
+            f"the {extra} extra is not installed: pip install 'repobus[{extra}]'",
+            hint=f"missing Python package {exc.name!r}",
+        ) from None
+
+
+def _writer(ctx: Ctx) -> str:
+    try:
+        return str(ctx.agent())
+    except SetupError:
+        return "human"
+
+
+def serve(ctx: Ctx) -> int:
+    app = _extra("repobus.web.app", "web", ("starlette", "uvicorn", "anyio"))
+    if not 0 <= ctx.port <= 65535:
+        raise UsageError(f"--port must be 0-65535, got {ctx.port}")
+    bus = ctx.bus()
+    token = secrets.token_urlsafe(24) if ctx.allow_writes else None
+    dash = app.Dashboard(
+        bus,
+        allow_writes=ctx.allow_writes,
+        token=token,
+        agent=_writer(ctx) if ctx.allow_writes else "human",
+    )
+    try:
+        sock = app.bind(ctx.host, ctx.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {ctx.host}:{ctx.port}: {exc.strerror or exc}",
+            hint="pick another --port, or 0 for a free one",
+        ) from None
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    info = {
+        "url": url,
+        "host": host,
+        "port": port,
+        "writes": ctx.allow_writes,
+        "agent": dash.agent if ctx.allow_writes else None,
+        "token": token,
+    }
+    text = f"repobus dashboard: {url} ({'writes as ' + dash.agent if token else 'read-only'})"
+    if token:
+        text += f"\nwrite token: {token}\nopen with the token: {url}?token={token}"
+    ctx.emit(info, text)
+    if host not in app.LOOPBACK:
+        ctx.note(f"warning: serving on {host}, reachable from other machines")
+    app.serve(app.create_app(dash, host=ctx.host), sock)
+    return 0
+
+
+def mcp(ctx: Ctx) -> int:
+    server = _extra("repobus.mcp.server", "mcp", ("mcp", "mcp_types", "pydantic", "anyio"))
+    bus = ctx.bus()
+    server.build(bus, agent=ctx.values.get("agent"), env_agent=ctx.env.get("REPOBUS_AGENT")).run(
+        "stdio"
+    )
+    return 0

@@ -1,0 +1,54 @@
+"""Commands of the doors for people and agents: the web dashboard and the MCP server."""
+
+from __future__ import annotations
+
+from repobus.cli.spec import Command, Opt
+
+COMMANDS = [
+    Command(
+        "serve",
+        "Serve the live web dashboard (extra: repobus[web]).",
+        "repobus.cli.cmd_doors:serve",
+        opts=(
+            Opt(
+                "--host",
+                default="127.0.0.1",
+                metavar="HOST",
+                help="Address to bind (default 127.0.0.1: this machine only).",
+            ),
+            Opt(
+                "--port",
+                "int",
+                default=8765,
+                metavar="N",
+                help="Port to bind (default 8765; 0 picks a free one).",
+            ),
+            Opt(
+                "--allow-writes",
+                "flag",
+                help="Let a person pause, release and post from the page, with the token "
+                "printed at start.",
+            ),
+        ),
+        doc="Serve a dashboard of the bus that updates itself live (server-sent events): "
+        "agents and when they were last seen, claims with lease time left, stale and "
+        "expired claims flagged, a page per task, the event stream with filters, and the "
+        "latest manager report. Read-only unless --allow-writes; writes act as --agent "
+        "(else $REPOBUS_AGENT, else the manifest, else 'human'). Needs "
+        "pip install 'repobus[web]'.",
+        examples=("repobus serve", "repobus serve --port 9000 --allow-writes --agent alice"),
+        reads=True,
+    ),
+    Command(
+        "mcp",
+        "Run the MCP server on stdio (extra: repobus[mcp]).",
+        "repobus.cli.cmd_doors:mcp",
+        doc="Serve the bus to an MCP client over stdin/stdout: tools to claim, renew, pause and "
+        "release tasks, log events, send and read messages, assign, and read status and a "
+        "compact report; resources for active claims and recent events. Acts as --agent "
+        "(else $REPOBUS_AGENT, else the manifest), or as the `agent` argument of a tool. "
+        "Needs pip install 'repobus[mcp]'.",
+        examples=("repobus mcp", "claude mcp add repobus -- repobus mcp"),
+        reads=True,
+    ),
+]
