@@ -176,3 +176,31 @@ def test_status_fetch_shows_other_machines(remote_url: str, make_clones: Clones,
     cli("log", "--event", "status", "--summary", "from a", cwd=a, agent="a1")
     assert "from a" not in cli("status", cwd=b).out
     assert "from a" in cli("status", "--fetch", cwd=b).out
+
+
+def test_watch_follow_remote_shows_other_machines(remote_url: str, make_clones: Clones) -> None:
+    import select
+    import time
+
+    from conftest import run_console
+
+    a, b = make_clones(remote_url, 2)
+    proc = subprocess.Popen([sys.executable, "-m", "repobus", "watch", "--follow", "--remote",
+                             "--interval", "0.3", "--limit", "0"], cwd=b,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        n = 0
+        while "from-clone-a" not in seen and time.monotonic() < deadline:
+            run_console("log", "--event", "status", "--summary", f"from-clone-a {n}", cwd=a,
+                        agent="a1")
+            n += 1
+            ready, _, _ = select.select([proc.stdout], [], [], 3)
+            if ready:
+                seen += proc.stdout.readline()  # type: ignore[union-attr]
+        assert "from-clone-a" in seen
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()  # type: ignore[union-attr]

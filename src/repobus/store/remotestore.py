@@ -76,7 +76,7 @@ class RemoteGitStore(GitStore):
 
     @contextmanager
     def _chain_lock(self, name: str, blocking: bool = True) -> Iterator[bool]:
-        folder = self.repo.git_dir / "repobus-locks"
+        folder = self.repo.common_dir / "repobus-locks"
         folder.mkdir(exist_ok=True)
         fd = os.open(folder / f"push-{name.replace('/', '-')}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -149,7 +149,7 @@ class RemoteGitStore(GitStore):
         the remote is unreachable (the caller then queues the record locally)."""
         ref, gref = self.ref(kind, writer), self.ref(guard.kind, guard.key)
         for _ in range(5):
-            with self._chain_lock(self._name(ref)):
+            with self._chain_lock("all"):
                 tip = self.get(kind, writer)
                 rec, oid = self.prepare(record, tip)
                 beat = dict(guard.record, op="heartbeat", by=writer,
@@ -173,27 +173,43 @@ class RemoteGitStore(GitStore):
         raise CasFailed(ref)
 
     def publish(self, kind: str, writer: str) -> None:
-        """Push this writer's chain if it is ahead of the remote.  If another process of this
-        clone is already pushing it, return at once: that pusher re-checks the tip after its
-        push, so this record goes out with its next push (events batch under load)."""
-        ref = self.ref(kind, writer)
-        with self._chain_lock(self._name(ref), blocking=False) as mine:
-            if not mine:
-                return
+        """Push every log chain of this clone that is ahead of the remote, in one push.
+
+        Pushes from one clone are serialised by a clone-wide lock; a process that waited for
+        it usually finds its record already carried by the previous push (records batch under
+        load), and nothing is left behind: the holder pushes until no chain is ahead."""
+        with self._chain_lock("all"):
             for _ in range(8):
-                tip = self.get(kind, writer)
-                tracked = self.tracking_of(ref)
-                if tip is None or tip.version == tracked:
+                local, tracking = self._both_heads()
+                ahead = [r for r, oid in sorted(local.items())
+                         if tracking.get(r) != oid and self._name(r).split("/", 1)[0] not in SLOTS]
+                if not ahead:
                     return
-                res = self.remote.push([(tip.version, ref, tracked)])
-                if res.ok:
-                    self._set(self.remote.tracking(ref), tip.version, tracked)
-                    continue
-                if not res.rejected:
-                    self.notes.append(f"remote unreachable: {ref} queued locally; "
-                                      "`repobus sync` pushes it")
+                res = self.remote.push([(local[r], r, tracking.get(r)) for r in ahead])
+                for r in ahead:
+                    if r in res.accepted:
+                        self._set(self.remote.tracking(r), local[r], tracking.get(r))
+                if res.transport_error and not res.accepted:
+                    self.notes.append(f"remote unreachable: {len(ahead)} chain(s) queued "
+                                      "locally; `repobus sync` pushes them")
                     return
-                self.sync_chain(ref)
+                for r in res.rejected:
+                    self.sync_chain(r)
+
+    def _both_heads(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Local bus refs and their tracking refs, in one git call."""
+        prefix = f"refs/remotes/{self.remote.name}-repobus/"
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/",
+                            prefix)
+        local: dict[str, str] = {}
+        tracking: dict[str, str] = {}
+        for line in res.stdout.decode().splitlines():
+            name, _, oid = line.partition(" ")
+            if name.startswith(prefix):
+                tracking[f"{ROOT}/{name[len(prefix):]}"] = oid
+            else:
+                local[name] = oid
+        return local, tracking
 
     def sync_chain(self, ref: str) -> None:
         name = self._name(ref)
