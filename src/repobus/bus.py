@@ -165,7 +165,8 @@ class Bus:
             return check()
 
     def _holder_slot(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
-        return self._fresh(task, lambda: self._holder_check(agent, task, fence, verb))
+        slot: Slot = self._fresh(task, lambda: self._holder_check(agent, task, fence, verb))
+        return slot
 
     def _holder_check(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
         cur = self.store.get("claims", task)

@@ -9,11 +9,12 @@ reordered in each.  Both only read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from repobus import models
+from repobus.errors import CorruptError
 from repobus.store import Problem, Store
 from repobus.times import is_iso
 
@@ -26,7 +27,7 @@ def _seq(rec: dict[str, Any]) -> int | None:
 
 
 def chain_problems(
-    chain: str, items: list[tuple[str, dict[str, Any] | None, str]]
+    chain: str, items: Sequence[tuple[str, dict[str, Any] | None, str]]
 ) -> Iterator[Problem]:
     """The first broken link of one chain, oldest record first; records written before
     repobus (no `seq`, no `prev_hash`) at the start of a chain are accepted as they are."""
@@ -198,7 +199,7 @@ def read_tree(base: Any) -> dict[str, str]:
 def _parse(text: str, where: str, errors: list[str]) -> Any:
     try:
         return models.loads(text, where)
-    except models.CorruptError as exc:
+    except CorruptError as exc:
         errors.append(exc.message)
         return None
 

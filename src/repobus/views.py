@@ -128,7 +128,7 @@ def follow(
     """Entries appended after the call, from any worktree or process, until `stop()`.
     With `refresh=(interval, fn)`, fn (a fetch from the remote) runs every interval."""
     store = bus.store
-    sig = store.signature("events")  # type: ignore[attr-defined]
+    sig = store.signature("events")
     heads = store.heads("events")
     next_refresh = time.monotonic()
     while not stop():
@@ -136,7 +136,7 @@ def follow(
             refresh[1]()
             next_refresh = time.monotonic() + refresh[0]
         sleep(poll)
-        now_sig = store.signature("events")  # type: ignore[attr-defined]
+        now_sig = store.signature("events")
         if now_sig == sig:
             continue
         sig = now_sig

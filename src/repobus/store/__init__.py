@@ -12,6 +12,8 @@ Every record written carries `prev_hash`, the hash of the record before it in it
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,9 +65,9 @@ class Store(Protocol):
         """
         ...
 
-    def list(self, kind: str) -> list[Slot]: ...
+    def list(self, kind: str) -> builtins.list[Slot]: ...
 
-    def history(self, kind: str, key: str) -> list[Slot]: ...
+    def history(self, kind: str, key: str) -> builtins.list[Slot]: ...
 
     def append(
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
@@ -82,7 +84,7 @@ class Store(Protocol):
         limit: int | None = None,
         since: int | None = None,
         writers: Iterable[str] | None = None,
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         """The newest `limit` records (all when None) at or after `since`, oldest first."""
         ...
 
@@ -90,7 +92,13 @@ class Store(Protocol):
         """A cheap fingerprint of every chain's tip, to notice new records."""
         ...
 
-    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+    def signature(self, kind: str) -> tuple[int, ...]:
+        """Changes whenever a record of `kind` is added (cheap to poll: a few stat calls)."""
+        ...
+
+    def since_heads(
+        self, kind: str, old: dict[str, str]
+    ) -> tuple[builtins.list[Entry], dict[str, str]]:
         """The records added after `old` heads, oldest first, and the new heads."""
         ...
 

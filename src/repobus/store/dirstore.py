@@ -13,6 +13,8 @@ kernel drops a dead process's flock, so a crash leaves no lock held.
 
 from __future__ import annotations
 
+import builtins
+
 import fcntl
 import os
 from collections.abc import Iterable, Iterator
@@ -138,7 +140,7 @@ class DirStore:
         rec = self._read_doc(self._slot_path(kind, key))
         return None if rec is None else Slot(kind, key, rec, models.record_hash(rec))
 
-    def list(self, kind: str) -> list[Slot]:
+    def list(self, kind: str) -> builtins.list[Slot]:
         folder = self.base / kind
         if not folder.is_dir():
             return []
@@ -157,7 +159,7 @@ class DirStore:
             if (models.record_hash(cur) if cur else None) != (expect.version if expect else None):
                 raise CasFailed(str(path))
             last = self._last(hist)
-            if cur is not None and (last is None or models.record_hash(last) != expect.version):
+            if cur is not None and (last is None or models.record_hash(last) != models.record_hash(cur)):
                 self._append_line(hist, models.canonical(cur).decode() + "\n")  # heal
             rec = dict(record)
             rec.pop("prev_hash", None)
@@ -168,7 +170,7 @@ class DirStore:
             self._append_line(hist, models.canonical(rec).decode() + "\n")
         return Slot(kind, key, rec, models.record_hash(rec))
 
-    def history(self, kind: str, key: str) -> list[Slot]:
+    def history(self, kind: str, key: str) -> builtins.list[Slot]:
         path = self._history_path(kind, key)
         out = []
         if path.exists():
@@ -182,7 +184,7 @@ class DirStore:
         return out
 
     # -- logs ----------------------------------------------------------------------------
-    def _log_paths(self, kind: str, record: dict[str, Any]) -> list[Path]:
+    def _log_paths(self, kind: str, record: dict[str, Any]) -> builtins.list[Path]:
         if kind == "events":
             return [self.base / "events" / "events.jsonl"]
         paths = [self.base / "messages" / f"{record['task_id']}.jsonl"]
@@ -229,12 +231,12 @@ class DirStore:
         limit: int | None = None,
         since: int | None = None,
         writers: Iterable[str] | None = None,
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         if kind != "events":
             return self._all_messages(limit, since, writers)
         path = self.base / "events" / "events.jsonl"
         wanted = set(writers) if writers is not None else None
-        out: list[Entry] = []
+        out: builtins.list[Entry] = []
         for off, line in read_lines_reverse(path):
             rec = models.loads(line, "events log")
             if not isinstance(rec, dict):
@@ -254,7 +256,7 @@ class DirStore:
 
     def _all_messages(
         self, limit: int | None, since: int | None, writers: Iterable[str] | None
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         wanted = set(writers) if writers is not None else None
         out = []
         folder = self.base / "messages"
@@ -281,7 +283,7 @@ class DirStore:
         return {p.name: str(p.stat().st_size) for p in sorted(folder.glob("*.jsonl"))}
 
     def signature(self, kind: str) -> tuple[int, ...]:
-        sig: list[int] = []
+        sig: builtins.list[int] = []
         for p in (self.base / kind, self.base / kind / "events.jsonl"):
             try:
                 st = p.stat()
@@ -290,9 +292,9 @@ class DirStore:
                 sig += [0, 0, 0]
         return tuple(sig)
 
-    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[builtins.list[Entry], dict[str, str]]:
         new = self.heads(kind)
-        out: list[Entry] = []
+        out: builtins.list[Entry] = []
         for name, size in new.items():
             start = int(old.get(name, "0"))
             if int(size) < start:
@@ -323,13 +325,13 @@ class DirStore:
         for kind in ("claims", "assignments"):
             folder = self.base / kind
             for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                items = [(f"version {i}", s.record, "") for i, s in
-                         enumerate(self.history(kind, p.stem), 1)]
-                yield from chain_problems(f"_bus/{kind}/{p.name}", items)
+                versions = [(f"version {i}", s.record, "") for i, s in
+                            enumerate(self.history(kind, p.stem), 1)]
+                yield from chain_problems(f"_bus/{kind}/{p.name}", versions)
         for kind in ("events", "messages"):
             folder = self.base / kind
             for p in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-                items = []
+                items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
                 for n, line in enumerate(p.read_bytes().splitlines(), 1):
                     if not line.strip():
                         continue
@@ -341,7 +343,7 @@ class DirStore:
 
 
 @contextmanager
-def _many(store: DirStore, names: list[str]) -> Iterator[None]:
+def _many(store: DirStore, names: builtins.list[str]) -> Iterator[None]:
     """Take several locks in a fixed order (no deadlock between writers)."""
     if not names:
         yield

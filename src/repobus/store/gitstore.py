@@ -20,6 +20,8 @@ touched.  Invariants:
 
 from __future__ import annotations
 
+import builtins
+
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Any
 
 from repobus import models
 from repobus.config import Config
-from repobus.errors import CasFailed, GitError, LockedError
+from repobus.errors import CasFailed, CorruptError, GitError, LockedError
 from repobus.gitcmd import Repo, zero_oid
 from repobus.store import Entry, Problem, Slot, objects
 
@@ -73,11 +75,11 @@ class GitStore:
     def _record(self, body: bytes, where: str) -> dict[str, Any]:
         data = models.loads(_first_line(body), where)
         if not isinstance(data, dict):
-            raise models.CorruptError(f"{where}: not a JSON object")
+            raise CorruptError(f"{where}: not a JSON object")
         return data
 
     # -- slots ---------------------------------------------------------------------------
-    def _read_refs(self, pattern: str) -> list[tuple[str, str, bytes]]:
+    def _read_refs(self, pattern: str) -> builtins.list[tuple[str, str, bytes]]:
         res = self.repo.git(
             "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", pattern
         )
@@ -96,7 +98,7 @@ class GitStore:
                 return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}"), oid)
         return None
 
-    def list(self, kind: str) -> list[Slot]:
+    def list(self, kind: str) -> builtins.list[Slot]:
         prefix = f"{ROOT}/{kind}/"
         return [
             Slot(kind, name[len(prefix):], self._record(body, f"{name}@{oid[:12]}"), oid)
@@ -151,7 +153,7 @@ class GitStore:
             )
         return GitError(("git", "update-ref", ref), code, stderr)
 
-    def lock_files(self) -> list[Path]:
+    def lock_files(self) -> builtins.list[Path]:
         """Ref lock files under the bus namespace and packed-refs.lock."""
         root = self.repo.common_dir
         found = list((root / "refs" / "repobus").rglob("*.lock")) if \
@@ -159,7 +161,7 @@ class GitStore:
         packed = root / "packed-refs.lock"
         return found + ([packed] if packed.exists() else [])
 
-    def clear_stale_lock(self, ref: str | None = None, max_age: float | None = None) -> list[Path]:
+    def clear_stale_lock(self, ref: str | None = None, max_age: float | None = None) -> builtins.list[Path]:
         """Remove lock files older than the safe age (git holds a ref lock for milliseconds;
         an old one was left by a writer killed mid-update).  Returns what was removed."""
         age = self.cfg.lock_stale if max_age is None else max_age
@@ -177,7 +179,7 @@ class GitStore:
                 continue
         return removed
 
-    def history(self, kind: str, key: str) -> list[Slot]:
+    def history(self, kind: str, key: str) -> builtins.list[Slot]:
         ref = self.ref(kind, key)
         if self.get(kind, key) is None:
             return []
@@ -211,8 +213,8 @@ class GitStore:
         raise self._update_failed(ref, res.returncode, res.stderr)
 
     def _log(
-        self, refs: list[str], *extra: str, reverse: bool = False
-    ) -> list[Entry]:
+        self, refs: builtins.list[str], *extra: str, reverse: bool = False
+    ) -> builtins.list[Entry]:
         args = ["log", _LOG_FMT, *extra]
         if reverse:
             args.append("--reverse")
@@ -227,7 +229,7 @@ class GitStore:
             out.append(Entry(self._record(body, f"commit {o[:12]}"), who.decode(), o))
         return out
 
-    def _refs_of(self, kind: str, writers: Iterable[str] | None) -> list[str]:
+    def _refs_of(self, kind: str, writers: Iterable[str] | None) -> builtins.list[str]:
         heads = self.heads(kind)
         if writers is not None:
             wanted = {self.ref(kind, w) for w in writers}
@@ -240,7 +242,7 @@ class GitStore:
         limit: int | None = None,
         since: int | None = None,
         writers: Iterable[str] | None = None,
-    ) -> list[Entry]:
+    ) -> builtins.list[Entry]:
         refs = self._refs_of(kind, writers)
         if not refs:
             return []
@@ -265,7 +267,7 @@ class GitStore:
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
-        sig: list[int] = []
+        sig: builtins.list[int] = []
         for p in (self.repo.common_dir / "refs/repobus" / kind, self.repo.common_dir / "packed-refs"):
             try:
                 st = p.stat()
@@ -274,7 +276,7 @@ class GitStore:
                 sig += [0, 0, 0]
         return tuple(sig)
 
-    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[list[Entry], dict[str, str]]:
+    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[builtins.list[Entry], dict[str, str]]:
         new = self.heads(kind)
         moved = [oid for ref, oid in new.items() if old.get(ref) != oid]
         if not moved:
@@ -294,7 +296,7 @@ class GitStore:
         res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
         from repobus.check import chain_problems
 
-        items: list[tuple[str, dict[str, Any] | None, str]] = []
+        items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
         for chunk in res.stdout.split(_RS):
             chunk = chunk.lstrip(b"\n")
             if not chunk:
@@ -306,7 +308,7 @@ class GitStore:
                 return
             try:
                 items.append((f"commit {o[:12]}", self._record(body, f"commit {o[:12]}"), ""))
-            except models.CorruptError as exc:
+            except CorruptError as exc:
                 items.append((f"commit {o[:12]}", None, exc.message))
         yield from chain_problems(ref, items)
 
