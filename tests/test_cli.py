@@ -310,3 +310,14 @@ def test_demo_runs(repo: Path) -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     assert "verify: every hash chain is intact" in res.stdout
     assert "Took over QUEUE-001" in res.stdout
+
+
+def test_operator_release_names_the_person(repo: Path) -> None:
+    bus = open_bus(repo)
+    bus.claim("a1", "T-1")
+    from repobus.errors import ConflictError
+
+    with pytest.raises(ConflictError):
+        bus.release("alice", "T-1")
+    rec = bus.release("alice", "T-1", status="released", notes="stuck", operator=True).record
+    assert rec["status"] == "released" and rec["agent_id"] == "a1" and rec["by"] == "alice"

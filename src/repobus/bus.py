@@ -236,12 +236,16 @@ class Bus:
         return cur
 
     def release(self, agent: str, task: str, *, status: str = "done", notes: str | None = None,
-                fence: int | None = None) -> Slot:
+                fence: int | None = None, operator: bool = False) -> Slot:
+        """Release the claim `agent` holds.  With `operator=True`, `agent` is a person
+        overriding the owner rule (the dashboard, authorised by its token): whoever holds the
+        claim at that instant is released, and the record names the person in `by`."""
         agent, task = names.agent_id(agent), names.task_id(task)
         if status not in ("done", "released", "paused"):
             raise UsageError(f"status must be one of ['done', 'paused', 'released'], got {status!r}")
         for _ in range(MAX_ATTEMPTS):
-            cur = self._holder_slot(agent, task, fence, "release")
+            cur = self._fresh(task, lambda: self._pausable(task)) if operator else \
+                self._holder_slot(agent, task, fence, "release")
             now = self.clock()
             rec = dict(cur.record, status=status, op="release" if status != "paused" else "pause",
                        by=agent, updated_at=times.fmt(now))
