@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +59,32 @@ def run(
     if check and res.returncode != 0:
         raise GitError(argv, res.returncode, res.stderr)
     return res
+
+
+def stream(cwd: Path | str, *args: str, sep: bytes = b"\x1e") -> Iterator[bytes]:
+    """Run git and yield its output split at `sep`, without holding it all in memory."""
+    argv = ("git", *args)
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=clean_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    buf = b""
+    try:
+        while True:
+            chunk = proc.stdout.read(1 << 16)
+            if not chunk:
+                break
+            buf += chunk
+            *items, buf = buf.split(sep)
+            yield from items
+        if buf.strip():
+            yield buf
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode("utf-8", "replace")
+        proc.stderr.close()
+        code = proc.wait()
+    if code != 0:
+        raise GitError(argv, code, err)
 
 
 def out(cwd: Path | str, *args: str) -> str:

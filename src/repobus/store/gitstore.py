@@ -7,8 +7,9 @@ Layout (format 1):
   refs/repobus/messages/<AGENT>     the messages one agent sent
 
 Each commit has the empty tree and one record as its message (canonical JSON on the first
-line), the writer as author and the record's time as commit date, so `git log --date-order`
-over the event refs is the merged, newest-first event stream.  No work tree or index is
+line), the writer as author and the record's time as commit date, so `git log` over the event
+refs is the merged, newest-first event stream (each chain is linear, so git's default order,
+by commit date, is already the merged order; `--date-order` would walk all of history).  No work tree or index is
 touched.  Invariants:
 - a ref moves only by compare-and-swap (`update-ref REF NEW OLD`), so exactly one of several
   concurrent writers of a claim wins, and an append never drops another append;
@@ -190,7 +191,9 @@ class GitStore:
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
     ) -> Entry:
         ref = self.ref(kind, writer)
-        when = int(time.time())
+        from repobus.times import parse_or_none
+
+        when = parse_or_none(record.get("ts")) or int(time.time())
         for attempt in range(200):
             tip = self.get(kind, writer)
             rec, oid = self.prepare(record, tip, when)
@@ -246,7 +249,7 @@ class GitStore:
         refs = self._refs_of(kind, writers)
         if not refs:
             return []
-        extra = ["--date-order"]
+        extra: builtins.list[str] = []
         if limit is not None:
             extra.append(f"-n{max(limit, 0)}")
         if since is not None:
@@ -282,7 +285,7 @@ class GitStore:
         if not moved:
             return [], new
         stop = [f"^{oid}" for ref, oid in old.items() if ref in new and new[ref] != oid]
-        entries = self._log(moved + stop, "--date-order")
+        entries = self._log(moved + stop)
         entries.reverse()
         return entries, new
 

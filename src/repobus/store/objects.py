@@ -23,7 +23,7 @@ def write(objects: Path, kind: str, body: bytes) -> str:
     if path.exists():
         return oid
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"tmp_obj_{os.getpid()}_{oid[2:10]}"
+    tmp = folder / f"tmp_obj_{os.getpid()}_{os.urandom(6).hex()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
     try:
         os.write(fd, zlib.compress(data, 1))
