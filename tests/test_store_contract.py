@@ -117,6 +117,8 @@ def test_since_heads_returns_only_new_records(any_repo: Path) -> None:
 
 def test_messages_chain_and_verify(any_repo: Path) -> None:
     bus = open_bus(any_repo)
+    ticks = iter(range(1_700_000_000, 1_700_000_100))
+    bus.clock = lambda: next(ticks)  # records a second apart: the order is unambiguous
     bus.send("mgr", "Q-1", "assignment", "Assigned to eng", to="eng")
     bus.send("eng", "Q-1", "question", "which branch?")
     assert [m["summary"] for m in bus.messages(task="Q-1")] == ["Assigned to eng", "which branch?"]

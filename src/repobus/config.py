@@ -59,6 +59,7 @@ class Config:
     session_max_age: int = DEFAULT_SESSION_MAX_AGE
     lock_stale: int = DEFAULT_LOCK_STALE
     remote_timeout: int = 30
+    index: bool = True
     fetch_interval: float = 2.0
     object_format: str = "sha1"
     initialized: bool = False
@@ -101,6 +102,7 @@ def load(repo: Repo) -> Config:
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
         lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
         remote_timeout=_int(mine.get("remotetimeout"), 30),
+        index=mine.get("index", "true").lower() not in ("false", "no", "0", "off"),
         fetch_interval=_float(mine.get("fetchinterval"), 2.0),
         object_format=ext.get("objectformat", "sha1").lower(),
         initialized="backend" in mine,

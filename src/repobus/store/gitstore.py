@@ -51,6 +51,8 @@ class GitStore:
         self.cfg = cfg
         self._inproc = cfg.object_format == "sha1"
         self._tree: str | None = None
+        self._index: Any = None
+        self.use_index = cfg.index
 
     # -- objects -------------------------------------------------------------------------
     def ref(self, kind: str, key: str) -> str:
@@ -92,6 +94,28 @@ class GitStore:
             out.append((name.decode(), oid.decode(), body))
         return out
 
+    def all_heads(self) -> dict[str, str]:
+        """Every bus ref and its tip, in one git call."""
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/")
+        out = {}
+        for line in res.stdout.decode().splitlines():
+            name, _, oid = line.partition(" ")
+            out[name] = oid
+        return out
+
+    def read_refs(self, prefix: str) -> Iterator[tuple[str, str, bytes]]:
+        """(ref, oid, record line) of every ref under `prefix`."""
+        for name, oid, body in self._read_refs(prefix):
+            yield name, oid, _first_line(body)
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            from repobus.store.index import Index
+
+            self._index = Index(self)
+        return self._index
+
     def get(self, kind: str, key: str) -> Slot | None:
         ref = self.ref(kind, key)
         for name, oid, body in self._read_refs(ref):
@@ -100,6 +124,9 @@ class GitStore:
         return None
 
     def list(self, kind: str) -> builtins.list[Slot]:
+        if self.use_index:
+            slots: builtins.list[Slot] = self.index.slots(kind)
+            return slots
         prefix = f"{ROOT}/{kind}/"
         return [
             Slot(kind, name[len(prefix):], self._record(body, f"{name}@{oid[:12]}"), oid)
@@ -246,6 +273,9 @@ class GitStore:
         since: int | None = None,
         writers: Iterable[str] | None = None,
     ) -> builtins.list[Entry]:
+        if self.use_index:
+            got: builtins.list[Entry] = self.index.tail(kind, limit, since, writers)
+            return got
         refs = self._refs_of(kind, writers)
         if not refs:
             return []

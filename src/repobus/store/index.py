@@ -1,0 +1,256 @@
+"""The derived index: a SQLite file in the git common dir that caches the merged view of the
+git backend, so status, watch, report, queue and check stay fast at a million events.
+
+Invariants:
+- it is never the source of truth: `reindex` deletes and rebuilds it from the refs at any
+  time, and a read first catches up with every ref that moved since the index last looked
+  (another process, another worktree, a sync);
+- catching up is incremental: the refs that did not move are not read; a chain that was
+  rewritten (its tip's `seq` does not match the rows held) is re-read whole;
+- nothing is read when no ref moved: a stat signature of the ref directories and
+  packed-refs is kept, and trusted only when it was taken well after the last ref change
+  (directory mtimes are coarse), so an update can never be missed;
+- the catch-up runs inside one write transaction (other readers keep reading the previous
+  state; two catch-ups never interleave).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from repobus import gitcmd, models
+from repobus.errors import CorruptError
+
+if TYPE_CHECKING:
+    from repobus.store import Entry, Slot
+    from repobus.store.gitstore import GitStore
+
+SCHEMA = 1
+ROOT = "refs/repobus"
+SLOT_KINDS = ("claims", "assignments")
+LOG_KINDS = ("events", "messages")
+_TRUST_AFTER = 0.5  # seconds between the newest ref change and a trusted signature
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS heads (ref TEXT PRIMARY KEY, oid TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (
+  kind TEXT NOT NULL, key TEXT NOT NULL, oid TEXT NOT NULL, agent TEXT, status TEXT,
+  record TEXT NOT NULL, PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS logs (
+  oid TEXT PRIMARY KEY, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
+  ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS logs_ts ON logs (kind, ts);
+CREATE INDEX IF NOT EXISTS logs_who ON logs (kind, who, ts);
+CREATE INDEX IF NOT EXISTS logs_task ON logs (kind, task, ts);
+CREATE INDEX IF NOT EXISTS logs_chain ON logs (chain, seq);
+"""
+
+
+class Index:
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+        self.path = store.repo.common_dir / "repobus" / "index.sqlite3"
+        self._db: sqlite3.Connection | None = None
+
+    # -- connection ------------------------------------------------------------------------
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
+                                 check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_DDL)
+                row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            except sqlite3.DatabaseError:
+                db.close()  # damaged: it is only a cache, so start it again
+                self.drop()
+                return self.db()
+            if row is None:
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
+            elif row[0] != str(SCHEMA):
+                db.close()
+                self.path.unlink()
+                return self.db()
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def drop(self) -> None:
+        self.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+    # -- catching up -------------------------------------------------------------------------
+    def _signature(self) -> tuple[str, float]:
+        """A fingerprint of the ref storage, and the newest mtime in it."""
+        common = self.store.repo.common_dir
+        parts: list[str] = []
+        newest = 0.0
+        paths = [common / ROOT / k for k in (*SLOT_KINDS, *LOG_KINDS)]
+        for p in (*paths, common / ROOT, common / "packed-refs"):
+            try:
+                st = os.stat(p)
+            except OSError:
+                parts.append("-")
+                continue
+            parts.append(f"{st.st_mtime_ns}.{st.st_size}.{st.st_ino}")
+            newest = max(newest, st.st_mtime)
+        return "|".join(parts), newest
+
+    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
+        """Bring the index up to the refs; returns how many records were added."""
+        db = self.db()
+        sig, newest = self._signature()
+        row = db.execute("SELECT value FROM meta WHERE key='sig'").fetchone()
+        if row is not None and row[0] == sig:
+            return 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            sig, newest = self._signature()
+            added = self._apply(db, progress)
+            trusted = time.time() - newest > _TRUST_AFTER
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('sig', ?)", (sig if trusted else "",))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return added
+
+    def _apply(self, db: sqlite3.Connection, progress: Callable[[int], None] | None) -> int:
+        heads = self.store.all_heads()
+        held = dict(db.execute("SELECT ref, oid FROM heads").fetchall())
+        moved = {r: o for r, o in heads.items() if held.get(r) != o}
+        gone = [r for r in held if r not in heads]
+        for ref in gone:
+            self._forget(db, ref)
+        added = 0
+        for kind in SLOT_KINDS:
+            refs = {r: o for r, o in moved.items() if r.startswith(f"{ROOT}/{kind}/")}
+            if refs:
+                self._slots(db, kind, refs)
+        logs = {r: o for r, o in moved.items() if r.split("/")[2] in LOG_KINDS}
+        if logs:
+            added += self._logs(db, logs, held, progress)
+        db.executemany("INSERT OR REPLACE INTO heads VALUES (?, ?)", list(moved.items()))
+        return added
+
+    def _forget(self, db: sqlite3.Connection, ref: str) -> None:
+        kind, _, key = ref[len(ROOT) + 1:].partition("/")
+        db.execute("DELETE FROM slots WHERE kind=? AND key=?", (kind, key))
+        db.execute("DELETE FROM logs WHERE chain=?", (ref,))
+        db.execute("DELETE FROM heads WHERE ref=?", (ref,))
+
+    def _slots(self, db: sqlite3.Connection, kind: str, refs: dict[str, str]) -> None:
+        rows = []
+        for name, oid, line in self.store.read_refs(f"{ROOT}/{kind}/"):
+            if name not in refs:
+                continue
+            rec = _obj(line, f"{name}@{oid[:12]}")
+            rows.append((kind, name[len(ROOT) + len(kind) + 2:], oid, rec.get("agent_id") or
+                         rec.get("engineer"), rec.get("status"), line.decode("utf-8")))
+        db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def _logs(self, db: sqlite3.Connection, refs: dict[str, str], held: dict[str, str],
+              progress: Callable[[int], None] | None) -> int:
+        added = self._insert(db, list(refs.values()) +
+                             [f"^{held[r]}" for r in refs if r in held], progress)
+        for ref, oid in refs.items():  # a rewritten chain is re-read whole
+            tip = db.execute("SELECT seq FROM logs WHERE oid=?", (oid,)).fetchone()
+            count = db.execute("SELECT count(*) FROM logs WHERE chain=?", (ref,)).fetchone()[0]
+            if tip is None or tip[0] != count:
+                db.execute("DELETE FROM logs WHERE chain=?", (ref,))
+                added += self._insert(db, [oid], progress, chain=ref)
+        return added
+
+    def _insert(self, db: sqlite3.Connection, revs: list[str],
+                progress: Callable[[int], None] | None, chain: str | None = None) -> int:
+        """Insert the commits reachable from `revs`, streamed in batches."""
+        batch: list[tuple[Any, ...]] = []
+        total = 0
+        stream = gitcmd.stream(self.store.repo.root, "log", "--format=%H%x00%an%x00%B%x1e",
+                               *revs, "--")
+        for chunk in stream:
+            chunk = chunk.lstrip(b"\n")
+            if not chunk:
+                continue
+            oid_b, who_b, body = chunk.split(b"\x00", 2)
+            line = body.split(b"\n", 1)[0]
+            rec = _obj(line, f"commit {oid_b[:12].decode()}")
+            batch.append(_row(oid_b.decode(), who_b.decode(), rec, line, chain))
+            if len(batch) >= 5000:
+                total += _flush(db, batch)
+                if progress:
+                    progress(total)
+        total += _flush(db, batch)
+        if progress:
+            progress(total)
+        return total
+
+    # -- reads -----------------------------------------------------------------------------
+    def slots(self, kind: str) -> list[Slot]:
+        from repobus.store import Slot
+
+        self.catch_up()
+        rows = self.db().execute(
+            "SELECT key, oid, record FROM slots WHERE kind=? ORDER BY key", (kind,)).fetchall()
+        return [Slot(kind, key, models.loads(rec, f"{kind}/{key}"), oid) for key, oid, rec in rows]
+
+    def tail(self, kind: str, limit: int | None, since: int | None,
+             writers: Iterable[str] | None) -> list[Entry]:
+        from repobus.store import Entry
+
+        self.catch_up()
+        where, args = ["kind=?"], [kind]
+        if since is not None:
+            where.append("ts>=?")
+            args.append(since)  # type: ignore[arg-type]
+        if writers is not None:
+            chains = [f"{ROOT}/{kind}/{w}" for w in writers]
+            where.append(f"chain IN ({','.join('?' * len(chains))})")
+            args += chains
+        sql = (f"SELECT oid, chain, record FROM logs WHERE {' AND '.join(where)} "
+               "ORDER BY ts DESC, chain DESC, seq DESC")
+        if limit is not None:
+            sql += f" LIMIT {int(max(limit, 0))}"
+        rows = self.db().execute(sql, args).fetchall()
+        rows.reverse()
+        return [Entry(models.loads(rec, f"commit {oid[:12]}"), chain.rsplit("/", 1)[-1], oid)
+                for oid, chain, rec in rows]
+
+
+def _obj(line: bytes, where: str) -> dict[str, Any]:
+    rec = models.loads(line, where)
+    if not isinstance(rec, dict):
+        raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
+    return rec
+
+
+def _row(oid: str, who: str, rec: dict[str, Any], line: bytes, chain: str | None
+         ) -> tuple[Any, ...]:
+    from repobus.times import parse_or_none
+
+    kind = "messages" if "from" in rec and "event" not in rec else "events"
+    ref = chain or f"{ROOT}/{kind}/{who}"
+    return (oid, kind, ref, rec.get("seq"), parse_or_none(rec.get("ts")),
+            rec.get("agent_id") or rec.get("from"), rec.get("event") or rec.get("type"),
+            rec.get("task_id"), rec.get("to"), line.decode("utf-8"))
+
+
+def _flush(db: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:
+    n = len(batch)
+    if batch:
+        db.executemany("INSERT OR IGNORE INTO logs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        batch.clear()
+    return n
