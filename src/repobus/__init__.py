@@ -6,7 +6,7 @@ a name below is first used.  The public API is re-exported lazily.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from typing import Any
+
     from repobus.bus import Bus, open_bus
     from repobus.errors import BusError, ConflictError, NotFoundError, SetupError, UsageError
 

@@ -13,26 +13,33 @@ Invariants:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 from repobus import models, names, times
-from repobus.config import Config
 from repobus.errors import CasFailed, ConflictError, NotFoundError, StaleTokenError, UsageError
-from repobus.gitcmd import Repo
-from repobus.store import Entry, Slot, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+    from repobus.config import Config
+    from repobus.gitcmd import Repo
+    from repobus.store import Entry, Slot, Store
 
 MAX_ATTEMPTS = 100
 _EVENT_NAME_MAX = 64
 
 
-@dataclass
 class Bus:
-    repo: Repo
-    cfg: Config
-    store: Store
-    clock: Any = field(default=times.now)
+    """One repository's bus: its worktree, settings, store, and the clock leases are read by
+    (replaceable in tests)."""
+
+    def __init__(self, repo: Repo, cfg: Config, store: Store,
+                 clock: Callable[[], int] = times.now) -> None:
+        self.repo = repo
+        self.cfg = cfg
+        self.store = store
+        self.clock = clock
 
     # -- leases --------------------------------------------------------------------------
     def lease_end(self, rec: dict[str, Any]) -> int | None:
@@ -507,7 +514,4 @@ def open_bus(path: Path | str | None = None, backend: str | None = None) -> Bus:
 
 
 def with_config(bus: Bus, **changes: Any) -> Bus:
-    from dataclasses import replace
-
-    cfg: Config = replace(bus.cfg, **changes)
-    return Bus(bus.repo, cfg, bus.store, bus.clock)
+    return Bus(bus.repo, bus.cfg.replace(**changes), bus.store, bus.clock)

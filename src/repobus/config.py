@@ -8,10 +8,13 @@ writing goes through `git config` so git's own rules apply.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from repobus.gitcmd import Repo
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from repobus.gitcmd import Repo
 
 DEFAULT_TTL = 2 * 3600
 DEFAULT_GRACE = 60
@@ -49,21 +52,43 @@ def read_sections(path: Path) -> dict[str, dict[str, str]]:
     return out
 
 
-@dataclass(frozen=True)
 class Config:
-    backend: str = "git"
-    ttl: int = DEFAULT_TTL
-    grace: int = DEFAULT_GRACE
-    remote: str | None = None
-    require_assignment: bool = False
-    session_max_age: int = DEFAULT_SESSION_MAX_AGE
-    lock_stale: int = DEFAULT_LOCK_STALE
-    remote_timeout: int = 30
-    index: bool = True
-    fetch_interval: float = 2.0
-    object_format: str = "sha1"
-    initialized: bool = False
-    raw: dict[str, str] = field(default_factory=dict)
+    """The settings in force; `replace()` gives a copy with some changed."""
+
+    _DEFAULTS: dict[str, Any] = {
+        "backend": "git", "ttl": DEFAULT_TTL, "grace": DEFAULT_GRACE, "remote": None,
+        "require_assignment": False, "session_max_age": DEFAULT_SESSION_MAX_AGE,
+        "lock_stale": DEFAULT_LOCK_STALE, "remote_timeout": 30, "index": True,
+        "fetch_interval": 2.0, "object_format": "sha1", "initialized": False, "raw": None,
+    }
+    backend: str
+    ttl: int
+    grace: int
+    remote: str | None
+    require_assignment: bool
+    session_max_age: int
+    lock_stale: int
+    remote_timeout: int
+    index: bool
+    fetch_interval: float
+    object_format: str
+    initialized: bool
+    raw: dict[str, str]
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self._DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        for key, default in self._DEFAULTS.items():
+            setattr(self, key, values.get(key, default))
+        if self.raw is None:
+            self.raw = {}
+
+    def replace(self, **changes: Any) -> Config:
+        return Config(**{**{k: getattr(self, k) for k in self._DEFAULTS}, **changes})
+
+    def __repr__(self) -> str:
+        return "Config(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self._DEFAULTS) + ")"
 
 
 def _int(value: str | None, default: int) -> int:

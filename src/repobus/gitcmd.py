@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from repobus.errors import GitError, RemoteError, SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 _DROP = (
     "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
@@ -32,11 +34,13 @@ def clean_env() -> dict[str, str]:
     return _ENV
 
 
-@dataclass(frozen=True)
 class Result:
-    returncode: int
-    stdout: bytes
-    stderr: str
+    __slots__ = ("returncode", "stdout", "stderr")
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: str) -> None:
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 def run(
@@ -91,13 +95,25 @@ def out(cwd: Path | str, *args: str) -> str:
     return run(cwd, *args).stdout.decode("utf-8", "replace").strip()
 
 
-@dataclass(frozen=True)
 class Repo:
     """A worktree of a repository: where it is checked out, its own git dir, the shared one."""
 
-    root: Path
-    git_dir: Path
-    common_dir: Path
+    __slots__ = ("root", "git_dir", "common_dir")
+
+    def __init__(self, root: Path, git_dir: Path, common_dir: Path) -> None:
+        self.root = root
+        self.git_dir = git_dir
+        self.common_dir = common_dir
+
+    def __repr__(self) -> str:
+        return f"Repo(root={str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Repo) and (self.root, self.git_dir, self.common_dir) == \
+            (other.root, other.git_dir, other.common_dir)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.git_dir))
 
     @property
     def objects(self) -> Path:

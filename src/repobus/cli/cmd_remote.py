@@ -12,11 +12,9 @@ from repobus.errors import ConflictError, SetupError
 def _remote_store(ctx: Ctx) -> Any:
     bus = ctx.bus()
     if ctx.values.get("remote"):
-        from dataclasses import replace
-
         from repobus.store.remotestore import RemoteGitStore
 
-        bus.store = RemoteGitStore(bus.repo, replace(bus.cfg, remote=ctx.remote))
+        bus.store = RemoteGitStore(bus.repo, bus.cfg.replace(remote=ctx.remote))
     if getattr(bus.store, "remote", None) is None:
         raise SetupError("no remote configured for the bus",
                          hint="run `repobus init --remote origin` (or pass --remote NAME)")

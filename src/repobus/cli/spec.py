@@ -9,44 +9,91 @@ parsers agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass(frozen=True)
-class Opt:
+class _Plain:
+    """Small immutable records without the cost of importing dataclasses at start-up."""
+
+    __slots__: tuple[str, ...] = ()
+    _FIELDS: tuple[tuple[str, Any], ...] = ()
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        names = [n for n, _ in self._FIELDS]
+        given = dict(zip(names, args, strict=False), **kw)
+        unknown = set(given) - set(names)
+        if unknown:
+            raise TypeError(f"unknown fields: {sorted(unknown)}")
+        for name, default in self._FIELDS:
+            if name not in given and default is _REQUIRED:
+                raise TypeError(f"missing field {name!r}")
+            object.__setattr__(self, name, given.get(name, default))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n, _ in self._FIELDS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n, _ in self._FIELDS))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n, _ in self._FIELDS)
+        return f"{type(self).__name__}({inner})"
+
+
+_REQUIRED: Any = object()
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """A copy of a spec record with some fields changed (like dataclasses.replace)."""
+    return type(obj)(**{**{n: getattr(obj, n) for n, _ in obj._FIELDS}, **changes})
+
+
+class Opt(_Plain):
+    _FIELDS = (("flag", _REQUIRED), ("kind", "str"), ("help", ""), ("required", False),
+               ("default", None), ("choices", ()), ("metavar", None), ("short", None))
+    __slots__ = tuple(n for n, _ in _FIELDS)
     flag: str
-    kind: str = "str"  # str | int | flag | multi | nargs | choice
-    help: str = ""
-    required: bool = False
-    default: Any = None
-    choices: tuple[str, ...] = ()
-    metavar: str | None = None
-    short: str | None = None
+    kind: str  # str | int | flag | multi | nargs | choice
+    help: str
+    required: bool
+    default: Any
+    choices: tuple[str, ...]
+    metavar: str | None
+    short: str | None
 
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-@dataclass(frozen=True)
-class Arg:
+class Arg(_Plain):
+    _FIELDS = (("dest", _REQUIRED), ("required", True), ("help", ""))
+    __slots__ = tuple(n for n, _ in _FIELDS)
     dest: str
-    required: bool = True
-    help: str = ""
+    required: bool
+    help: str
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(_Plain):
+    _FIELDS = (("name", _REQUIRED), ("summary", _REQUIRED), ("handler", _REQUIRED),
+               ("opts", ()), ("args", ()), ("doc", ""), ("examples", ()), ("reads", False),
+               ("needs_agent", True))
+    __slots__ = tuple(n for n, _ in _FIELDS)
     name: str
     summary: str
     handler: str
-    opts: tuple[Opt, ...] = ()
-    args: tuple[Arg, ...] = ()
-    doc: str = ""
-    examples: tuple[str, ...] = ()
-    reads: bool = False
-    needs_agent: bool = True
+    opts: tuple[Opt, ...]
+    args: tuple[Arg, ...]
+    doc: str
+    examples: tuple[str, ...]
+    reads: bool
+    needs_agent: bool
 
     def all_opts(self) -> tuple[Opt, ...]:
         common = [

@@ -14,43 +14,73 @@ from __future__ import annotations
 
 import builtins
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any, Protocol
 
-from repobus.config import Config
-from repobus.gitcmd import Repo
+    from repobus.config import Config
+    from repobus.gitcmd import Repo
+else:
+    Protocol = object
 
 SLOT_KINDS = ("claims", "assignments")
 LOG_KINDS = ("events", "messages")
 
 
-@dataclass(frozen=True)
 class Slot:
     """One version of a slot: the record and an opaque version token for compare-and-swap."""
 
-    kind: str
-    key: str
-    record: dict[str, Any]
-    version: str
+    __slots__ = ("kind", "key", "record", "version")
+
+    def __init__(self, kind: str, key: str, record: dict[str, Any], version: str) -> None:
+        self.kind = kind
+        self.key = key
+        self.record = record
+        self.version = version
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Slot) and (self.kind, self.key, self.record, self.version) == \
+            (other.kind, other.key, other.record, other.version)
+
+    def __repr__(self) -> str:
+        return f"Slot({self.kind}/{self.key}@{self.version[:12]})"
 
 
-@dataclass(frozen=True)
 class Entry:
     """One record of a log, with the chain (writer or file) it belongs to and its position."""
 
-    record: dict[str, Any]
-    chain: str
-    pos: str
+    __slots__ = ("record", "chain", "pos")
+
+    def __init__(self, record: dict[str, Any], chain: str, pos: str) -> None:
+        self.record = record
+        self.chain = chain
+        self.pos = pos
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Entry) and (self.record, self.chain, self.pos) == \
+            (other.record, other.chain, other.pos)
+
+    def __repr__(self) -> str:
+        return f"Entry({self.chain}@{self.pos}: {self.record!r})"
 
 
-@dataclass(frozen=True)
 class Problem:
     """A broken link found by `verify`: which chain, which record, what is wrong."""
 
-    chain: str
-    where: str
-    what: str
+    __slots__ = ("chain", "where", "what")
+
+    def __init__(self, chain: str, where: str, what: str) -> None:
+        self.chain = chain
+        self.where = where
+        self.what = what
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and (self.chain, self.where, self.what) == \
+            (other.chain, other.where, other.what)
+
+    def __repr__(self) -> str:
+        return f"Problem({self.chain}: {self.where}: {self.what})"
 
 
 class Store(Protocol):
