@@ -91,8 +91,8 @@ class Bus:
                 continue
             try:
                 return self.store.put("claims", task, rec, cur)
-            except CasFailed:
-                cur = self.store.get("claims", task)
+            except CasFailed as lost:
+                cur = lost.current if lost.known else self.store.get("claims", task)  # type: ignore[assignment]
         raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
 
     def _granted(

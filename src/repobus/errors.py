@@ -90,4 +90,11 @@ class CasFailed(Exception):
     """A compare-and-swap lost: the stored version was not the one expected.
 
     Internal to the store layer; `bus` re-reads and decides, so it never reaches the CLI.
+    `current` is the version the store saw when it found out, when it read it (saves the
+    caller a read): a Slot, or None for "does not exist"; `known` says whether it is set.
     """
+
+    def __init__(self, what: str, current: object = None, known: bool = False) -> None:
+        super().__init__(what)
+        self.current = current
+        self.known = known

@@ -24,15 +24,20 @@ from __future__ import annotations
 import builtins
 
 import time
-from collections.abc import Iterable, Iterator
-from pathlib import Path
-from typing import Any
 
 from repobus import models
-from repobus.config import Config
 from repobus.errors import CasFailed, CorruptError, GitError, LockedError
-from repobus.gitcmd import Repo, zero_oid
+from repobus.gitcmd import zero_oid
 from repobus.store import Entry, Problem, Slot, objects
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from pathlib import Path
+    from typing import Any
+
+    from repobus.config import Config
+    from repobus.gitcmd import Repo
 
 ROOT = "refs/repobus"
 _RS = b"\x1e"
@@ -52,6 +57,7 @@ class GitStore:
         self._inproc = cfg.object_format == "sha1"
         self._tree: str | None = None
         self._index: Any = None
+        self._tips: dict[str, Slot] = {}  # this process's last append per chain (CAS checks it)
         self.use_index = cfg.index
 
     # -- objects -------------------------------------------------------------------------
@@ -166,7 +172,7 @@ class GitStore:
                 return Slot(kind, key, rec, oid)
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
-                raise CasFailed(ref)
+                raise CasFailed(ref, now, known=True)
             # The ref did not move: a racer holds its lock, or a crashed writer left it.
             self.clear_stale_lock(ref)
             time.sleep(0.02 * (attempt + 1))
@@ -221,8 +227,8 @@ class GitStore:
         from repobus.times import parse_or_none
 
         when = parse_or_none(record.get("ts")) or int(time.time())
+        tip = self._tips.get(ref) or self.get(kind, writer)
         for attempt in range(200):
-            tip = self.get(kind, writer)
             rec, oid = self.prepare(record, tip, when)
             old = tip.version if tip else zero_oid()
             if guard is None:
@@ -232,7 +238,9 @@ class GitStore:
                 script = f"update {ref} {oid} {old}\nverify {gref} {guard.version}\n"
                 res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
             if res.returncode == 0:
+                self._tips[ref] = Slot(kind, writer, rec, oid)
                 return Entry(rec, writer, oid)
+            self._tips.pop(ref, None)
             if guard is not None:
                 now = self.get(guard.kind, guard.key)
                 if now is None or now.version != guard.version:
@@ -240,6 +248,7 @@ class GitStore:
             if attempt % 10 == 9:
                 self.clear_stale_lock(ref)
             time.sleep(min(0.002 * (attempt + 1), 0.05))
+            tip = self.get(kind, writer)
         raise self._update_failed(ref, res.returncode, res.stderr)
 
     def _log(
