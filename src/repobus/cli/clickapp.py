@@ -81,3 +81,29 @@ def run(table: dict[str, Command], argv: list[str]) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
+
+
+def reference(table: dict[str, Command]) -> str:
+    """The CLI reference in Markdown, made from each command's `--help` (docs/cli.md)."""
+    app = build(table)
+    parts = ["# CLI reference", "",
+             "Generated from `repobus <command> --help` (`python -m repobus.cli.clickapp`); "
+             "a test keeps it current.", ""]
+    for name in sorted(table):
+        head, _, leaf = name.partition(" ")
+        cmd: click.Command = app.commands[head]  # type: ignore[attr-defined]
+        if leaf:
+            cmd = cmd.commands[leaf]  # type: ignore[attr-defined]
+        with click.Context(cmd, info_name=f"repobus {name}", terminal_width=100,
+                           max_content_width=100) as ctx:
+            text = cmd.get_help(ctx)
+        parts += [f"## repobus {name}", "", "```text", text.rstrip(), "```", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":  # regenerate docs/cli.md
+    import sys
+
+    from repobus.cli.commands import TABLE
+
+    sys.stdout.write(reference(TABLE))
