@@ -321,3 +321,27 @@ def test_operator_release_names_the_person(repo: Path) -> None:
         bus.release("alice", "T-1")
     rec = bus.release("alice", "T-1", status="released", notes="stuck", operator=True).record
     assert rec["status"] == "released" and rec["agent_id"] == "a1" and rec["by"] == "alice"
+
+
+def test_watch_follow_ctrl_c_exits_0(repo: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "repobus", "watch", "--follow"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        run_console("log", "--event", "note", "--summary", "ping", cwd=repo, agent="a1")
+        import select
+
+        ready, _, _ = select.select([proc.stdout], [], [], 20)  # it is following now
+        assert ready and "ping" in proc.stdout.readline()  # type: ignore[union-attr]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert "Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
