@@ -1,0 +1,144 @@
+"""Messages and assignments: the part of the bus that talks (task threads, agent inboxes,
+the manager-report lane) and hands work out.
+
+Invariants: a message is appended to its sender's chain and never rewritten; guarded message
+types on a task must come from the claim holder (checked in the same transaction as the
+append); an assignment is a compare-and-swap, and taking a task away from another engineer or
+from the agent holding its claim needs `force`.
+"""
+
+from __future__ import annotations
+
+from repobus import models, names, times
+from repobus.errors import CasFailed, ConflictError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from repobus.store import Entry, Slot, Store
+
+MAX_ATTEMPTS = 100
+_NAME_MAX = 64
+
+
+class Messaging:
+    """Mixed into Bus; uses its store, clock and claim guard."""
+
+    store: Store
+    clock: Callable[[], int]
+
+    def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
+        raise NotImplementedError
+
+    def send(
+        self,
+        agent: str,
+        task: str,
+        msg_type: str,
+        summary: str,
+        *,
+        to: str | None = None,
+        branch: str | None = None,
+        plan: str | None = None,
+        meta: dict[str, Any] | None = None,
+        receipts: list[str] | None = None,
+        note: str | None = None,
+        fence: int | None = None,
+    ) -> Entry:
+        """Post a message to a task thread (and to an agent's inbox with `to`).  Guarded types
+        on a task must come from the claim holder; lanes that are not tasks (manager-report,
+        BUS-COORD-* directive threads) are not guarded."""
+        agent, task = names.agent_id(agent), names.task_id(task)
+        msg_type = (msg_type or "").strip()
+        if not msg_type or any(c.isspace() for c in msg_type) or len(msg_type) > _NAME_MAX:
+            raise UsageError(f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} "
+                             "characters without spaces")
+        if not summary or not summary.strip():
+            raise UsageError("message --summary must not be empty")
+        rec: dict[str, Any] = {"ts": times.fmt(self.clock()), "from": agent, "type": msg_type,
+                               "task_id": task, "summary": summary}
+        if branch:
+            rec["branch"] = branch
+        full_meta = dict(meta or {})
+        if plan:
+            full_meta["plan_id"] = plan
+        if full_meta:
+            rec["meta"] = full_meta
+        if receipts:
+            rec["receipts"] = [r for r in receipts if r]
+        if note:
+            rec["note"] = note
+        if to:
+            rec["to"] = names.agent_id(to.lower())
+        lane = task == "manager-report" or task.startswith(("BUS-COORD-", "agent-"))
+        if lane or msg_type not in models.GUARDED_MESSAGE_TYPES:
+            return self.store.append("messages", agent, rec)
+        for _ in range(MAX_ATTEMPTS):
+            guard = self.claim_guard(agent, task, msg_type, fence)
+            try:
+                return self.store.append("messages", agent, rec, guard=guard)
+            except CasFailed:
+                continue
+        raise ConflictError(f"task {task}: too much contention")
+
+    def messages(self, *, task: str | None = None, to: str | None = None,
+                 limit: int | None = None) -> list[dict[str, Any]]:
+        """A task thread, or an agent's inbox, oldest first."""
+        out = [e.record for e in self.store.tail("messages")
+               if (task is None or e.record.get("task_id") == task)
+               and (to is None or str(e.record.get("to", "")).lower() == to.lower())]
+        return out[-limit:] if limit else out
+
+    def assign(
+        self,
+        manager: str,
+        task: str,
+        engineer: str,
+        *,
+        plan: str | None = None,
+        branch: str | None = None,
+        note: str | None = None,
+        force: bool = False,
+    ) -> Slot:
+        """Write the assignment (compare-and-swap) and post the assignment message.  Taking a
+        task away from another engineer, or from an agent holding its claim, needs force."""
+        manager, task, engineer = names.agent_id(manager), names.task_id(task), \
+            names.agent_id(engineer)
+        for _ in range(MAX_ATTEMPTS):
+            cur = self.store.get("assignments", task)
+            held = self.store.get("claims", task)
+            if not force:
+                self._check_reassign(task, engineer, cur, held)
+            rec = {"task_id": task, "engineer": engineer, "manager": manager, "plan_id": plan,
+                   "branch": branch, "assigned_at": times.fmt(self.clock()), "note": note}
+            try:
+                slot = self.store.put("assignments", task, rec, cur)
+                break
+            except CasFailed:
+                continue
+        else:
+            raise ConflictError(f"task {task}: too much contention")
+        meta = {"assignee": engineer}
+        self.send(manager, task, "assignment", f"Assigned to {engineer}", to=engineer,
+                  branch=branch, plan=plan, meta=meta, note=note)
+        return slot
+
+    def _check_reassign(self, task: str, engineer: str, cur: Slot | None,
+                        held: Slot | None) -> None:
+        if cur is not None and cur.record.get("engineer") not in (None, engineer):
+            raise ConflictError(
+                f"task {task} is already assigned to {cur.record.get('engineer')} "
+                f"(by {cur.record.get('manager')} at {cur.record.get('assigned_at')})",
+                hint="re-assign with --force",
+            )
+        if held is not None:
+            rec = held.record
+            if rec.get("status") in ("active", "paused") and rec.get("agent_id") != engineer:
+                raise ConflictError(
+                    f"task {task} is claimed by {rec.get('agent_id')} "
+                    f"(status={rec.get('status')}, token {rec.get('fencing_token')})",
+                    hint="re-assign with --force, or ask the holder to release it",
+                )
+
