@@ -305,6 +305,9 @@ class RemoteGitStore(GitStore):
                 report.lost[r] = self._holder(after) if after else "?"
             else:
                 raise self._unreachable(res.transport_error)
+        # Bus writes bypass git's own auto-gc triggers; sync is the natural moment to let git
+        # pack loose objects when there are enough of them (cheap when there are not).
+        self.repo.git("gc", "--auto", "--quiet", check=False)
         return report
 
 
