@@ -21,7 +21,7 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     home = tmp_path_factory.mktemp("home")
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test\n\temail = test@example.invalid\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
         "[gc]\n\tauto = 0\n"
     )
     monkeypatch.setenv("HOME", str(home))
@@ -33,8 +33,9 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -88,8 +89,9 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     """Run `repobus ARGS` in-process in `cwd`, as the console script would."""
     from repobus.cli import main
 
-    def run(*args: str, cwd: Path, agent: str | None = None, env: dict[str, str] | None = None
-            ) -> Run:
+    def run(
+        *args: str, cwd: Path, agent: str | None = None, env: dict[str, str] | None = None
+    ) -> Run:
         out, err = io.StringIO(), io.StringIO()
         with monkeypatch.context() as m:
             m.chdir(cwd)
@@ -104,13 +106,20 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
     return run
 
 
-def run_console(*args: str, cwd: Path, agent: str | None = None,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_console(
+    *args: str, cwd: Path, agent: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     if agent:
         env["REPOBUS_AGENT"] = agent
-    return subprocess.run([sys.executable, "-m", "repobus", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "repobus", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def snapshot(repo: Path, allow: tuple[str, ...] = ()) -> tuple[str, frozenset[tuple[str, int]]]:
@@ -120,8 +129,7 @@ def snapshot(repo: Path, allow: tuple[str, ...] = ()) -> tuple[str, frozenset[tu
     files = frozenset(
         (str(p.relative_to(repo)), p.stat().st_size)
         for p in repo.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-        and not any(p.match(pattern) for pattern in allow)
+        if p.is_file() and ".git" not in p.parts and not any(p.match(pattern) for pattern in allow)
     )
     return refs, files
 
@@ -162,10 +170,20 @@ class Daemon:
         import time
 
         self.proc = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--enable=receive-pack", "--export-all",
-             f"--base-path={self.base}", "--listen=127.0.0.1", f"--port={self.port}",
-             str(self.base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--enable=receive-pack",
+                "--export-all",
+                f"--base-path={self.base}",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import git, unchanged
+
 from repobus.bus import open_bus
 
 BAD_IDS = {
@@ -32,9 +32,13 @@ def one_line(text: str) -> str:
 @pytest.mark.parametrize("label", sorted(BAD_IDS))
 @pytest.mark.parametrize("command", ["claim", "renew", "pause", "release", "log"])
 def test_unsafe_task_ids_are_refused(any_repo: Path, cli, label: str, command: str) -> None:  # type: ignore[no-untyped-def]
-    args = {"claim": ["claim"], "renew": ["renew"], "pause": ["pause", "--notes", "n"],
-            "release": ["release"],
-            "log": ["log", "--event", "status", "--summary", "s"]}[command]
+    args = {
+        "claim": ["claim"],
+        "renew": ["renew"],
+        "pause": ["pause", "--notes", "n"],
+        "release": ["release"],
+        "log": ["log", "--event", "status", "--summary", "s"],
+    }[command]
     with unchanged(any_repo):
         res = cli(*args, f"--task={BAD_IDS[label]}", cwd=any_repo, agent="a1")
     assert res.code == 2, res.err
@@ -63,8 +67,9 @@ def test_no_manifest_and_no_agent(repo: Path, cli) -> None:  # type: ignore[no-u
     with unchanged(repo):
         res = cli("claim", "--task", "T-1", cwd=repo)
     assert res.code == 5
-    assert one_line(res.err) == ("error: agent id required (supply --agent or populate "
-                                 "AGENT_MANIFEST.json)")
+    assert one_line(res.err) == (
+        "error: agent id required (supply --agent or populate AGENT_MANIFEST.json)"
+    )
 
 
 def test_malformed_manifest_counts_as_missing(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -90,8 +95,13 @@ def test_errors_as_json(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped
 
 
 def _forge_claim(repo: Path, task: str, message: bytes) -> None:
-    oid = subprocess.run(["git", "commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"],
-                         cwd=repo, input=message, capture_output=True, check=True).stdout
+    oid = subprocess.run(
+        ["git", "commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"],
+        cwd=repo,
+        input=message,
+        capture_output=True,
+        check=True,
+    ).stdout
     git(repo, "update-ref", f"refs/repobus/claims/{task}", oid.decode().strip())
 
 
@@ -151,5 +161,7 @@ def test_bad_event_name_and_extra(repo: Path, cli) -> None:  # type: ignore[no-u
     with unchanged(repo):
         assert cli("log", "--event", "two words", "--summary", "x", cwd=repo, agent="a").code == 2
         assert cli("log", "--event", "", "--summary", "x", cwd=repo, agent="a").code == 2
-        res = cli("log", "--event", "e", "--summary", "x", "--extra", "novalue", cwd=repo, agent="a")
+        res = cli(
+            "log", "--event", "e", "--summary", "x", "--extra", "novalue", cwd=repo, agent="a"
+        )
         assert res.code == 2 and "invalid extra field 'novalue', expected key=value" in res.err

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import GUARD_LOG, git, run_console, unchanged
+
 from repobus.bus import open_bus, with_config
 
 
@@ -23,8 +23,9 @@ def test_init_twice_changes_nothing(repo: Path, cli) -> None:  # type: ignore[no
 
 
 def test_claim_prints_lease_and_token_and_loser_names_holder(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    won = cli("claim", "--task", "QUEUE-001", "--plan", "_plans/p1.plan.json", cwd=repo,
-              agent="codex-1")
+    won = cli(
+        "claim", "--task", "QUEUE-001", "--plan", "_plans/p1.plan.json", cwd=repo, agent="codex-1"
+    )
     assert won.code == 0
     assert "fencing token 1" in won.out and "lease until" in won.out
     assert "agent/codex-1/queue-001" in won.out
@@ -42,8 +43,12 @@ def test_claim_json_and_errors_as_json(repo: Path, cli) -> None:  # type: ignore
     assert data["fencing_token"] == 1 and data["status"] == "active"  # type: ignore[index]
     err = cli("claim", "--task", "T-1", "--json", cwd=repo, agent="a2")
     assert err.code == 3
-    assert err.json == {"code": 3, "kind": "conflict", "error": err.json["error"],  # type: ignore[index]
-                        "hint": err.json["hint"]}  # type: ignore[index]
+    assert err.json == {
+        "code": 3,
+        "kind": "conflict",
+        "error": err.json["error"],  # type: ignore[index]
+        "hint": err.json["hint"],
+    }  # type: ignore[index]
 
 
 def test_renew_extends_lease(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -66,8 +71,11 @@ def test_expired_lease_is_taken_over_and_old_holder_fenced(repo: Path, cli) -> N
     assert took.record["op"] == "takeover" and took.record["previous_holder"] == "a1"
     assert took.record["fencing_token"] == 2
     with unchanged(repo, allow=GUARD_LOG):
-        for args in (("renew", "--task", "T-1"), ("release", "--task", "T-1"),
-                     ("log", "--event", "status", "--summary", "x", "--task", "T-1")):
+        for args in (
+            ("renew", "--task", "T-1"),
+            ("release", "--task", "T-1"),
+            ("log", "--event", "status", "--summary", "x", "--task", "T-1"),
+        ):
             res = cli(*args, cwd=repo, agent="a1")
             assert res.code == 3, args
     assert "taken over by a2" in cli("renew", "--task", "T-1", cwd=repo, agent="a1").err
@@ -91,8 +99,22 @@ def test_stale_fencing_token_is_refused(repo: Path, cli) -> None:  # type: ignor
     with unchanged(repo):
         res = cli("renew", "--task", "T-1", "--fence", "1", "--json", cwd=repo, agent="a1")
         assert res.code == 3 and res.json["kind"] == "stale_token"  # type: ignore[index]
-        assert cli("log", "--event", "status", "--summary", "s", "--task", "T-1", "--fence", "1",
-                   cwd=repo, agent="a1").code == 3
+        assert (
+            cli(
+                "log",
+                "--event",
+                "status",
+                "--summary",
+                "s",
+                "--task",
+                "T-1",
+                "--fence",
+                "1",
+                cwd=repo,
+                agent="a1",
+            ).code
+            == 3
+        )
     assert cli("renew", "--task", "T-1", "--fence", "2", cwd=repo, agent="a1").code == 0
     assert not (repo / "_report").exists()
 
@@ -101,8 +123,18 @@ def test_release_statuses_and_owner_rule(repo: Path, cli) -> None:  # type: igno
     cli("claim", "--task", "T-1", cwd=repo, agent="a1")
     res = cli("release", "--task", "T-1", cwd=repo, agent="a2")
     assert res.code == 3 and "owned by a1, not a2" in res.err
-    res = cli("release", "--task", "T-1", "--status", "done", "--notes", "merged", "--json",
-              cwd=repo, agent="a1")
+    res = cli(
+        "release",
+        "--task",
+        "T-1",
+        "--status",
+        "done",
+        "--notes",
+        "merged",
+        "--json",
+        cwd=repo,
+        agent="a1",
+    )
     assert res.json["status"] == "done" and res.json["released_at"]  # type: ignore[index]
     again = cli("claim", "--task", "T-1", "--json", cwd=repo, agent="a2").json
     assert again["fencing_token"] == 2 and "released_at" not in again  # type: ignore[operator,index]
@@ -112,28 +144,80 @@ def test_release_statuses_and_owner_rule(repo: Path, cli) -> None:  # type: igno
 
 def test_log_fields_extra_and_guard(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     cli("claim", "--task", "QUEUE-010", cwd=repo, agent="codex-3")
-    res = cli("log", "--event", "status", "--summary", "docs", "--task", "QUEUE-010",
-              "--plan", "p", "--branch", "agent/codex-3/queue-010", "--pr", "12",
-              "--receipt", "_report/agent/codex-3/x.json", "--severity", "MEDIUM",
-              "--extra", "reviewer=codex-1", "k2=v2", "--json", cwd=repo, agent="codex-3")
+    res = cli(
+        "log",
+        "--event",
+        "status",
+        "--summary",
+        "docs",
+        "--task",
+        "QUEUE-010",
+        "--plan",
+        "p",
+        "--branch",
+        "agent/codex-3/queue-010",
+        "--pr",
+        "12",
+        "--receipt",
+        "_report/agent/codex-3/x.json",
+        "--severity",
+        "MEDIUM",
+        "--extra",
+        "reviewer=codex-1",
+        "k2=v2",
+        "--json",
+        cwd=repo,
+        agent="codex-3",
+    )
     rec = res.json
     assert rec["task_id"] == "QUEUE-010" and rec["plan_id"] == "p" and rec["pr"] == "12"  # type: ignore[index]
     assert rec["receipts"] == ["_report/agent/codex-3/x.json"] and rec["severity"] == "medium"  # type: ignore[index]
     assert rec["reviewer"] == "codex-1" and rec["k2"] == "v2" and rec["fencing_token"] == 1  # type: ignore[index]
     with unchanged(repo):
-        bad = cli("log", "--event", "status", "--summary", "x", "--extra", "agent_id=evil",
-                  cwd=repo, agent="codex-3")
+        bad = cli(
+            "log",
+            "--event",
+            "status",
+            "--summary",
+            "x",
+            "--extra",
+            "agent_id=evil",
+            cwd=repo,
+            agent="codex-3",
+        )
     assert bad.code == 2 and "cannot overwrite core field 'agent_id'" in bad.err
-    guarded = cli("log", "--event", "status", "--summary", "x", "--task", "QUEUE-010",
-                  cwd=repo, agent="codex-4")
+    guarded = cli(
+        "log",
+        "--event",
+        "status",
+        "--summary",
+        "x",
+        "--task",
+        "QUEUE-010",
+        cwd=repo,
+        agent="codex-4",
+    )
     assert guarded.code == 3
     assert "claimed by codex-3" in guarded.err and "before logging status" in guarded.err
     errors = (repo / "_report/agent/codex-4/errors.jsonl").read_text().splitlines()
     assert json.loads(errors[0])["claim_owner"] == "codex-3"
-    assert cli("log", "--event", "handshake", "--summary", "hi", "--task", "QUEUE-010",
-               cwd=repo, agent="codex-4").code == 0
-    missing = cli("log", "--event", "status", "--summary", "x", "--task", "NOCLAIM",
-                  cwd=repo, agent="codex-4")
+    assert (
+        cli(
+            "log",
+            "--event",
+            "handshake",
+            "--summary",
+            "hi",
+            "--task",
+            "QUEUE-010",
+            cwd=repo,
+            agent="codex-4",
+        ).code
+        == 0
+    )
+    missing = cli(
+        "log", "--event", "status", "--summary", "x", "--task", "NOCLAIM", cwd=repo, agent="codex-4"
+    )
     assert missing.code == 4 and "NOCLAIM has no claim file" in missing.err
 
 
@@ -141,14 +225,35 @@ def test_done_claim_allows_anyone_to_log(repo: Path, cli) -> None:  # type: igno
     bus = open_bus(repo)
     bus.claim("eng", "T-1")
     bus.release("eng", "T-1", status="done")
-    assert cli("log", "--event", "status", "--summary", "post", "--task", "T-1", cwd=repo,
-               agent="manager").code == 0
+    assert (
+        cli(
+            "log",
+            "--event",
+            "status",
+            "--summary",
+            "post",
+            "--task",
+            "T-1",
+            cwd=repo,
+            agent="manager",
+        ).code
+        == 0
+    )
 
 
 def test_bad_severity_writes_nothing(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     with unchanged(repo):
-        res = cli("log", "--event", "status", "--summary", "x", "--severity", "critical",
-                  cwd=repo, agent="a1")
+        res = cli(
+            "log",
+            "--event",
+            "status",
+            "--summary",
+            "x",
+            "--severity",
+            "critical",
+            cwd=repo,
+            agent="a1",
+        )
     assert res.code == 2 and "severity must be one of: high, low, medium" in res.err
 
 
@@ -196,8 +301,12 @@ def test_watch_follow_sees_other_worktree(repo: Path, make_worktrees) -> None:  
     import sys
 
     (wt,) = make_worktrees(1)
-    proc = subprocess.Popen([sys.executable, "-m", "repobus", "watch", "--follow", "--limit", "0"],
-                            cwd=repo, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repobus", "watch", "--follow", "--limit", "0"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         import time
 
@@ -205,8 +314,15 @@ def test_watch_follow_sees_other_worktree(repo: Path, make_worktrees) -> None:  
         seen = ""
         n = 0
         while "from-the-worktree" not in seen and time.monotonic() < deadline:
-            run_console("log", "--event", "status", "--summary", f"from-the-worktree {n}",
-                        cwd=wt, agent="w1")
+            run_console(
+                "log",
+                "--event",
+                "status",
+                "--summary",
+                f"from-the-worktree {n}",
+                cwd=wt,
+                agent="w1",
+            )
             n += 1
             import select
 
@@ -239,8 +355,13 @@ def test_check_directive_pointer(dir_repo: Path, cli) -> None:  # type: ignore[n
     bus.send("codex-1", "BUS-COORD-0005", "directive", "do the thing")
     res = cli("check", cwd=dir_repo)
     assert res.code == 1 and "missing pointer for directive BUS-COORD-0005" in res.out
-    bus.send("codex-1", "manager-report", "status", "Directive BUS-COORD-0005 posted",
-             meta={"directive": "BUS-COORD-0005"})
+    bus.send(
+        "codex-1",
+        "manager-report",
+        "status",
+        "Directive BUS-COORD-0005 posted",
+        meta={"directive": "BUS-COORD-0005"},
+    )
     assert cli("check", cwd=dir_repo).code == 0
 
 
@@ -278,8 +399,13 @@ def test_schema(repo: Path, cli, name: str) -> None:  # type: ignore[no-untyped-
 
 
 def test_schema_all_and_unknown(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    assert set(json.loads(cli("schema", cwd=repo).out)) == {"manifest", "claim", "assignment",
-                                                           "event", "message"}
+    assert set(json.loads(cli("schema", cwd=repo).out)) == {
+        "manifest",
+        "claim",
+        "assignment",
+        "event",
+        "message",
+    }
     res = cli("schema", "nope", cwd=repo)
     assert res.code == 2 and "no format named 'nope'" in res.err
 
@@ -328,8 +454,13 @@ def test_watch_follow_ctrl_c_exits_0(repo: Path) -> None:
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "repobus", "watch", "--follow"], cwd=repo,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "repobus", "watch", "--follow"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         run_console("log", "--event", "note", "--summary", "ping", cwd=repo, agent="a1")
         import select

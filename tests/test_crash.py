@@ -12,16 +12,20 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import git
+
 from repobus.bus import open_bus
 
 WORKER = str(Path(__file__).with_name("crash_worker.py"))
 
 
 def _crash_once(repo: Path, agent: str, start: int, acks_before_kill: int) -> set[str]:
-    proc = subprocess.Popen([sys.executable, WORKER, str(repo), agent, str(start)],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, WORKER, str(repo), agent, str(start)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     acked: set[str] = set()
     try:
         assert proc.stdout is not None
@@ -51,7 +55,9 @@ def test_kill_nine_during_writes(repo: Path, backend: str) -> None:
         assert acked <= present, sorted(acked - present)[:5]
         assert list(bus.store.verify()) == []
         bus.log("observer", "tick", f"after-{trial}")  # the bus still takes writes
-    fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=repo, capture_output=True, text=True)
+    fsck = subprocess.run(
+        ["git", "fsck", "--no-dangling"], cwd=repo, capture_output=True, text=True
+    )
     assert fsck.returncode == 0, fsck.stderr
 
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import git
 from repobus.bus import open_bus
 from repobus.store.index import Index
 
@@ -19,13 +19,15 @@ WORKER = str(Path(__file__).with_name("op_worker.py"))
 
 AGENTS = ("a1", "a2", "a3")
 TASKS = ("T-0", "T-1", "T-2")
-op = st.fixed_dictionaries({
-    "op": st.sampled_from(["claim", "renew", "pause", "release", "log", "log", "send"]),
-    "agent": st.sampled_from(AGENTS),
-    "task": st.sampled_from(TASKS),
-    "proc": st.integers(0, 2),
-    "read": st.booleans(),
-})
+op = st.fixed_dictionaries(
+    {
+        "op": st.sampled_from(["claim", "renew", "pause", "release", "log", "log", "send"]),
+        "agent": st.sampled_from(AGENTS),
+        "task": st.sampled_from(TASKS),
+        "proc": st.integers(0, 2),
+        "read": st.booleans(),
+    }
+)
 
 
 def snapshot(index: Index) -> tuple[object, ...]:
@@ -33,16 +35,24 @@ def snapshot(index: Index) -> tuple[object, ...]:
     db = index.db()
     return (
         db.execute("SELECT kind, key, oid, record FROM slots ORDER BY kind, key").fetchall(),
-        db.execute("SELECT oid, kind, chain, seq, ts, who, name, task, dest, record FROM logs "
-                   "ORDER BY oid").fetchall(),
+        db.execute(
+            "SELECT oid, kind, chain, seq, ts, who, name, task, dest, record FROM logs ORDER BY oid"
+        ).fetchall(),
         db.execute("SELECT ref, oid FROM heads ORDER BY ref").fetchall(),
     )
 
 
 class Workers:
     def __init__(self, repo: Path, n: int) -> None:
-        self.procs = [subprocess.Popen([sys.executable, WORKER, str(repo)], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True) for _ in range(n)]
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, WORKER, str(repo)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(n)
+        ]
         for p in self.procs:
             assert p.stdout is not None and p.stdout.readline().strip() == "ready"
 
@@ -59,7 +69,9 @@ class Workers:
             p.stdout.close()  # type: ignore[union-attr]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(op, min_size=1, max_size=25))
 def test_index_equals_full_rebuild(tmp_path_factory, ops: list[dict[str, object]]) -> None:  # type: ignore[no-untyped-def]
     base = tmp_path_factory.mktemp("idx")

@@ -12,10 +12,14 @@ from repobus import models
 from repobus.errors import CorruptError
 
 ND_073 = {
-    "agent_id": "codex-tier2", "branch": "agent/codex-tier2/nd-073",
-    "claimed_at": "2025-11-09T18:47:15Z", "notes": "Auto-release stale claim (> threshold)",
-    "plan_id": "2025-10-11-decentralized-node", "released_at": "2025-11-09T23:02:22Z",
-    "status": "released", "task_id": "ND-073",
+    "agent_id": "codex-tier2",
+    "branch": "agent/codex-tier2/nd-073",
+    "claimed_at": "2025-11-09T18:47:15Z",
+    "notes": "Auto-release stale claim (> threshold)",
+    "plan_id": "2025-10-11-decentralized-node",
+    "released_at": "2025-11-09T23:02:22Z",
+    "status": "released",
+    "task_id": "ND-073",
 }
 EVENT_LINES = [
     '{"ts":"1970-01-01T00:00:00Z","agent_id":"template","event":"init","summary":"Seed event log"}',
@@ -27,23 +31,46 @@ EVENT_LINES = [
     '"QUEUE-010", "ts": "2025-09-18T04:32:37Z"}',
 ]
 MESSAGES = [
-    {"ts": "2025-11-09T05:13:13Z", "from": "codex-tier2", "type": "assignment",
-     "task_id": "QUEUE-080", "summary": "Assigned to codex-tier2",
-     "branch": "agent/codex-tier2/teof-macro-hygiene",
-     "meta": {"plan_id": "2025-11-09-teof-macro-hygiene-cli", "assignee": "codex-tier2"},
-     "note": "Add teof macro_hygiene CLI"},
-    {"ts": "2025-11-09T05:22:43Z", "from": "codex-tier2", "type": "reminder",
-     "task_id": "manager-report", "summary": "Heartbeat needed for codex-1",
-     "meta": {"manager_gap": "codex1"}, "to": "manager"},
+    {
+        "ts": "2025-11-09T05:13:13Z",
+        "from": "codex-tier2",
+        "type": "assignment",
+        "task_id": "QUEUE-080",
+        "summary": "Assigned to codex-tier2",
+        "branch": "agent/codex-tier2/teof-macro-hygiene",
+        "meta": {"plan_id": "2025-11-09-teof-macro-hygiene-cli", "assignee": "codex-tier2"},
+        "note": "Add teof macro_hygiene CLI",
+    },
+    {
+        "ts": "2025-11-09T05:22:43Z",
+        "from": "codex-tier2",
+        "type": "reminder",
+        "task_id": "manager-report",
+        "summary": "Heartbeat needed for codex-1",
+        "meta": {"manager_gap": "codex1"},
+        "to": "manager",
+    },
 ]
-ASSIGNMENT = {"assigned_at": "2025-11-09T05:13:13Z", "branch": "agent/codex-tier2/teof-macro-hygiene",
-              "engineer": "codex-tier2", "manager": "codex-tier2",
-              "note": "Add teof macro_hygiene CLI", "plan_id": "2025-11-09-teof-macro-hygiene-cli",
-              "task_id": "QUEUE-080"}
-MANIFEST = {"agent_id": "codex-2", "owner": "codex-2", "agent_type": "local-llm",
-            "capabilities": ["engineering", "docs"], "desired_roles": ["engineer"],
-            "max_prs_per_day": 0, "branch_prefix": "agent/codex-2/", "contact": "",
-            "notes": "Codex-2 session in progress"}
+ASSIGNMENT = {
+    "assigned_at": "2025-11-09T05:13:13Z",
+    "branch": "agent/codex-tier2/teof-macro-hygiene",
+    "engineer": "codex-tier2",
+    "manager": "codex-tier2",
+    "note": "Add teof macro_hygiene CLI",
+    "plan_id": "2025-11-09-teof-macro-hygiene-cli",
+    "task_id": "QUEUE-080",
+}
+MANIFEST = {
+    "agent_id": "codex-2",
+    "owner": "codex-2",
+    "agent_type": "local-llm",
+    "capabilities": ["engineering", "docs"],
+    "desired_roles": ["engineer"],
+    "max_prs_per_day": 0,
+    "branch_prefix": "agent/codex-2/",
+    "contact": "",
+    "notes": "Codex-2 session in progress",
+}
 
 
 def test_real_claim_reads_and_writes_back_unchanged() -> None:
@@ -54,7 +81,9 @@ def test_real_claim_reads_and_writes_back_unchanged() -> None:
 
 
 def test_legacy_claimed_key_is_accepted() -> None:
-    legacy = {k: v for k, v in ND_073.items() if k != "claimed_at"} | {"claimed": "2025-01-01T00:00:00Z"}
+    legacy = {k: v for k, v in ND_073.items() if k != "claimed_at"} | {
+        "claimed": "2025-01-01T00:00:00Z"
+    }
     assert models.Claim.from_dict(legacy, "x").claimed_at == "2025-01-01T00:00:00Z"
 
 
@@ -110,16 +139,26 @@ def test_schema_for_each_format(name: str) -> None:
 
 
 _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20)
-_json = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | _text,
-                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(_text, kids, max_size=3),
-                     max_leaves=6)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | _text,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(_text, kids, max_size=3),
+    max_leaves=6,
+)
 
 
-@given(extra=st.dictionaries(_text.filter(lambda k: k not in models.CORE_EVENT_KEYS), _json,
-                             max_size=4), summary=_text)
+@given(
+    extra=st.dictionaries(
+        _text.filter(lambda k: k not in models.CORE_EVENT_KEYS), _json, max_size=4
+    ),
+    summary=_text,
+)
 def test_event_round_trip_keeps_every_key(extra: dict[str, object], summary: str) -> None:
-    data = {"ts": "2025-01-01T00:00:00Z", "agent_id": "a", "event": "status",
-            "summary": summary} | extra
+    data = {
+        "ts": "2025-01-01T00:00:00Z",
+        "agent_id": "a",
+        "event": "status",
+        "summary": summary,
+    } | extra
     rec = models.Event.from_dict(data, "x").to_dict()
     assert rec == data
     assert models.loads(models.canonical(rec), "x") == data

@@ -3,6 +3,7 @@ no event lost, every chain intact."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,8 +19,13 @@ class Racers:
 
     def __init__(self, places: list[tuple[Path, str]]) -> None:
         self.procs = [
-            subprocess.Popen([sys.executable, WORKER, str(wt), agent], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, bufsize=1)
+            subprocess.Popen(
+                [sys.executable, WORKER, str(wt), agent],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
             for wt, agent in places
         ]
         for p in self.procs:
@@ -40,10 +46,8 @@ class Racers:
 
     def close(self) -> None:
         for p in self.procs:
-            try:
+            with contextlib.suppress(OSError):
                 p.stdin.close()  # type: ignore[union-attr]
-            except OSError:
-                pass
         for p in self.procs:
             try:
                 p.wait(20)
@@ -53,7 +57,9 @@ class Racers:
             p.stdout.close()  # type: ignore[union-attr]
 
 
-def test_sixteen_racers_in_four_worktrees(repo: Path, make_worktrees: Callable[[int], list[Path]]) -> None:
+def test_sixteen_racers_in_four_worktrees(
+    repo: Path, make_worktrees: Callable[[int], list[Path]]
+) -> None:
     trees = make_worktrees(4)
     places = [(trees[i % 4], f"racer-{i:02d}") for i in range(16)]
     racers = Racers(places)
@@ -79,7 +85,9 @@ def test_sixteen_racers_in_four_worktrees(repo: Path, make_worktrees: Callable[[
     guarded = [e for e in events if e["event"] == "status"]
     assert all(claims[e["task_id"]]["agent_id"] == e["agent_id"] for e in guarded)
     assert list(bus.store.verify()) == []
-    fsck = subprocess.run(["git", "fsck", "--no-dangling"], cwd=repo, capture_output=True, text=True)
+    fsck = subprocess.run(
+        ["git", "fsck", "--no-dangling"], cwd=repo, capture_output=True, text=True
+    )
     assert fsck.returncode == 0, fsck.stderr
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from conftest import Daemon, git, unchanged
-from repobus.bus import open_bus, with_config
 from test_race import Racers
+
+from repobus.bus import open_bus, with_config
 
 Clones = Callable[[str, int], list[Path]]
 
@@ -31,8 +31,9 @@ def test_init_sets_refspec_and_is_idempotent(bare: Path, make_clones: Clones, cl
     assert cli("init", "--remote", "nope", cwd=clone).code == 4
 
 
-def test_claim_is_decided_by_the_remote(remote_url: str, bare: Path, make_clones: Clones,
-                                        cli) -> None:  # type: ignore[no-untyped-def]
+def test_claim_is_decided_by_the_remote(
+    remote_url: str, bare: Path, make_clones: Clones, cli
+) -> None:  # type: ignore[no-untyped-def]
     a, b = make_clones(remote_url, 2)
     assert cli("claim", "--task", "T-1", cwd=a, agent="a1").code == 0
     assert "refs/repobus/claims/T-1" in remote_refs(bare)
@@ -44,9 +45,15 @@ def test_claim_is_decided_by_the_remote(remote_url: str, bare: Path, make_clones
 
 def test_different_tasks_from_several_clones_all_win(remote_url: str, make_clones: Clones) -> None:
     clones = make_clones(remote_url, 3)
-    procs = [subprocess.Popen([sys.executable, "-m", "repobus", "claim", "--task", f"T-{i}",
-                               "--agent", f"ag{i}"], cwd=c, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for i, c in enumerate(clones)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "repobus", "claim", "--task", f"T-{i}", "--agent", f"ag{i}"],
+            cwd=c,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i, c in enumerate(clones)
+    ]
     codes = [p.wait(60) for p in procs]
     for p in procs:
         p.communicate()
@@ -81,8 +88,9 @@ def test_sixteen_racers_on_four_clones(transport: str, daemon: Daemon, make_clon
         assert list(bus.store.verify()) == []
 
 
-def test_unreachable_remote_fails_closed_then_offline_and_sync(bare: Path, make_clones: Clones,
-                                                               cli) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_remote_fails_closed_then_offline_and_sync(
+    bare: Path, make_clones: Clones, cli
+) -> None:  # type: ignore[no-untyped-def]
     d = Daemon(bare.parent)
     d.start()
     try:
@@ -98,8 +106,9 @@ def test_unreachable_remote_fails_closed_then_offline_and_sync(bare: Path, make_
         # offline: recorded locally, confirmed by the next sync
         assert cli("claim", "--task", "T-9", "--offline", cwd=a, agent="a1").code == 0
         assert cli("claim", "--task", "T-8", "--offline", cwd=a, agent="a1").code == 0
-        assert cli("log", "--event", "note", "--summary", "offline note", cwd=a,
-                   agent="a1").code == 0
+        assert (
+            cli("log", "--event", "note", "--summary", "offline note", cwd=a, agent="a1").code == 0
+        )
         d.start()
         assert cli("claim", "--task", "T-8", cwd=b, agent="b1").code == 0  # b wins T-8 meanwhile
         res = cli("sync", "--json", cwd=a)
@@ -127,11 +136,18 @@ def test_takeover_and_fencing_across_clones(remote_url: str, make_clones: Clones
     bus_b.clock = lambda: bus_a.clock() + 10
     took = bus_b.claim("b1", "T-1")
     assert took.record["op"] == "takeover" and took.record["fencing_token"] == 2
-    for args in (("log", "--event", "status", "--summary", "x", "--task", "T-1"),
-                 ("renew", "--task", "T-1"), ("release", "--task", "T-1")):
+    for args in (
+        ("log", "--event", "status", "--summary", "x", "--task", "T-1"),
+        ("renew", "--task", "T-1"),
+        ("release", "--task", "T-1"),
+    ):
         assert cli(*args, cwd=a, agent="a1").code == 3, args
-    assert cli("log", "--event", "status", "--summary", "mine", "--task", "T-1", cwd=b,
-               agent="b1").code == 0
+    assert (
+        cli(
+            "log", "--event", "status", "--summary", "mine", "--task", "T-1", cwd=b, agent="b1"
+        ).code
+        == 0
+    )
 
 
 def test_one_agent_on_two_clones_loses_nothing(remote_url: str, make_clones: Clones) -> None:
@@ -158,8 +174,15 @@ def test_sync_refuses_a_rewritten_remote_ref(bare: Path, make_clones: Clones, cl
     first = git(a, "rev-list", "--reverse", "refs/repobus/events/a1").split()[0]
     git(bare, "update-ref", "refs/repobus/events/a1", first)
     git(bare, "commit-tree", "-m", "forged", "4b825dc642cb6eb9a060e54bf8d69288fbee4904")
-    forged = git(bare, "commit-tree", "-p", first, "-m", '{"agent_id":"a1"}',
-                 "4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+    forged = git(
+        bare,
+        "commit-tree",
+        "-p",
+        first,
+        "-m",
+        '{"agent_id":"a1"}',
+        "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    )
     git(bare, "update-ref", "refs/repobus/events/a1", forged)
     res = cli("sync", cwd=b)
     assert res.code == 1 and "rewrote refs/repobus/events/a1" in res.err
@@ -185,16 +208,31 @@ def test_watch_follow_remote_shows_other_machines(remote_url: str, make_clones: 
     from conftest import run_console
 
     a, b = make_clones(remote_url, 2)
-    proc = subprocess.Popen([sys.executable, "-m", "repobus", "watch", "--follow", "--remote",
-                             "--interval", "0.3", "--limit", "0"], cwd=b,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "repobus",
+            "watch",
+            "--follow",
+            "--remote",
+            "--interval",
+            "0.3",
+            "--limit",
+            "0",
+        ],
+        cwd=b,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         seen = ""
         deadline = time.monotonic() + 30
         n = 0
         while "from-clone-a" not in seen and time.monotonic() < deadline:
-            run_console("log", "--event", "status", "--summary", f"from-clone-a {n}", cwd=a,
-                        agent="a1")
+            run_console(
+                "log", "--event", "status", "--summary", f"from-clone-a {n}", cwd=a, agent="a1"
+            )
             n += 1
             ready, _, _ = select.select([proc.stdout], [], [], 3)
             if ready:

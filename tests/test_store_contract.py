@@ -18,8 +18,14 @@ def store_of(path: Path) -> Store:
 
 
 def rec(n: int, **kw: object) -> dict[str, object]:
-    return {"task_id": "T", "agent_id": f"a{n}", "branch": "agent/a/t", "status": "active",
-            "claimed_at": "2025-01-01T00:00:00Z", **kw}
+    return {
+        "task_id": "T",
+        "agent_id": f"a{n}",
+        "branch": "agent/a/t",
+        "status": "active",
+        "claimed_at": "2025-01-01T00:00:00Z",
+        **kw,
+    }
 
 
 def test_put_create_only_then_cas(any_repo: Path) -> None:
@@ -56,8 +62,12 @@ def test_list_returns_every_slot(any_repo: Path) -> None:
 
 
 def _event(agent: str, n: int) -> dict[str, object]:
-    return {"ts": f"2025-01-01T00:00:{n % 60:02d}Z", "agent_id": agent, "event": "status",
-            "summary": f"{agent}-{n}"}
+    return {
+        "ts": f"2025-01-01T00:00:{n % 60:02d}Z",
+        "agent_id": agent,
+        "event": "status",
+        "summary": f"{agent}-{n}",
+    }
 
 
 def test_append_and_tail(any_repo: Path) -> None:
@@ -67,8 +77,9 @@ def test_append_and_tail(any_repo: Path) -> None:
         s.append("events", "b", _event("b", n))
     tail = s.tail("events", limit=3)
     assert len(tail) == 3
-    assert {e.record["summary"] for e in s.tail("events")} == \
-        {f"{w}-{n}" for w in "ab" for n in range(5)}
+    assert {e.record["summary"] for e in s.tail("events")} == {
+        f"{w}-{n}" for w in "ab" for n in range(5)
+    }
     only_b = s.tail("events", writers=["b"])
     assert [e.record["summary"] for e in only_b] == [f"b-{n}" for n in range(5)]
     assert list(s.verify()) == []

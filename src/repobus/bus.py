@@ -35,8 +35,9 @@ class Bus(Messaging):
     """One repository's bus: its worktree, settings, store, and the clock leases are read by
     (replaceable in tests)."""
 
-    def __init__(self, repo: Repo, cfg: Config, store: Store,
-                 clock: Callable[[], int] = times.now) -> None:
+    def __init__(
+        self, repo: Repo, cfg: Config, store: Store, clock: Callable[[], int] = times.now
+    ) -> None:
         self.repo = repo
         self.cfg = cfg
         self.store = store
@@ -97,8 +98,16 @@ class Bus(Messaging):
         raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
 
     def _granted(
-        self, agent: str, task: str, cur: Slot | None, now: int, ttl: int,
-        plan: str | None, branch: str | None, notes: str | None, clear_notes: bool,
+        self,
+        agent: str,
+        task: str,
+        cur: Slot | None,
+        now: int,
+        ttl: int,
+        plan: str | None,
+        branch: str | None,
+        notes: str | None,
+        clear_notes: bool,
     ) -> dict[str, Any]:
         old = cur.record if cur else {}
         holder = old.get("agent_id")
@@ -110,7 +119,8 @@ class Bus(Messaging):
         rec: dict[str, Any] = {
             "task_id": task,
             "agent_id": agent,
-            "branch": branch or (old.get("branch") if same else None)
+            "branch": branch
+            or (old.get("branch") if same else None)
             or names.default_branch(agent, task),
             "status": "active",
             "claimed_at": old["claimed_at"] if same and old.get("claimed_at") else times.fmt(now),
@@ -158,8 +168,9 @@ class Bus(Messaging):
 
     @property
     def has_remote(self) -> bool:
-        return getattr(self.store, "remote", None) is not None and \
-            not getattr(self.store, "offline", False)
+        return getattr(self.store, "remote", None) is not None and not getattr(
+            self.store, "offline", False
+        )
 
     def _fresh(self, task: str, check: Any) -> Any:
         """Run a check on the local state; with a remote, re-run it once on the remote's
@@ -179,16 +190,24 @@ class Bus(Messaging):
     def _holder_check(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
         cur = self.store.get("claims", task)
         if cur is None:
-            raise NotFoundError(f"no claim found for task {task}",
-                                hint=f"claim it first: repobus claim --task {task}")
+            raise NotFoundError(
+                f"no claim found for task {task}",
+                hint=f"claim it first: repobus claim --task {task}",
+            )
         rec = cur.record
         if rec.get("agent_id") != agent:
             taken = rec.get("previous_holder") == agent or rec.get("op") == "takeover"
-            why = (f"its lease was taken over by {rec.get('agent_id')} "
-                   f"(fencing token {rec.get('fencing_token')})") if taken else \
-                f"owned by {rec.get('agent_id')}, not {agent}"
-            raise ConflictError(f"cannot {verb} task {task}: {why}" if taken else
-                                f"task {task} {why}")
+            why = (
+                (
+                    f"its lease was taken over by {rec.get('agent_id')} "
+                    f"(fencing token {rec.get('fencing_token')})"
+                )
+                if taken
+                else f"owned by {rec.get('agent_id')}, not {agent}"
+            )
+            raise ConflictError(
+                f"cannot {verb} task {task}: {why}" if taken else f"task {task} {why}"
+            )
         if fence is not None and fence != rec.get("fencing_token"):
             raise StaleTokenError(
                 f"stale fencing token {fence} for task {task}: current token is "
@@ -197,8 +216,9 @@ class Bus(Messaging):
             )
         return cur
 
-    def renew(self, agent: str, task: str, *, ttl: int | None = None,
-              fence: int | None = None) -> Slot:
+    def renew(
+        self, agent: str, task: str, *, ttl: int | None = None, fence: int | None = None
+    ) -> Slot:
         agent, task = names.agent_id(agent), names.task_id(task)
         ttl = ttl or self.cfg.ttl
         for _ in range(MAX_ATTEMPTS):
@@ -209,8 +229,13 @@ class Bus(Messaging):
                     hint=f"claim it again: repobus claim --task {task}",
                 )
             now = self.clock()
-            rec = dict(cur.record, lease_expires_at=times.fmt(now + ttl), op="renew", by=agent,
-                       updated_at=times.fmt(now))
+            rec = dict(
+                cur.record,
+                lease_expires_at=times.fmt(now + ttl),
+                op="renew",
+                by=agent,
+                updated_at=times.fmt(now),
+            )
             rec.pop("previous_holder", None)
             try:
                 return self.store.put("claims", task, rec, cur)
@@ -225,8 +250,14 @@ class Bus(Messaging):
         for _ in range(MAX_ATTEMPTS):
             cur = self._fresh(task, lambda: self._pausable(task))
             now = self.clock()
-            rec = dict(cur.record, status="paused", op="pause", by=agent, notes=notes,
-                       updated_at=times.fmt(now))
+            rec = dict(
+                cur.record,
+                status="paused",
+                op="pause",
+                by=agent,
+                notes=notes,
+                updated_at=times.fmt(now),
+            )
             rec.pop("previous_holder", None)
             try:
                 return self.store.put("claims", task, rec, cur)
@@ -243,20 +274,38 @@ class Bus(Messaging):
             raise ConflictError(f"cannot pause task {task}: status={status}")
         return cur
 
-    def release(self, agent: str, task: str, *, status: str = "done", notes: str | None = None,
-                fence: int | None = None, operator: bool = False) -> Slot:
+    def release(
+        self,
+        agent: str,
+        task: str,
+        *,
+        status: str = "done",
+        notes: str | None = None,
+        fence: int | None = None,
+        operator: bool = False,
+    ) -> Slot:
         """Release the claim `agent` holds.  With `operator=True`, `agent` is a person
         overriding the owner rule (the dashboard, authorised by its token): whoever holds the
         claim at that instant is released, and the record names the person in `by`."""
         agent, task = names.agent_id(agent), names.task_id(task)
         if status not in ("done", "released", "paused"):
-            raise UsageError(f"status must be one of ['done', 'paused', 'released'], got {status!r}")
+            raise UsageError(
+                f"status must be one of ['done', 'paused', 'released'], got {status!r}"
+            )
         for _ in range(MAX_ATTEMPTS):
-            cur = self._fresh(task, lambda: self._pausable(task)) if operator else \
-                self._holder_slot(agent, task, fence, "release")
+            cur = (
+                self._fresh(task, lambda: self._pausable(task))
+                if operator
+                else self._holder_slot(agent, task, fence, "release")
+            )
             now = self.clock()
-            rec = dict(cur.record, status=status, op="release" if status != "paused" else "pause",
-                       by=agent, updated_at=times.fmt(now))
+            rec = dict(
+                cur.record,
+                status=status,
+                op="release" if status != "paused" else "pause",
+                by=agent,
+                updated_at=times.fmt(now),
+            )
             rec.pop("previous_holder", None)
             if status != "paused":
                 rec["released_at"] = times.fmt(now)
@@ -285,9 +334,19 @@ class Bus(Messaging):
         fence: int | None = None,
     ) -> Entry:
         agent = names.agent_id(agent)
-        rec = build_event(agent, event, summary, task=task, plan=plan, branch=branch, pr=pr,
-                          receipts=receipts, severity=severity, extra=extra,
-                          ts=times.fmt(self.clock()))
+        rec = build_event(
+            agent,
+            event,
+            summary,
+            task=task,
+            plan=plan,
+            branch=branch,
+            pr=pr,
+            receipts=receipts,
+            severity=severity,
+            extra=extra,
+            ts=times.fmt(self.clock()),
+        )
         if task is None or rec["event"] not in models.GUARDED_EVENTS:
             return self.store.append("events", agent, rec)
         for _ in range(MAX_ATTEMPTS):
@@ -311,8 +370,9 @@ class Bus(Messaging):
                 self.store.refresh("claims", task)
         return self._guard_check(agent, task, action, fence)
 
-    def _guard_check(self, agent: str, task: str, action: str, fence: int | None,
-                     record: bool = True) -> Slot | None:
+    def _guard_check(
+        self, agent: str, task: str, action: str, fence: int | None, record: bool = True
+    ) -> Slot | None:
         cur = self.store.get("claims", task)
         if cur is None:
             if record:
@@ -341,9 +401,13 @@ class Bus(Messaging):
         return cur
 
     def _guard_error(self, agent: str, task: str, action: str, rec: dict[str, Any] | None) -> None:
-        entry: dict[str, Any] = {"ts": times.fmt(self.clock()), "agent_id": agent, "event": action,
-                                 "reason": "claim_missing" if rec is None else "claim_owner",
-                                 "task_id": task}
+        entry: dict[str, Any] = {
+            "ts": times.fmt(self.clock()),
+            "agent_id": agent,
+            "event": action,
+            "reason": "claim_missing" if rec is None else "claim_owner",
+            "task_id": task,
+        }
         if rec is not None:
             entry["claim_owner"] = rec.get("agent_id")
             entry["claim_status"] = rec.get("status")
@@ -354,15 +418,24 @@ class Bus(Messaging):
 
 
 def build_event(
-    agent: str, event: str, summary: str, *, ts: str, task: str | None = None,
-    plan: str | None = None, branch: str | None = None, pr: str | None = None,
-    receipts: list[str] | None = None, severity: str | None = None,
+    agent: str,
+    event: str,
+    summary: str,
+    *,
+    ts: str,
+    task: str | None = None,
+    plan: str | None = None,
+    branch: str | None = None,
+    pr: str | None = None,
+    receipts: list[str] | None = None,
+    severity: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     event = (event or "").strip()
     if not event or len(event) > _EVENT_NAME_MAX or any(c.isspace() for c in event):
-        raise UsageError(f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters "
-                         "without spaces")
+        raise UsageError(
+            f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters without spaces"
+        )
     rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
     if task is not None:
         rec["task_id"] = names.task_id(task)
@@ -378,8 +451,10 @@ def build_event(
         rec["severity"] = sev
     for key, value in (extra or {}).items():
         if key in models.CORE_EVENT_KEYS:
-            raise UsageError(f"--extra cannot overwrite core field '{key}'",
-                             hint=f"use the --{key.replace('_id', '')} option, or another key")
+            raise UsageError(
+                f"--extra cannot overwrite core field '{key}'",
+                hint=f"use the --{key.replace('_id', '')} option, or another key",
+            )
         rec[key] = value
     return rec
 

@@ -42,8 +42,12 @@ def chain_problems(
         legacy = seq is None and ph is None
         if prev is None or (legacy and _seq(prev) is None and prev.get("prev_hash") is None):
             if ph is not None and prev is None:
-                yield Problem(chain, where, f"record seq {seq} follows a record that is missing "
-                              "(the chain's first records were dropped)")
+                yield Problem(
+                    chain,
+                    where,
+                    f"record seq {seq} follows a record that is missing "
+                    "(the chain's first records were dropped)",
+                )
                 return
             if not legacy and seq not in (None, 1) and prev is None:
                 yield Problem(chain, where, f"chain starts at seq {seq}: earlier records dropped")
@@ -51,7 +55,9 @@ def chain_problems(
             prev, prev_where = rec, where
             continue
         if ph != models.record_hash(prev):
-            yield Problem(chain, where, _classify(prev, prev_where, rec, where, later_seqs[i + 1:]))
+            yield Problem(
+                chain, where, _classify(prev, prev_where, rec, where, later_seqs[i + 1 :])
+            )
             return
         ps = _seq(prev)
         if seq is not None and ps is not None and seq != ps + 1:
@@ -61,7 +67,10 @@ def chain_problems(
 
 
 def _classify(
-    prev: dict[str, Any], prev_where: str, rec: dict[str, Any], where: str,
+    prev: dict[str, Any],
+    prev_where: str,
+    rec: dict[str, Any],
+    where: str,
     later: list[int | None],
 ) -> str:
     ps, seq = _seq(prev), _seq(rec)
@@ -69,14 +78,17 @@ def _classify(
         if seq > ps + 1:
             missing = list(range(ps + 1, seq))
             if any(m in later for m in missing):
-                return (f"record seq {seq} ({where}) comes before seq {missing[0]}: "
-                        "records reordered")
+                return (
+                    f"record seq {seq} ({where}) comes before seq {missing[0]}: records reordered"
+                )
             gap = f"seq {missing[0]}" + (f"..{missing[-1]}" if len(missing) > 1 else "")
             return f"record {gap} dropped between {prev_where} and {where}"
         if seq <= ps:
             return f"record seq {seq} ({where}) comes after seq {ps}: records reordered"
-    return (f"record seq {ps} ({prev_where}) was edited: its hash no longer matches the "
-            f"prev_hash recorded by the next record ({where})")
+    return (
+        f"record seq {ps} ({prev_where}) was edited: its hash no longer matches the "
+        f"prev_hash recorded by the next record ({where})"
+    )
 
 
 def verify(store: Store) -> list[Problem]:
@@ -84,6 +96,7 @@ def verify(store: Store) -> list[Problem]:
 
 
 # -- check --------------------------------------------------------------------------------
+
 
 @dataclass
 class Findings:
@@ -163,8 +176,10 @@ def check_directives(threads: dict[str, list[Any]], errors: list[str]) -> None:
     for name, msgs in sorted(threads.items()):
         if not name.startswith("BUS-COORD-"):
             continue
-        if any(isinstance(m, dict) and m.get("type") == "directive" for m in msgs) and \
-                name not in pointers:
+        if (
+            any(isinstance(m, dict) and m.get("type") == "directive" for m in msgs)
+            and name not in pointers
+        ):
             errors.append(
                 f"manager-report.jsonl missing pointer for directive {name}; "
                 "run tools.agent.directive_pointer to mirror BUS-COORD threads"
@@ -188,8 +203,12 @@ def check_duplicates(claims: Iterable[dict[str, Any]], errors: list[str]) -> Non
 def read_tree(base: Any) -> dict[str, str]:
     """The `_bus/` files a check reads, relative path -> text."""
     files: dict[str, str] = {}
-    for sub, pattern in (("claims", "*.json"), ("assignments", "*.json"),
-                         ("events", "events.jsonl"), ("messages", "*.jsonl")):
+    for sub, pattern in (
+        ("claims", "*.json"),
+        ("assignments", "*.json"),
+        ("events", "events.jsonl"),
+        ("messages", "*.jsonl"),
+    ):
         folder = base / sub
         for p in sorted(folder.glob(pattern)) if folder.is_dir() else []:
             files[f"{sub}/{p.name}"] = p.read_text(encoding="utf-8", errors="replace")

@@ -56,10 +56,19 @@ class Config:
     """The settings in force; `replace()` gives a copy with some changed."""
 
     _DEFAULTS: dict[str, Any] = {
-        "backend": "git", "ttl": DEFAULT_TTL, "grace": DEFAULT_GRACE, "remote": None,
-        "require_assignment": False, "session_max_age": DEFAULT_SESSION_MAX_AGE,
-        "lock_stale": DEFAULT_LOCK_STALE, "remote_timeout": 30, "index": True,
-        "fetch_interval": 2.0, "object_format": "sha1", "initialized": False, "raw": None,
+        "backend": "git",
+        "ttl": DEFAULT_TTL,
+        "grace": DEFAULT_GRACE,
+        "remote": None,
+        "require_assignment": False,
+        "session_max_age": DEFAULT_SESSION_MAX_AGE,
+        "lock_stale": DEFAULT_LOCK_STALE,
+        "remote_timeout": 30,
+        "index": True,
+        "fetch_interval": 2.0,
+        "object_format": "sha1",
+        "initialized": False,
+        "raw": None,
     }
     backend: str
     ttl: int
@@ -123,7 +132,8 @@ def load(repo: Repo) -> Config:
         ttl=_int(mine.get("ttl"), DEFAULT_TTL),
         grace=_int(grace, DEFAULT_GRACE),
         remote=mine.get("remote") or None,
-        require_assignment=mine.get("requireassignment", "false").lower() in ("true", "yes", "1", "on"),
+        require_assignment=mine.get("requireassignment", "false").lower()
+        in ("true", "yes", "1", "on"),
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
         lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
         remote_timeout=_int(mine.get("remotetimeout"), 30),

@@ -19,8 +19,15 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 _DROP = (
-    "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_COMMON_DIR",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_PREFIX", "GIT_NAMESPACE", "GIT_QUARANTINE_PATH",
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_COMMON_DIR",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_PREFIX",
+    "GIT_NAMESPACE",
+    "GIT_QUARANTINE_PATH",
 )
 _ENV: dict[str, str] | None = None
 
@@ -53,7 +60,12 @@ def run(
     argv = ("git", *args)
     try:
         proc = subprocess.run(
-            argv, cwd=cwd, input=stdin, capture_output=True, env=clean_env(), timeout=timeout,
+            argv,
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            env=clean_env(),
+            timeout=timeout,
         )
     except FileNotFoundError:
         raise SetupError("git is not installed or not on PATH") from None
@@ -68,8 +80,9 @@ def run(
 def stream(cwd: Path | str, *args: str, sep: bytes = b"\x1e") -> Iterator[bytes]:
     """Run git and yield its output split at `sep`, without holding it all in memory."""
     argv = ("git", *args)
-    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=clean_env())
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()
+    )
     assert proc.stdout is not None and proc.stderr is not None
     buf = b""
     try:
@@ -109,8 +122,11 @@ class Repo:
         return f"Repo(root={str(self.root)!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Repo) and (self.root, self.git_dir, self.common_dir) == \
-            (other.root, other.git_dir, other.common_dir)
+        return isinstance(other, Repo) and (self.root, self.git_dir, self.common_dir) == (
+            other.root,
+            other.git_dir,
+            other.common_dir,
+        )
 
     def __hash__(self) -> int:
         return hash((self.root, self.git_dir))
@@ -130,7 +146,7 @@ def _read_gitfile(path: Path) -> Path | None:
         return None
     if not text.startswith("gitdir:"):
         return None
-    target = Path(text[len("gitdir:"):].strip())
+    target = Path(text[len("gitdir:") :].strip())
     return target if target.is_absolute() else (path.parent / target).resolve()
 
 
@@ -160,8 +176,9 @@ def discover(start: Path | str | None = None) -> Repo:
 
 
 def _discover_with_git(here: Path) -> Repo:
-    res = run(here, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir",
-              check=False)
+    res = run(
+        here, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--git-common-dir", check=False
+    )
     lines = res.stdout.decode().splitlines()
     if res.returncode != 0 or len(lines) < 3:
         raise SetupError(

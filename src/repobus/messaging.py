@@ -53,12 +53,18 @@ class Messaging:
         agent, task = names.agent_id(agent), names.task_id(task)
         msg_type = (msg_type or "").strip()
         if not msg_type or any(c.isspace() for c in msg_type) or len(msg_type) > _NAME_MAX:
-            raise UsageError(f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} "
-                             "characters without spaces")
+            raise UsageError(
+                f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} characters without spaces"
+            )
         if not summary or not summary.strip():
             raise UsageError("message --summary must not be empty")
-        rec: dict[str, Any] = {"ts": times.fmt(self.clock()), "from": agent, "type": msg_type,
-                               "task_id": task, "summary": summary}
+        rec: dict[str, Any] = {
+            "ts": times.fmt(self.clock()),
+            "from": agent,
+            "type": msg_type,
+            "task_id": task,
+            "summary": summary,
+        }
         if branch:
             rec["branch"] = branch
         full_meta = dict(meta or {})
@@ -83,12 +89,16 @@ class Messaging:
                 continue
         raise ConflictError(f"task {task}: too much contention")
 
-    def messages(self, *, task: str | None = None, to: str | None = None,
-                 limit: int | None = None) -> list[dict[str, Any]]:
+    def messages(
+        self, *, task: str | None = None, to: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """A task thread, or an agent's inbox, oldest first."""
-        out = [e.record for e in self.store.tail("messages")
-               if (task is None or e.record.get("task_id") == task)
-               and (to is None or str(e.record.get("to", "")).lower() == to.lower())]
+        out = [
+            e.record
+            for e in self.store.tail("messages")
+            if (task is None or e.record.get("task_id") == task)
+            and (to is None or str(e.record.get("to", "")).lower() == to.lower())
+        ]
         return out[-limit:] if limit else out
 
     def assign(
@@ -104,15 +114,25 @@ class Messaging:
     ) -> Slot:
         """Write the assignment (compare-and-swap) and post the assignment message.  Taking a
         task away from another engineer, or from an agent holding its claim, needs force."""
-        manager, task, engineer = names.agent_id(manager), names.task_id(task), \
-            names.agent_id(engineer)
+        manager, task, engineer = (
+            names.agent_id(manager),
+            names.task_id(task),
+            names.agent_id(engineer),
+        )
         for _ in range(MAX_ATTEMPTS):
             cur = self.store.get("assignments", task)
             held = self.store.get("claims", task)
             if not force:
                 self._check_reassign(task, engineer, cur, held)
-            rec = {"task_id": task, "engineer": engineer, "manager": manager, "plan_id": plan,
-                   "branch": branch, "assigned_at": times.fmt(self.clock()), "note": note}
+            rec = {
+                "task_id": task,
+                "engineer": engineer,
+                "manager": manager,
+                "plan_id": plan,
+                "branch": branch,
+                "assigned_at": times.fmt(self.clock()),
+                "note": note,
+            }
             try:
                 slot = self.store.put("assignments", task, rec, cur)
                 break
@@ -121,12 +141,22 @@ class Messaging:
         else:
             raise ConflictError(f"task {task}: too much contention")
         meta = {"assignee": engineer}
-        self.send(manager, task, "assignment", f"Assigned to {engineer}", to=engineer,
-                  branch=branch, plan=plan, meta=meta, note=note)
+        self.send(
+            manager,
+            task,
+            "assignment",
+            f"Assigned to {engineer}",
+            to=engineer,
+            branch=branch,
+            plan=plan,
+            meta=meta,
+            note=note,
+        )
         return slot
 
-    def _check_reassign(self, task: str, engineer: str, cur: Slot | None,
-                        held: Slot | None) -> None:
+    def _check_reassign(
+        self, task: str, engineer: str, cur: Slot | None, held: Slot | None
+    ) -> None:
         if cur is not None and cur.record.get("engineer") not in (None, engineer):
             raise ConflictError(
                 f"task {task} is already assigned to {cur.record.get('engineer')} "
@@ -141,4 +171,3 @@ class Messaging:
                     f"(status={rec.get('status')}, token {rec.get('fencing_token')})",
                     hint="re-assign with --force, or ask the holder to release it",
                 )
-

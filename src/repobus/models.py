@@ -32,8 +32,9 @@ SEVERITIES = ("low", "medium", "high")
 GUARDED_EVENTS = frozenset({"status", "complete", "proposal", "pr_opened", "audit", "release"})
 GUARDED_MESSAGE_TYPES = frozenset({"status", "note", "request", "summary", "consensus", "proposal"})
 
-_canon = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+_canon = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
 
 
 def canonical(data: dict[str, Any]) -> bytes:
@@ -69,8 +70,21 @@ def message_line(data: dict[str, Any]) -> str:
 
 
 CORE_EVENT_KEYS = frozenset(
-    {"ts", "agent_id", "event", "summary", "task_id", "plan_id", "branch", "pr", "receipts",
-     "severity", "fencing_token", "seq", "prev_hash"}
+    {
+        "ts",
+        "agent_id",
+        "event",
+        "summary",
+        "task_id",
+        "plan_id",
+        "branch",
+        "pr",
+        "receipts",
+        "severity",
+        "fencing_token",
+        "seq",
+        "prev_hash",
+    }
 )
 
 _TYPED = ("Record", "Manifest", "Claim", "Assignment", "Event", "Message", "RECORDS", "schema")

@@ -15,6 +15,7 @@ import msgspec
 from repobus.errors import CorruptError
 from repobus.models import FORMAT_VERSION
 
+
 class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
     """Base of every record: known fields typed, unknown ones kept in `extra`."""
 
@@ -156,14 +157,15 @@ RECORDS: dict[str, type[Record]] = {
 }
 
 
-
 def schema(name: str) -> dict[str, Any]:
     """JSON Schema of one record; unknown keys are allowed, as readers keep them."""
     cls = RECORDS[name]
     full = msgspec.json.schema(cls)
     defs = full.get("$defs", {})
     body = dict(defs.get(cls.__name__, full))
-    props = {cls.RENAMES.get(k, k): v for k, v in body.get("properties", {}).items() if k != "extra"}
+    props = {
+        cls.RENAMES.get(k, k): v for k, v in body.get("properties", {}).items() if k != "extra"
+    }
     required = [cls.RENAMES.get(k, k) for k in body.get("required", []) if k != "extra"]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -23,7 +23,9 @@ def fmt(epoch: float) -> str:
 
 
 def is_iso(value: object) -> bool:
-    return isinstance(value, str) and bool(_ISO_RE.match(value)) and parse_or_none(value) is not None
+    return (
+        isinstance(value, str) and bool(_ISO_RE.match(value)) and parse_or_none(value) is not None
+    )
 
 
 def parse_or_none(value: object) -> int | None:
@@ -47,7 +49,9 @@ def parse_duration(value: str, option: str = "--ttl") -> int:
     """'90', '90s', '15m', '2h', '1d' -> seconds (> 0)."""
     m = _DUR_RE.match(str(value).strip().lower())
     if not m or int(m.group(1)) <= 0:
-        raise UsageError(f"{option} must be a positive duration like 90s, 15m, 2h or 1d, got {value!r}")
+        raise UsageError(
+            f"{option} must be a positive duration like 90s, 15m, 2h or 1d, got {value!r}"
+        )
     return int(m.group(1)) * _UNIT[m.group(2)]
 
 

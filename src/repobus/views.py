@@ -21,8 +21,9 @@ def claim_view(bus: Bus, slot: Slot, now: int) -> dict[str, Any]:
     rec["_path"] = f"_bus/claims/{slot.key}.json"
     end = bus.lease_end(slot.record)
     rec["lease_state"] = bus.lease_state(slot.record, now)
-    rec["lease_seconds_left"] = None if end is None or rec["lease_state"] != "active" \
-        else max(end - now, 0)
+    rec["lease_seconds_left"] = (
+        None if end is None or rec["lease_state"] != "active" else max(end - now, 0)
+    )
     return rec
 
 
@@ -54,15 +55,22 @@ def status(
     return {
         "claims": claims,
         "events": events,
-        "filters": {"agents": wanted, "active_only": active_only, "limit": limit,
-                    "since": times.fmt(since) if since is not None else None},
+        "filters": {
+            "agents": wanted,
+            "active_only": active_only,
+            "limit": limit,
+            "since": times.fmt(since) if since is not None else None,
+        },
     }
 
 
 def status_text(data: dict[str, Any]) -> str:
     filtered = bool(data["filters"]["agents"] or data["filters"]["active_only"])
-    lines = ["Active claims:" if data["claims"] else
-             ("No claims matching filters." if filtered else "No claims recorded.")]
+    lines = [
+        "Active claims:"
+        if data["claims"]
+        else ("No claims matching filters." if filtered else "No claims recorded.")
+    ]
     for c in data["claims"]:
         left = c.get("lease_seconds_left")
         extra = ""
@@ -79,16 +87,24 @@ def status_text(data: dict[str, Any]) -> str:
             f"{c.get('branch')} (plan={c.get('plan_id') or 'N/A'}) token={c.get('fencing_token')}"
             f"{extra}"
         )
-    lines.append("Recent events:" if data["events"] else
-                 ("No events matching filters." if data["filters"]["agents"] or
-                  data["filters"]["since"] else "No events recorded."))
+    lines.append(
+        "Recent events:"
+        if data["events"]
+        else (
+            "No events matching filters."
+            if data["filters"]["agents"] or data["filters"]["since"]
+            else "No events recorded."
+        )
+    )
     lines += ["  - " + event_line(e) for e in data["events"]]
     return "\n".join(lines)
 
 
 def event_line(rec: dict[str, Any]) -> str:
-    line = (f"{rec.get('ts')} :: {rec.get('agent_id')} :: {rec.get('event')} :: "
-            f"task={rec.get('task_id') or '-'} :: {rec.get('summary', '')}")
+    line = (
+        f"{rec.get('ts')} :: {rec.get('agent_id')} :: {rec.get('event')} :: "
+        f"task={rec.get('task_id') or '-'} :: {rec.get('summary', '')}"
+    )
     if rec.get("receipts"):
         line += " :: receipts=" + ",".join(str(r) for r in rec["receipts"])
     return line
@@ -106,15 +122,31 @@ def matches(rec: dict[str, Any], agents: set[str], events: set[str], since: int 
     return True
 
 
-def recent(bus: Bus, *, limit: int, agents: set[str], events: set[str],
-           since: int | None) -> list[dict[str, Any]]:
+def recent(
+    bus: Bus, *, limit: int, agents: set[str], events: set[str], since: int | None
+) -> list[dict[str, Any]]:
     """The last `limit` events matching the filters, oldest first."""
+    return [
+        e.record
+        for e in recent_entries(bus, limit=limit, agents=agents, events=events, since=since)
+    ]
+
+
+def recent_entries(
+    bus: Bus, *, limit: int, agents: set[str], events: set[str], since: int | None
+) -> list[Entry]:
+    if not limit:
+        return []
     if not events:
         got = bus.store.tail("events", limit=limit, since=since, writers=agents or None)
-        return [e.record for e in got if matches(e.record, agents, events, since)]
+        return [e for e in got if matches(e.record, agents, events, since)]
     got = bus.store.tail("events", since=since, writers=agents or None)
-    picked = [e.record for e in got if matches(e.record, agents, events, since)]
-    return picked[-limit:] if limit else []
+    return [e for e in got if matches(e.record, agents, events, since)][-limit:]
+
+
+def mark(bus: Bus) -> tuple[tuple[int, ...], dict[str, str]]:
+    """Where the event stream is now: `follow(start=mark(bus))` yields what comes after."""
+    return bus.store.signature("events"), bus.store.heads("events")
 
 
 def follow(
@@ -124,12 +156,13 @@ def follow(
     stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
     refresh: tuple[float, Callable[[], None]] | None = None,
+    start: tuple[tuple[int, ...], dict[str, str]] | None = None,
 ) -> Iterator[Entry]:
-    """Entries appended after the call, from any worktree or process, until `stop()`.
-    With `refresh=(interval, fn)`, fn (a fetch from the remote) runs every interval."""
+    """Entries appended after the call (or after `start`, a `mark()`), from any worktree or
+    process, until `stop()`.  With `refresh=(interval, fn)`, fn (a fetch from the remote)
+    runs every interval."""
     store = bus.store
-    sig = store.signature("events")
-    heads = store.heads("events")
+    sig, heads = start or mark(bus)
     next_refresh = time.monotonic()
     while not stop():
         if refresh is not None and time.monotonic() >= next_refresh:
@@ -146,6 +179,7 @@ def follow(
 
 # -- export -------------------------------------------------------------------------------
 
+
 def tree(bus: Bus) -> dict[str, str]:
     """Relative path under `_bus/` -> file content, as the original tools would have it."""
     files: dict[str, str] = {}
@@ -159,10 +193,12 @@ def tree(bus: Bus) -> dict[str, str]:
     for e in bus.store.tail("messages"):
         rec = e.record
         threads.setdefault(f"messages/{rec.get('task_id')}.jsonl", []).append(
-            models.message_line(rec))
+            models.message_line(rec)
+        )
         if rec.get("to"):
             threads.setdefault(f"messages/agent-{str(rec['to']).lower()}.jsonl", []).append(
-                models.message_line(rec))
+                models.message_line(rec)
+            )
     files.update({k: "".join(v) for k, v in threads.items()})
     return files
 

@@ -47,15 +47,21 @@ def _command(cmd: Command, leaf: str) -> click.Command:
         raise SystemExit(dispatch(cmd, values))
 
     epilog = "\b\nExamples:\n" + "\n".join(f"  {e}" for e in cmd.examples) if cmd.examples else None
-    return click.Command(leaf, params=params, callback=callback, help=cmd.doc or cmd.summary,
-                         short_help=cmd.summary, epilog=epilog)
+    return click.Command(
+        leaf,
+        params=params,
+        callback=callback,
+        help=cmd.doc or cmd.summary,
+        short_help=cmd.summary,
+        epilog=epilog,
+    )
 
 
 def build(table: dict[str, Command]) -> click.Group:
     root = click.Group(
         "repobus",
         help="The coordination bus that lives in your git repository: claims with one winner, "
-             "leases with fencing tokens, an append-only verifiable log.",
+        "leases with fencing tokens, an append-only verifiable log.",
         context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     )
     root = click.version_option(__version__, "--version", "-V", prog_name="repobus")(root)
@@ -86,16 +92,21 @@ def run(table: dict[str, Command], argv: list[str]) -> int:
 def reference(table: dict[str, Command]) -> str:
     """The CLI reference in Markdown, made from each command's `--help` (docs/cli.md)."""
     app = build(table)
-    parts = ["# CLI reference", "",
-             "Generated from `repobus <command> --help` (`python -m repobus.cli.clickapp`); "
-             "a test keeps it current.", ""]
+    parts = [
+        "# CLI reference",
+        "",
+        "Generated from `repobus <command> --help` (`python -m repobus.cli.clickapp`); "
+        "a test keeps it current.",
+        "",
+    ]
     for name in sorted(table):
         head, _, leaf = name.partition(" ")
         cmd: click.Command = app.commands[head]  # type: ignore[attr-defined]
         if leaf:
             cmd = cmd.commands[leaf]  # type: ignore[attr-defined]
-        with click.Context(cmd, info_name=f"repobus {name}", terminal_width=100,
-                           max_content_width=100) as ctx:
+        with click.Context(
+            cmd, info_name=f"repobus {name}", terminal_width=100, max_content_width=100
+        ) as ctx:
             text = cmd.get_help(ctx)
         parts += [f"## repobus {name}", "", "```text", text.rstrip(), "```", ""]
     return "\n".join(parts)

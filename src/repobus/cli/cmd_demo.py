@@ -28,8 +28,14 @@ def _git(cwd: Path, *args: str) -> None:
 
 def _repobus(cwd: Path, agent: str, *args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, REPOBUS_AGENT=agent)
-    return subprocess.Popen([sys.executable, "-m", "repobus", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "repobus", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _step(ctx: Ctx, cwd: Path, agent: str, *args: str) -> int:
@@ -56,8 +62,18 @@ def run(ctx: Ctx) -> int:
 def _demo(ctx: Ctx, tmp: Path) -> int:
     main = tmp / "main"
     _git(tmp, "init", "-q", "-b", "main", str(main))
-    _git(main, "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
-         "commit", "-q", "--allow-empty", "-m", "initial")
+    _git(
+        main,
+        "-c",
+        "user.name=demo",
+        "-c",
+        "user.email=demo@example.invalid",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "initial",
+    )
     trees = {}
     for agent in AGENTS:
         trees[agent] = tmp / f"wt-{agent}"
@@ -79,28 +95,78 @@ def _demo(ctx: Ctx, tmp: Path) -> int:
     losers = [a for a in AGENTS if a != winner]
 
     ctx.out.write(f"\n# 2. {winner} works and logs; the others take other tasks\n")
-    _step(ctx, trees[winner], winner, "log", "--event", "status", "--task", "QUEUE-001",
-          "--summary", "tests written, implementation half done")
+    _step(
+        ctx,
+        trees[winner],
+        winner,
+        "log",
+        "--event",
+        "status",
+        "--task",
+        "QUEUE-001",
+        "--summary",
+        "tests written, implementation half done",
+    )
     for n, agent in enumerate(losers, start=2):
         _step(ctx, trees[agent], agent, "claim", "--task", f"QUEUE-00{n}")
 
     rescuer = losers[0]
-    ctx.out.write(f"\n# 3. {winner} crashes. {rescuer} pauses its claim with notes and takes it over\n")
-    _step(ctx, trees[rescuer], rescuer, "pause", "--task", "QUEUE-001", "--notes",
-          f"{winner} stopped responding; tests are in place")
+    ctx.out.write(
+        f"\n# 3. {winner} crashes. {rescuer} pauses its claim with notes and takes it over\n"
+    )
+    _step(
+        ctx,
+        trees[rescuer],
+        rescuer,
+        "pause",
+        "--task",
+        "QUEUE-001",
+        "--notes",
+        f"{winner} stopped responding; tests are in place",
+    )
     _step(ctx, trees[rescuer], rescuer, "claim", "--task", "QUEUE-001")
 
     ctx.out.write(f"\n# 4. {winner} comes back with its old fencing token: locked out\n")
-    _step(ctx, trees[winner], winner, "log", "--event", "status", "--task", "QUEUE-001",
-          "--summary", "still working")
+    _step(
+        ctx,
+        trees[winner],
+        winner,
+        "log",
+        "--event",
+        "status",
+        "--task",
+        "QUEUE-001",
+        "--summary",
+        "still working",
+    )
     _step(ctx, trees[winner], winner, "renew", "--task", "QUEUE-001", "--fence", "1")
 
     ctx.out.write("\n# 5. Work is finished and released\n")
-    _step(ctx, trees[rescuer], rescuer, "log", "--event", "complete", "--task", "QUEUE-001",
-          "--summary", "merged")
+    _step(
+        ctx,
+        trees[rescuer],
+        rescuer,
+        "log",
+        "--event",
+        "complete",
+        "--task",
+        "QUEUE-001",
+        "--summary",
+        "merged",
+    )
     _step(ctx, trees[rescuer], rescuer, "release", "--task", "QUEUE-001", "--status", "done")
-    _step(ctx, trees[losers[1]], losers[1], "release", "--task", "QUEUE-003", "--status",
-          "released", "--notes", "blocked on QUEUE-001 review")
+    _step(
+        ctx,
+        trees[losers[1]],
+        losers[1],
+        "release",
+        "--task",
+        "QUEUE-003",
+        "--status",
+        "released",
+        "--notes",
+        "blocked on QUEUE-001 review",
+    )
 
     ctx.out.write("\n# 6. The status table, seen from any worktree, and the verify result\n")
     _step(ctx, main, "alpha", "status", "--limit", "10")

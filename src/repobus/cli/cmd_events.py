@@ -11,9 +11,17 @@ def log(ctx: Ctx) -> int:
 
     bus = ctx.bus()
     entry = bus.log(
-        ctx.agent(), ctx.event, ctx.summary, task=ctx.task, plan=names.plan_id(ctx.plan),
-        branch=ctx.branch, pr=ctx.pr, receipts=[ctx.receipt] if ctx.receipt else None,
-        severity=ctx.severity, extra=parse_pairs(ctx.extra, "--extra"), fence=ctx.fence,
+        ctx.agent(),
+        ctx.event,
+        ctx.summary,
+        task=ctx.task,
+        plan=names.plan_id(ctx.plan),
+        branch=ctx.branch,
+        pr=ctx.pr,
+        receipts=[ctx.receipt] if ctx.receipt else None,
+        severity=ctx.severity,
+        extra=parse_pairs(ctx.extra, "--extra"),
+        fence=ctx.fence,
     )
     rec = entry.record
     ctx.emit(rec, f"Logged event {rec['event']} for agent {rec['agent_id']}")
@@ -34,8 +42,9 @@ def status(ctx: Ctx) -> int:
     agents = [names.agent_id(a) for a in ctx.values["agent"] or []]
     if ctx.fetch:
         _fetch(ctx)
-    data = views.status(ctx.bus(), limit=ctx.limit, agents=agents,
-                        active_only=ctx.active_only, since=since)
+    data = views.status(
+        ctx.bus(), limit=ctx.limit, agents=agents, active_only=ctx.active_only, since=since
+    )
     if ctx.json:
         ctx.emit(data)
     else:
@@ -57,20 +66,27 @@ def watch(ctx: Ctx) -> int:
     agents = {names.agent_id(a) for a in ctx.values["agent"] or []}
     events = set(ctx.event or [])
     since = _since(ctx)
-    for rec in views.recent(bus, limit=ctx.limit, agents=agents, events=events, since=since):
-        _show(ctx, rec)
-    if not ctx.follow:
-        return 0
     refresh = None
-    if ctx.values.get("remote"):
+    if ctx.follow and ctx.values.get("remote"):
         interval = _interval(ctx, bus.cfg.fetch_interval)
         refresh = (interval, lambda: _fetch(ctx))
     try:
-        for entry in views.follow(bus, poll=max(poll, 0.02), refresh=refresh):
-            if views.matches(entry.record, agents, events, since):
+        # Mark the stream before printing the recent events: nothing written in between is
+        # missed, and nothing is shown twice.
+        start = views.mark(bus) if ctx.follow else None
+        shown = set()
+        for entry in views.recent_entries(
+            bus, limit=ctx.limit, agents=agents, events=events, since=since
+        ):
+            _show(ctx, entry.record)
+            shown.add(entry.pos)
+        if not ctx.follow:
+            return 0
+        for entry in views.follow(bus, poll=max(poll, 0.02), refresh=refresh, start=start):
+            if entry.pos not in shown and views.matches(entry.record, agents, events, since):
                 _show(ctx, entry.record)
     except KeyboardInterrupt:
-        return 0
+        return 0  # Ctrl-C ends a watch: that is how it is meant to stop
     return 0
 
 
@@ -100,8 +116,9 @@ def _fetch(ctx: Ctx) -> None:
 
     store = ctx.bus().store
     if getattr(store, "remote", None) is None:
-        raise SetupError("no remote configured for the bus",
-                         hint="run `repobus init --remote origin`")
+        raise SetupError(
+            "no remote configured for the bus", hint="run `repobus init --remote origin`"
+        )
     try:
         store.remote.fetch()
         store.integrate()

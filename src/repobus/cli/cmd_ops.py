@@ -27,8 +27,8 @@ def reindex(ctx: Ctx) -> int:
         ctx.err.write("\n")
     claims = len(index.slots("claims"))
     took = time.monotonic() - start
-    ctx.emit({"records": added, "claims": claims, "seconds": round(took, 3),
-              "path": str(index.path)},
-             f"Rebuilt the index: {added:,} records, {claims:,} claims in {took:.1f}s "
-             f"({index.path})")
+    ctx.emit(
+        {"records": added, "claims": claims, "seconds": round(took, 3), "path": str(index.path)},
+        f"Rebuilt the index: {added:,} records, {claims:,} claims in {took:.1f}s ({index.path})",
+    )
     return 0

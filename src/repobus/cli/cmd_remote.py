@@ -16,8 +16,10 @@ def _remote_store(ctx: Ctx) -> Any:
 
         bus.store = RemoteGitStore(bus.repo, bus.cfg.replace(remote=ctx.remote))
     if getattr(bus.store, "remote", None) is None:
-        raise SetupError("no remote configured for the bus",
-                         hint="run `repobus init --remote origin` (or pass --remote NAME)")
+        raise SetupError(
+            "no remote configured for the bus",
+            hint="run `repobus init --remote origin` (or pass --remote NAME)",
+        )
     return bus.store
 
 
@@ -28,17 +30,21 @@ def sync(ctx: Ctx) -> int:
         ctx.err.write(f"Syncing the bus with {store.remote.name}…\n")
     report = store.sync()
     data = dataclasses.asdict(report)
-    lines = [f"fetched {len(report.fetched)} ref(s), pushed {len(report.pushed)}, "
-             f"confirmed {len(report.confirmed)} offline change(s)"]
+    lines = [
+        f"fetched {len(report.fetched)} ref(s), pushed {len(report.pushed)}, "
+        f"confirmed {len(report.confirmed)} offline change(s)"
+    ]
     lines += [f"re-chained local records of {r} on top of the remote's" for r in report.rechained]
     lines += [f"queued (not pushed): {r}" for r in report.queued]
     ctx.emit(data, "\n".join(lines))
-    for ref, why in report.refused.items():
+    for why in report.refused.values():
         ctx.err.write(f"error: {why}\n")
     if report.lost:
         detail = "; ".join(f"{ref} is held by {who}" for ref, who in report.lost.items())
-        raise ConflictError(f"offline change lost to another agent: {detail}",
-                            hint="your local copy now shows the winner; pick another task")
+        raise ConflictError(
+            f"offline change lost to another agent: {detail}",
+            hint="your local copy now shows the winner; pick another task",
+        )
     return 1 if report.refused else 0
 
 
@@ -48,7 +54,10 @@ def doctor(ctx: Ctx) -> int:
     bus = ctx.bus()
     findings = diagnose(bus, fix=ctx.fix)
     bad = [f for f in findings if f["level"] == "problem"]
-    text = "\n".join(f"{'✗' if f['level'] == 'problem' else ('!' if f['level'] == 'warning' else '✓')} "
-                     f"{f['check']}: {f['detail']}" for f in findings)
+    text = "\n".join(
+        f"{'✗' if f['level'] == 'problem' else ('!' if f['level'] == 'warning' else '✓')} "
+        f"{f['check']}: {f['detail']}"
+        for f in findings
+    )
     ctx.emit({"ok": not bad, "findings": findings}, text)
     return 1 if bad else 0

@@ -36,7 +36,8 @@ class _Plain:
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
-            getattr(self, n) == getattr(other, n) for n, _ in self._FIELDS)
+            getattr(self, n) == getattr(other, n) for n, _ in self._FIELDS
+        )
 
     def __hash__(self) -> int:
         return hash(tuple(getattr(self, n) for n, _ in self._FIELDS))
@@ -55,8 +56,16 @@ def replace(obj: Any, **changes: Any) -> Any:
 
 
 class Opt(_Plain):
-    _FIELDS = (("flag", _REQUIRED), ("kind", "str"), ("help", ""), ("required", False),
-               ("default", None), ("choices", ()), ("metavar", None), ("short", None))
+    _FIELDS = (
+        ("flag", _REQUIRED),
+        ("kind", "str"),
+        ("help", ""),
+        ("required", False),
+        ("default", None),
+        ("choices", ()),
+        ("metavar", None),
+        ("short", None),
+    )
     __slots__ = tuple(n for n, _ in _FIELDS)
     flag: str
     kind: str  # str | int | flag | multi | nargs | choice
@@ -81,9 +90,17 @@ class Arg(_Plain):
 
 
 class Command(_Plain):
-    _FIELDS = (("name", _REQUIRED), ("summary", _REQUIRED), ("handler", _REQUIRED),
-               ("opts", ()), ("args", ()), ("doc", ""), ("examples", ()), ("reads", False),
-               ("needs_agent", True))
+    _FIELDS = (
+        ("name", _REQUIRED),
+        ("summary", _REQUIRED),
+        ("handler", _REQUIRED),
+        ("opts", ()),
+        ("args", ()),
+        ("doc", ""),
+        ("examples", ()),
+        ("reads", False),
+        ("needs_agent", True),
+    )
     __slots__ = tuple(n for n, _ in _FIELDS)
     name: str
     summary: str
@@ -101,8 +118,14 @@ class Command(_Plain):
             Opt("--debug", "flag", help="Show a traceback on internal errors."),
         ]
         if self.needs_agent:
-            common.insert(0, Opt("--agent", metavar="ID",
-                                 help="Acting agent (else $REPOBUS_AGENT, else AGENT_MANIFEST.json)."))
+            common.insert(
+                0,
+                Opt(
+                    "--agent",
+                    metavar="ID",
+                    help="Acting agent (else $REPOBUS_AGENT, else AGENT_MANIFEST.json).",
+                ),
+            )
         common.insert(0, Opt("--json", "flag", help="Print JSON (errors too)."))
         mine = {o.flag for o in self.opts}
         return self.opts + tuple(o for o in common if o.flag not in mine)

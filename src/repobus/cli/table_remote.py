@@ -6,19 +6,25 @@ from repobus.cli.spec import Command, Opt
 
 COMMANDS = [
     Command(
-        "sync", "Fetch and push the bus: confirm offline changes, push queued records.",
-        "repobus.cli.cmd_remote:sync", needs_agent=False, reads=True,
+        "sync",
+        "Fetch and push the bus: confirm offline changes, push queued records.",
+        "repobus.cli.cmd_remote:sync",
+        needs_agent=False,
+        reads=True,
         opts=(Opt("--remote", metavar="NAME", help="Remote to sync with (default: configured)."),),
         doc="Fetch every bus ref from the remote (a rewritten remote ref is refused and named), "
-            "fast-forward the local bus, re-chain local-only records on top, push queued events "
-            "and messages, and confirm or reject changes recorded with --offline. Exit 3 when an "
-            "offline claim lost to another agent, 1 when the remote rewrote history, 6 when the "
-            "remote is unreachable.",
+        "fast-forward the local bus, re-chain local-only records on top, push queued events "
+        "and messages, and confirm or reject changes recorded with --offline. Exit 3 when an "
+        "offline claim lost to another agent, 1 when the remote rewrote history, 6 when the "
+        "remote is unreachable.",
         examples=("repobus sync", "repobus sync --json"),
     ),
     Command(
-        "doctor", "Check the set-up: git, config, refspecs, locks, clock skew.",
-        "repobus.cli.cmd_remote:doctor", needs_agent=False, reads=True,
+        "doctor",
+        "Check the set-up: git, config, refspecs, locks, clock skew.",
+        "repobus.cli.cmd_remote:doctor",
+        needs_agent=False,
+        reads=True,
         opts=(Opt("--fix", "flag", help="Fix what is safe (stale locks, missing refspec)."),),
         examples=("repobus doctor", "repobus doctor --fix"),
     ),

@@ -40,8 +40,12 @@ class Slot:
         self.version = version
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Slot) and (self.kind, self.key, self.record, self.version) == \
-            (other.kind, other.key, other.record, other.version)
+        return isinstance(other, Slot) and (self.kind, self.key, self.record, self.version) == (
+            other.kind,
+            other.key,
+            other.record,
+            other.version,
+        )
 
     def __repr__(self) -> str:
         return f"Slot({self.kind}/{self.key}@{self.version[:12]})"
@@ -58,8 +62,11 @@ class Entry:
         self.pos = pos
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Entry) and (self.record, self.chain, self.pos) == \
-            (other.record, other.chain, other.pos)
+        return isinstance(other, Entry) and (self.record, self.chain, self.pos) == (
+            other.record,
+            other.chain,
+            other.pos,
+        )
 
     def __repr__(self) -> str:
         return f"Entry({self.chain}@{self.pos}: {self.record!r})"
@@ -76,8 +83,11 @@ class Problem:
         self.what = what
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Problem) and (self.chain, self.where, self.what) == \
-            (other.chain, other.where, other.what)
+        return isinstance(other, Problem) and (self.chain, self.where, self.what) == (
+            other.chain,
+            other.where,
+            other.what,
+        )
 
     def __repr__(self) -> str:
         return f"Problem({self.chain}: {self.where}: {self.what})"

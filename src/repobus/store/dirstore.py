@@ -14,7 +14,6 @@ kernel drops a dead process's flock, so a crash leaves no lock held.
 from __future__ import annotations
 
 import builtins
-
 import fcntl
 import os
 from collections.abc import Iterable, Iterator
@@ -159,7 +158,9 @@ class DirStore:
             if (models.record_hash(cur) if cur else None) != (expect.version if expect else None):
                 raise CasFailed(str(path))
             last = self._last(hist)
-            if cur is not None and (last is None or models.record_hash(last) != models.record_hash(cur)):
+            if cur is not None and (
+                last is None or models.record_hash(last) != models.record_hash(cur)
+            ):
                 self._append_line(hist, models.canonical(cur).decode() + "\n")  # heal
             rec = dict(record)
             rec.pop("prev_hash", None)
@@ -292,7 +293,9 @@ class DirStore:
                 sig += [0, 0, 0]
         return tuple(sig)
 
-    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[builtins.list[Entry], dict[str, str]]:
+    def since_heads(
+        self, kind: str, old: dict[str, str]
+    ) -> tuple[builtins.list[Entry], dict[str, str]]:
         new = self.heads(kind)
         out: builtins.list[Entry] = []
         for name, size in new.items():
@@ -325,8 +328,10 @@ class DirStore:
         for kind in ("claims", "assignments"):
             folder = self.base / kind
             for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-                versions = [(f"version {i}", s.record, "") for i, s in
-                            enumerate(self.history(kind, p.stem), 1)]
+                versions = [
+                    (f"version {i}", s.record, "")
+                    for i, s in enumerate(self.history(kind, p.stem), 1)
+                ]
                 yield from chain_problems(f"_bus/{kind}/{p.name}", versions)
         for kind in ("events", "messages"):
             folder = self.base / kind

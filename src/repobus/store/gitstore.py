@@ -9,8 +9,8 @@ Layout (format 1):
 Each commit has the empty tree and one record as its message (canonical JSON on the first
 line), the writer as author and the record's time as commit date, so `git log` over the event
 refs is the merged, newest-first event stream (each chain is linear, so git's default order,
-by commit date, is already the merged order; `--date-order` would walk all of history).  No work tree or index is
-touched.  Invariants:
+by commit date, is already the merged order; `--date-order` would walk all of history).
+No work tree or index is touched.  Invariants:
 - a ref moves only by compare-and-swap (`update-ref REF NEW OLD`), so exactly one of several
   concurrent writers of a claim wins, and an append never drops another append;
 - an append guarded by a claim is one `update-ref --stdin` transaction that also verifies the
@@ -22,7 +22,6 @@ touched.  Invariants:
 from __future__ import annotations
 
 import builtins
-
 import time
 
 from repobus import models
@@ -135,7 +134,7 @@ class GitStore:
             return slots
         prefix = f"{ROOT}/{kind}/"
         return [
-            Slot(kind, name[len(prefix):], self._record(body, f"{name}@{oid[:12]}"), oid)
+            Slot(kind, name[len(prefix) :], self._record(body, f"{name}@{oid[:12]}"), oid)
             for name, oid, body in self._read_refs(prefix)
         ]
 
@@ -148,15 +147,24 @@ class GitStore:
         rec["seq"] = int(prev.get("seq") or 0) + 1 if prev is not None else 1
         return rec
 
-    def prepare(self, record: dict[str, Any], expect: Slot | None,
-                when: int | None = None) -> tuple[dict[str, Any], str]:
+    def prepare(
+        self, record: dict[str, Any], expect: Slot | None, when: int | None = None
+    ) -> tuple[dict[str, Any], str]:
         """The chained record and its commit (written, not yet referenced by any ref)."""
         rec = self.chained(record, expect.record if expect else None)
-        who = str(rec.get("by") or rec.get("agent_id") or rec.get("from") or rec.get("manager")
-                  or "repobus")
-        oid = self._commit(expect.version if expect else None, who,
-                           int(time.time()) if when is None else when,
-                           models.canonical(rec) + b"\n")
+        who = str(
+            rec.get("by")
+            or rec.get("agent_id")
+            or rec.get("from")
+            or rec.get("manager")
+            or "repobus"
+        )
+        oid = self._commit(
+            expect.version if expect else None,
+            who,
+            int(time.time()) if when is None else when,
+            models.canonical(rec) + b"\n",
+        )
         return rec, oid
 
     def refresh(self, kind: str, key: str) -> None:
@@ -183,19 +191,24 @@ class GitStore:
             return LockedError(
                 f"{ref} is locked: {stderr.strip().splitlines()[-1]}",
                 hint=f"if no other writer is running, a crashed one left the lock: it is removed "
-                     f"automatically once {self.cfg.lock_stale}s old, or run `repobus doctor --fix`",
+                f"automatically once {self.cfg.lock_stale}s old, or run `repobus doctor --fix`",
             )
         return GitError(("git", "update-ref", ref), code, stderr)
 
     def lock_files(self) -> builtins.list[Path]:
         """Ref lock files under the bus namespace and packed-refs.lock."""
         root = self.repo.common_dir
-        found = list((root / "refs" / "repobus").rglob("*.lock")) if \
-            (root / "refs" / "repobus").is_dir() else []
+        found = (
+            list((root / "refs" / "repobus").rglob("*.lock"))
+            if (root / "refs" / "repobus").is_dir()
+            else []
+        )
         packed = root / "packed-refs.lock"
         return found + ([packed] if packed.exists() else [])
 
-    def clear_stale_lock(self, ref: str | None = None, max_age: float | None = None) -> builtins.list[Path]:
+    def clear_stale_lock(
+        self, ref: str | None = None, max_age: float | None = None
+    ) -> builtins.list[Path]:
         """Remove lock files older than the safe age (git holds a ref lock for milliseconds;
         an old one was left by a writer killed mid-update).  Returns what was removed."""
         age = self.cfg.lock_stale if max_age is None else max_age
@@ -298,9 +311,7 @@ class GitStore:
         return entries
 
     def heads(self, kind: str) -> dict[str, str]:
-        res = self.repo.git(
-            "for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/{kind}/"
-        )
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/{kind}/")
         out = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
@@ -310,7 +321,10 @@ class GitStore:
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
         sig: builtins.list[int] = []
-        for p in (self.repo.common_dir / "refs/repobus" / kind, self.repo.common_dir / "packed-refs"):
+        for p in (
+            self.repo.common_dir / "refs/repobus" / kind,
+            self.repo.common_dir / "packed-refs",
+        ):
             try:
                 st = p.stat()
                 sig += [st.st_mtime_ns, st.st_size, st.st_ino]
@@ -318,7 +332,9 @@ class GitStore:
                 sig += [0, 0, 0]
         return tuple(sig)
 
-    def since_heads(self, kind: str, old: dict[str, str]) -> tuple[builtins.list[Entry], dict[str, str]]:
+    def since_heads(
+        self, kind: str, old: dict[str, str]
+    ) -> tuple[builtins.list[Entry], dict[str, str]]:
         new = self.heads(kind)
         moved = [oid for ref, oid in new.items() if old.get(ref) != oid]
         if not moved:
@@ -346,7 +362,9 @@ class GitStore:
             oid, parents, body = chunk.split(b"\x00", 2)
             o = oid.decode()
             if len(parents.split()) > 1:
-                yield Problem(ref, f"commit {o[:12]}", "merge commit in a bus chain (ref rewritten)")
+                yield Problem(
+                    ref, f"commit {o[:12]}", "merge commit in a bus chain (ref rewritten)"
+                )
                 return
             try:
                 items.append((f"commit {o[:12]}", self._record(body, f"commit {o[:12]}"), ""))

@@ -62,8 +62,9 @@ class Index:
     def db(self) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
-                                 check_same_thread=False)
+            db = sqlite3.connect(
+                str(self.path), timeout=60, isolation_level=None, check_same_thread=False
+            )
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -147,7 +148,7 @@ class Index:
         return added
 
     def _forget(self, db: sqlite3.Connection, ref: str) -> None:
-        kind, _, key = ref[len(ROOT) + 1:].partition("/")
+        kind, _, key = ref[len(ROOT) + 1 :].partition("/")
         db.execute("DELETE FROM slots WHERE kind=? AND key=?", (kind, key))
         db.execute("DELETE FROM logs WHERE chain=?", (ref,))
         db.execute("DELETE FROM heads WHERE ref=?", (ref,))
@@ -158,14 +159,28 @@ class Index:
             if name not in refs:
                 continue
             rec = _obj(line, f"{name}@{oid[:12]}")
-            rows.append((kind, name[len(ROOT) + len(kind) + 2:], oid, rec.get("agent_id") or
-                         rec.get("engineer"), rec.get("status"), line.decode("utf-8")))
+            rows.append(
+                (
+                    kind,
+                    name[len(ROOT) + len(kind) + 2 :],
+                    oid,
+                    rec.get("agent_id") or rec.get("engineer"),
+                    rec.get("status"),
+                    line.decode("utf-8"),
+                )
+            )
         db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def _logs(self, db: sqlite3.Connection, refs: dict[str, str], held: dict[str, str],
-              progress: Callable[[int], None] | None) -> int:
-        added = self._insert(db, list(refs.values()) +
-                             [f"^{held[r]}" for r in refs if r in held], progress)
+    def _logs(
+        self,
+        db: sqlite3.Connection,
+        refs: dict[str, str],
+        held: dict[str, str],
+        progress: Callable[[int], None] | None,
+    ) -> int:
+        added = self._insert(
+            db, list(refs.values()) + [f"^{held[r]}" for r in refs if r in held], progress
+        )
         for ref, oid in refs.items():  # a rewritten chain is re-read whole
             tip = db.execute("SELECT seq FROM logs WHERE oid=?", (oid,)).fetchone()
             count = db.execute("SELECT count(*) FROM logs WHERE chain=?", (ref,)).fetchone()[0]
@@ -174,13 +189,19 @@ class Index:
                 added += self._insert(db, [oid], progress, chain=ref)
         return added
 
-    def _insert(self, db: sqlite3.Connection, revs: list[str],
-                progress: Callable[[int], None] | None, chain: str | None = None) -> int:
+    def _insert(
+        self,
+        db: sqlite3.Connection,
+        revs: list[str],
+        progress: Callable[[int], None] | None,
+        chain: str | None = None,
+    ) -> int:
         """Insert the commits reachable from `revs`, streamed in batches."""
         batch: list[tuple[Any, ...]] = []
         total = 0
-        stream = gitcmd.stream(self.store.repo.root, "log", "--format=%H%x00%an%x00%B%x1e",
-                               *revs, "--")
+        stream = gitcmd.stream(
+            self.store.repo.root, "log", "--format=%H%x00%an%x00%B%x1e", *revs, "--"
+        )
         for chunk in stream:
             chunk = chunk.lstrip(b"\n")
             if not chunk:
@@ -203,12 +224,16 @@ class Index:
         from repobus.store import Slot
 
         self.catch_up()
-        rows = self.db().execute(
-            "SELECT key, oid, record FROM slots WHERE kind=? ORDER BY key", (kind,)).fetchall()
+        rows = (
+            self.db()
+            .execute("SELECT key, oid, record FROM slots WHERE kind=? ORDER BY key", (kind,))
+            .fetchall()
+        )
         return [Slot(kind, key, models.loads(rec, f"{kind}/{key}"), oid) for key, oid, rec in rows]
 
-    def tail(self, kind: str, limit: int | None, since: int | None,
-             writers: Iterable[str] | None) -> list[Entry]:
+    def tail(
+        self, kind: str, limit: int | None, since: int | None, writers: Iterable[str] | None
+    ) -> list[Entry]:
         from repobus.store import Entry
 
         self.catch_up()
@@ -220,14 +245,18 @@ class Index:
             chains = [f"{ROOT}/{kind}/{w}" for w in writers]
             where.append(f"chain IN ({','.join('?' * len(chains))})")
             args += chains
-        sql = (f"SELECT oid, chain, record FROM logs WHERE {' AND '.join(where)} "
-               "ORDER BY ts DESC, chain DESC, seq DESC")
+        sql = (
+            f"SELECT oid, chain, record FROM logs WHERE {' AND '.join(where)} "
+            "ORDER BY ts DESC, chain DESC, seq DESC"
+        )
         if limit is not None:
             sql += f" LIMIT {int(max(limit, 0))}"
         rows = self.db().execute(sql, args).fetchall()
         rows.reverse()
-        return [Entry(models.loads(rec, f"commit {oid[:12]}"), chain.rsplit("/", 1)[-1], oid)
-                for oid, chain, rec in rows]
+        return [
+            Entry(models.loads(rec, f"commit {oid[:12]}"), chain.rsplit("/", 1)[-1], oid)
+            for oid, chain, rec in rows
+        ]
 
 
 def _obj(line: bytes, where: str) -> dict[str, Any]:
@@ -237,15 +266,25 @@ def _obj(line: bytes, where: str) -> dict[str, Any]:
     return rec
 
 
-def _row(oid: str, who: str, rec: dict[str, Any], line: bytes, chain: str | None
-         ) -> tuple[Any, ...]:
+def _row(
+    oid: str, who: str, rec: dict[str, Any], line: bytes, chain: str | None
+) -> tuple[Any, ...]:
     from repobus.times import parse_or_none
 
     kind = "messages" if "from" in rec and "event" not in rec else "events"
     ref = chain or f"{ROOT}/{kind}/{who}"
-    return (oid, kind, ref, rec.get("seq"), parse_or_none(rec.get("ts")),
-            rec.get("agent_id") or rec.get("from"), rec.get("event") or rec.get("type"),
-            rec.get("task_id"), rec.get("to"), line.decode("utf-8"))
+    return (
+        oid,
+        kind,
+        ref,
+        rec.get("seq"),
+        parse_or_none(rec.get("ts")),
+        rec.get("agent_id") or rec.get("from"),
+        rec.get("event") or rec.get("type"),
+        rec.get("task_id"),
+        rec.get("to"),
+        line.decode("utf-8"),
+    )
 
 
 def _flush(db: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:

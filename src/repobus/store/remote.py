@@ -43,11 +43,11 @@ class Remote:
 
     def tracking(self, ref: str) -> str:  # noqa: D401
         """refs/repobus/claims/T -> refs/remotes/<remote>-repobus/claims/T"""
-        return f"refs/remotes/{self.name}-repobus/{ref[len(ROOT) + 1:]}"
+        return f"refs/remotes/{self.name}-repobus/{ref[len(ROOT) + 1 :]}"
 
     def local_of(self, tracking: str) -> str:
         prefix = f"refs/remotes/{self.name}-repobus/"
-        return f"{ROOT}/{tracking[len(prefix):]}"
+        return f"{ROOT}/{tracking[len(prefix) :]}"
 
     @property
     def refspec(self) -> str:
@@ -57,7 +57,7 @@ class Remote:
         return gitcmd.run(self.repo.root, *args, check=False, timeout=self.timeout)
 
     def push(self, updates: list[tuple[str, str, str | None]], atomic: bool = False) -> PushResult:
-        """updates: (new oid or local ref, remote ref, expected old oid or None = must not exist)."""
+        """updates: (new oid or local ref, remote ref, expected old oid; None = must not exist)."""
         args = ["push", "--porcelain", "--no-verify"]
         if atomic:
             args.append("--atomic")
@@ -84,7 +84,7 @@ class Remote:
         return out
 
     def incoming(self, ref: str) -> str:
-        return f"refs/remotes/{self.name}-repobus-incoming/{ref[len(ROOT) + 1:]}"
+        return f"refs/remotes/{self.name}-repobus-incoming/{ref[len(ROOT) + 1 :]}"
 
     def fetch(self, pattern: str = "*") -> FetchResult:
         """Fetch bus refs (`pattern` under refs/repobus/) into a quarantine namespace, then move
@@ -92,25 +92,27 @@ class Remote:
         spec = f"+{ROOT}/{pattern}:refs/remotes/{self.name}-repobus-incoming/{pattern}"
         # --refmap= : no opportunistic update of the configured tracking refs (those refuse a
         # non-fast-forward and would fail the whole fetch); we move them ourselves below.
-        res = self._git("fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--refmap=",
-                        self.name, spec)
+        res = self._git(
+            "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--refmap=", self.name, spec
+        )
         if res.returncode != 0:
             if "couldn't find remote ref" in res.stderr:
                 return FetchResult([], {})
             raise RemoteError(
                 f"cannot fetch the bus from remote '{self.name}': {_first_error(res.stderr)}",
                 hint="check the network and `git remote -v`; claims fail closed while the "
-                     "remote is unreachable (or pass --offline)",
+                "remote is unreachable (or pass --offline)",
             )
         return self._integrate_tracking()
 
     def _heads(self, prefix: str) -> dict[str, str]:
-        res = gitcmd.run(self.repo.root, "for-each-ref", "--format=%(refname) %(objectname)",
-                         prefix)
+        res = gitcmd.run(
+            self.repo.root, "for-each-ref", "--format=%(refname) %(objectname)", prefix
+        )
         out = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
-            out[name[len(prefix):]] = oid
+            out[name[len(prefix) :]] = oid
         return out
 
     def tracking_heads(self) -> dict[str, str]:
@@ -134,14 +136,17 @@ class Remote:
             if old is not None and not self.is_ancestor(old, oid):
                 refused[f"{ROOT}/{name}"] = (
                     f"remote '{self.name}' rewrote {ROOT}/{name} (not a fast-forward of "
-                    f"{old[:12]}): refusing to take it")
+                    f"{old[:12]}): refusing to take it"
+                )
                 continue
-            script.append(f"update refs/remotes/{self.name}-repobus/{name} {oid} "
-                          f"{old or gitcmd.zero_oid()}\n")
+            script.append(
+                f"update refs/remotes/{self.name}-repobus/{name} {oid} {old or gitcmd.zero_oid()}\n"
+            )
             updated.append(f"{ROOT}/{name}")
         if script:
-            gitcmd.run(self.repo.root, "update-ref", "--stdin", stdin="".join(script).encode(),
-                       check=False)
+            gitcmd.run(
+                self.repo.root, "update-ref", "--stdin", stdin="".join(script).encode(), check=False
+            )
         return FetchResult(updated, refused)
 
     def ls(self, ref: str) -> str | None:
@@ -176,12 +181,16 @@ def configure(repo: Repo, name: str) -> list[str]:
     if res.returncode != 0:
         from repobus.errors import NotFoundError
 
-        raise NotFoundError(f"no git remote named {name!r}",
-                            hint="add it first: git remote add NAME URL")
+        raise NotFoundError(
+            f"no git remote named {name!r}", hint="add it first: git remote add NAME URL"
+        )
     done = []
     spec = f"{ROOT}/*:refs/remotes/{name}-repobus/*"
-    have = gitcmd.run(repo.root, "config", "--get-all", f"remote.{name}.fetch",
-                      check=False).stdout.decode().split()
+    have = (
+        gitcmd.run(repo.root, "config", "--get-all", f"remote.{name}.fetch", check=False)
+        .stdout.decode()
+        .split()
+    )
     if spec not in have:
         gitcmd.run(repo.root, "config", "--add", f"remote.{name}.fetch", spec)
         done.append(f"added fetch refspec {spec} to remote {name}")

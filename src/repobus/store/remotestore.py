@@ -60,7 +60,7 @@ class RemoteGitStore(GitStore):
 
     # -- helpers -------------------------------------------------------------------------
     def _name(self, ref: str) -> str:
-        return ref[len(ROOT) + 1:]
+        return ref[len(ROOT) + 1 :]
 
     def _set(self, ref: str, new: str, old: str | None) -> bool:
         res = self.repo.git("update-ref", ref, new, old or zero_oid(), check=False)
@@ -93,7 +93,7 @@ class RemoteGitStore(GitStore):
         return RemoteError(
             f"remote '{self.remote.name}' is unreachable ({err}); nothing was changed",
             hint="retry when the remote is back, or pass --offline to record a local-only "
-                 "change that the next `repobus sync` confirms or rejects",
+            "change that the next `repobus sync` confirms or rejects",
         )
 
     # -- slots: compare-and-swap on the remote ---------------------------------------------
@@ -101,15 +101,19 @@ class RemoteGitStore(GitStore):
         ref = self.ref(kind, key)
         res = self.remote.fetch(f"{kind}/{key}")
         if res.refused:
-            raise TamperedError(next(iter(res.refused.values())),
-                                hint="run `repobus verify`; restore the ref on the remote")
+            raise TamperedError(
+                next(iter(res.refused.values())),
+                hint="run `repobus verify`; restore the ref on the remote",
+            )
         self.integrate([ref])
 
     def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
         if self.offline:
             slot = super().put(kind, key, record, expect)
-            self.notes.append(f"{self.ref(kind, key)} recorded offline; `repobus sync` will "
-                              "confirm it or report who won")
+            self.notes.append(
+                f"{self.ref(kind, key)} recorded offline; `repobus sync` will "
+                "confirm it or report who won"
+            )
             return slot
         rec, oid = self.prepare(record, expect)
         ref = self.ref(kind, key)
@@ -143,8 +147,9 @@ class RemoteGitStore(GitStore):
             self.publish(kind, writer)
         return entry
 
-    def _append_fenced(self, kind: str, writer: str, record: dict[str, Any],
-                       guard: Slot) -> Entry | None:
+    def _append_fenced(
+        self, kind: str, writer: str, record: dict[str, Any], guard: Slot
+    ) -> Entry | None:
         """Push the record and a heartbeat on the guard claim in one atomic push.  None when
         the remote is unreachable (the caller then queues the record locally)."""
         ref, gref = self.ref(kind, writer), self.ref(guard.kind, guard.key)
@@ -152,12 +157,17 @@ class RemoteGitStore(GitStore):
             with self._chain_lock("all"):
                 tip = self.get(kind, writer)
                 rec, oid = self.prepare(record, tip)
-                beat = dict(guard.record, op="heartbeat", by=writer,
-                            updated_at=rec.get("ts") or guard.record.get("updated_at"))
+                beat = dict(
+                    guard.record,
+                    op="heartbeat",
+                    by=writer,
+                    updated_at=rec.get("ts") or guard.record.get("updated_at"),
+                )
                 beat.pop("previous_holder", None)
                 brec, boid = self.prepare(beat, guard)
-                res = self.remote.push([(oid, ref, self.tracking_of(ref)),
-                                        (boid, gref, guard.version)], atomic=True)
+                res = self.remote.push(
+                    [(oid, ref, self.tracking_of(ref)), (boid, gref, guard.version)], atomic=True
+                )
                 if res.ok:
                     self._accepted(ref, oid, tip.version if tip else None)
                     self._accepted(gref, boid, guard.version)
@@ -181,8 +191,11 @@ class RemoteGitStore(GitStore):
         with self._chain_lock("all"):
             for _ in range(8):
                 local, tracking = self._both_heads()
-                ahead = [r for r, oid in sorted(local.items())
-                         if tracking.get(r) != oid and self._name(r).split("/", 1)[0] not in SLOTS]
+                ahead = [
+                    r
+                    for r, oid in sorted(local.items())
+                    if tracking.get(r) != oid and self._name(r).split("/", 1)[0] not in SLOTS
+                ]
                 if not ahead:
                     return
                 res = self.remote.push([(local[r], r, tracking.get(r)) for r in ahead])
@@ -190,8 +203,10 @@ class RemoteGitStore(GitStore):
                     if r in res.accepted:
                         self._set(self.remote.tracking(r), local[r], tracking.get(r))
                 if res.transport_error and not res.accepted:
-                    self.notes.append(f"remote unreachable: {len(ahead)} chain(s) queued "
-                                      "locally; `repobus sync` pushes them")
+                    self.notes.append(
+                        f"remote unreachable: {len(ahead)} chain(s) queued "
+                        "locally; `repobus sync` pushes them"
+                    )
                     return
                 for r in res.rejected:
                     self.sync_chain(r)
@@ -199,14 +214,13 @@ class RemoteGitStore(GitStore):
     def _both_heads(self) -> tuple[dict[str, str], dict[str, str]]:
         """Local bus refs and their tracking refs, in one git call."""
         prefix = f"refs/remotes/{self.remote.name}-repobus/"
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/",
-                            prefix)
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/", prefix)
         local: dict[str, str] = {}
         tracking: dict[str, str] = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
             if name.startswith(prefix):
-                tracking[f"{ROOT}/{name[len(prefix):]}"] = oid
+                tracking[f"{ROOT}/{name[len(prefix) :]}"] = oid
             else:
                 local[name] = oid
         return local, tracking
@@ -219,8 +233,9 @@ class RemoteGitStore(GitStore):
         self.integrate([ref])
 
     # -- integration -----------------------------------------------------------------------
-    def integrate(self, only: list[str] | None = None, report: SyncReport | None = None
-                  ) -> SyncReport:
+    def integrate(
+        self, only: list[str] | None = None, report: SyncReport | None = None
+    ) -> SyncReport:
         """Move local bus refs to what was fetched: fast-forward; keep local-only records
         (re-chained on top when the remote moved too); drop offline slot changes that lost."""
         report = report or SyncReport()
@@ -248,7 +263,7 @@ class RemoteGitStore(GitStore):
         out = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
-            out[name[len(ROOT) + 1:]] = oid
+            out[name[len(ROOT) + 1 :]] = oid
         return out
 
     def _holder(self, oid: str) -> str:
@@ -281,8 +296,11 @@ class RemoteGitStore(GitStore):
         self.integrate(report=report)
         tracking = {f"{ROOT}/{k}": v for k, v in self.remote.tracking_heads().items()}
         local = {f"{ROOT}/{k}": v for k, v in self._heads_all().items()}
-        ahead = [r for r, oid in sorted(local.items())
-                 if tracking.get(r) != oid and r not in report.refused]
+        ahead = [
+            r
+            for r, oid in sorted(local.items())
+            if tracking.get(r) != oid and r not in report.refused
+        ]
         logs = [r for r in ahead if self._name(r).split("/", 1)[0] not in SLOTS]
         if logs:
             res = self.remote.push([(local[r], r, tracking.get(r)) for r in logs])
@@ -313,9 +331,13 @@ class RemoteGitStore(GitStore):
 
 def verify_remote_clock(store: RemoteGitStore) -> int | None:
     """Seconds by which the newest fetched remote commit is ahead of the local clock."""
-    res = store.repo.git("for-each-ref", "--sort=-committerdate", "--count=1",
-                         "--format=%(committerdate:unix)",
-                         f"refs/remotes/{store.remote.name}-repobus/")
+    res = store.repo.git(
+        "for-each-ref",
+        "--sort=-committerdate",
+        "--count=1",
+        "--format=%(committerdate:unix)",
+        f"refs/remotes/{store.remote.name}-repobus/",
+    )
     text = res.stdout.decode().strip()
     return int(text) - int(time.time()) if text else None
 
