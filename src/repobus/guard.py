@@ -11,12 +11,14 @@ recorded in `_report/agent/<agent>/session_guard/events.jsonl`; an override is r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, times
 from repobus.errors import SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RECEIPT = "manager-report-tail.txt"
 SOURCE = "_bus/messages/manager-report.jsonl"
@@ -54,12 +56,11 @@ def read_header(path: Path) -> dict[str, str]:
     return out
 
 
-@dataclass(frozen=True)
 class Verdict:
-    ok: bool
-    code: str
-    message: str
-    details: dict[str, Any]
+    __slots__ = ("ok", "code", "message", "details")
+
+    def __init__(self, ok: bool, code: str, message: str, details: dict[str, Any]) -> None:
+        self.ok, self.code, self.message, self.details = ok, code, message, details
 
 
 def _run_boot(agent: str) -> str:
@@ -88,8 +89,8 @@ def assess(root: Path, agent: str, now: int, max_age: int) -> Verdict:
     age = now - captured
     if age > max_age:
         return Verdict(False, "session_stale",
-                       f"session guard: session receipt for {agent} is {age}s old "
-                       f"(max {max_age}s). {_run_boot(agent)}",
+                       f"session guard: session receipt for {agent} is stale ({age}s old, "
+                       f"max {max_age}s). {_run_boot(agent)}",
                        {"receipt": rel, "age_seconds": age, "max_age_seconds": max_age})
     return Verdict(True, "session_ok", "", {"receipt": rel, "age_seconds": age})
 

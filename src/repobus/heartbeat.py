@@ -41,11 +41,12 @@ def assess(bus: Bus, root: Path, *, now: int, manager_window: float,
         activity[who] = max(ts, activity.get(who, 0))
         if "agent_id" in rec and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
             beats[who] = max(ts, beats.get(who, 0))
-    manager = {"window_minutes": manager_window, "candidates": _managers(bus, root),
-               "active": [], "stale": [], "missing": []}
+    candidates = _managers(bus, root)
+    manager: dict[str, Any] = {"window_minutes": manager_window, "candidates": candidates,
+                               "active": [], "stale": [], "missing": []}
     alerts: list[dict[str, Any]] = []
     if manager_window > 0:
-        for m in manager["candidates"]:
+        for m in candidates:
             last = beats.get(m)
             if last is None:
                 manager["missing"].append({"agent_id": m, "last_seen": None})

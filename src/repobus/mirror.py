@@ -22,16 +22,20 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models
 from repobus.bus import Bus
 from repobus.ignore import ensure_excluded
 from repobus.store import Entry
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 SLOTS = ("claims", "assignments")
 LOGS = ("events", "messages")
-RACY_NS = 2_000_000_000
+RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
+MANY = 16  # more moved slots than this are read in one pass
 STATE_VERSION = 1
 README = ("This directory is a read-only mirror of the repobus git backend "
           "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
@@ -61,21 +65,25 @@ class Mirror:
         mtimes = sig[0::3]
         return any(now_ns - m < RACY_NS for m in mtimes if m)
 
-    def fast_path(self) -> bool:
-        """True when the mirror is known current (or disabled) without reading any ref."""
+    def fast_path(self) -> dict[str, Any] | None:
+        """The result when the mirror is known current (or disabled) without reading any
+        ref; None when a refresh must look."""
         try:
             saved = self.sig_path.read_text(encoding="utf-8")
         except OSError:
-            return False
+            return None
         if saved == "disabled":
-            return True
+            return {"changed": 0, "disabled": "tracked"}
         sig = self.signature()
-        return sig is not None and saved == json.dumps(sig) and self.dest.is_dir()
+        if sig is not None and saved == json.dumps(sig) and self.dest.is_dir():
+            return {"changed": 0, "fast": True}
+        return None
 
     # -- refresh --------------------------------------------------------------------------
     def refresh(self, full: bool = False) -> dict[str, Any]:
-        if not full and self.fast_path():
-            return {"changed": 0, "fast": True}
+        fast = None if full else self.fast_path()
+        if fast is not None:
+            return fast
         with files.locked(self.lock_path):
             return self._refresh_locked(full)
 
@@ -110,7 +118,7 @@ class Mirror:
         self.dest.mkdir(exist_ok=True)
         readme = self.dest / "README.txt"
         if not readme.exists():
-            files.write_atomic(readme, README, RO)
+            files.write_atomic(readme, README, RO, durable=False)
         changed = 0
         for kind in (*SLOTS, *LOGS):
             if kind in sig and state["sig"].get(kind) == sig[kind] and \
@@ -127,26 +135,59 @@ class Mirror:
         return {"changed": changed, "fast": False}
 
     def _save(self, state: dict[str, Any]) -> None:
-        files.write_atomic(self.state_path, json.dumps(state, sort_keys=True))
+        files.write_atomic(self.state_path, json.dumps(state, sort_keys=True), durable=False)
 
     # -- claims and assignments -----------------------------------------------------------
     def _slots(self, kind: str, state: dict[str, Any]) -> int:
         folder = self.dest / kind
         folder.mkdir(exist_ok=True)
         known: dict[str, str] = state["slots"].get(kind, {})
-        now = {s.key: s for s in self.store.list(kind)}
+        now = self._read_slots(kind, known)
         changed = 0
-        for key, slot in now.items():
+        for key, (version, record) in now.items():
             path = folder / f"{key}.json"
-            if known.get(key) == slot.version and path.exists():
+            if known.get(key) == version and path.exists():
                 continue
-            files.write_atomic(path, models.doc_text(slot.record), RO)
+            rec = record() if record is not None else self._get(kind, key)
+            if rec is None:
+                continue
+            files.write_atomic(path, models.doc_text(rec), RO, durable=False)
             changed += 1
         for key in set(known) - set(now):
             (folder / f"{key}.json").unlink(missing_ok=True)
             changed += 1
-        state["slots"][kind] = {k: s.version for k, s in now.items()}
+        state["slots"][kind] = {k: v for k, (v, _) in now.items()}
         return changed
+
+    def _read_slots(self, kind: str, known: dict[str, str]) -> dict[str, tuple[str, Any]]:
+        """key -> (version, record thunk).  On the git backend the tips are listed first
+        (names and ids only) and only the slots that moved are read; many moved slots are
+        read in one pass."""
+        heads = getattr(self.store, "heads", None)
+        prefix = f"refs/repobus/{kind}/"
+        tips = heads(kind) if heads is not None and self.store.kind == "git" else None
+        if tips is None or not all(r.startswith(prefix) for r in tips):
+            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
+        out: dict[str, tuple[str, Any]] = {}
+        moved = []
+        for ref, oid in tips.items():
+            key = ref[len(prefix):]
+            out[key] = (oid, None)
+            if known.get(key) != oid:
+                moved.append(key)
+        if len(moved) > MANY:
+            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
+        for key in moved:
+            slot = self.store.get(kind, key)
+            if slot is None:
+                out.pop(key, None)
+            else:
+                out[key] = (slot.version, lambda slot=slot: slot.record)
+        return out
+
+    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
+        slot = self.store.get(kind, key)
+        return None if slot is None else slot.record
 
     # -- events and messages --------------------------------------------------------------
     @staticmethod
@@ -225,7 +266,7 @@ class Mirror:
         sizes = {k: v for k, v in state["sizes"].items() if not k.startswith(kind + "/")}
         for rel, lines in produced.items():
             data = "".join(lines).encode("utf-8")
-            files.write_atomic(self.dest / rel, data, RO)
+            files.write_atomic(self.dest / rel, data, RO, durable=False)
             sizes[rel] = len(data)
         for p in folder.glob("*.jsonl"):
             if f"{kind}/{p.name}" not in produced:

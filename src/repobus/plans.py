@@ -80,7 +80,9 @@ def set_step(root: Path, plan: str, step: str, *, status: str,
     if status not in STEP_STATUSES:
         raise UsageError(f"step status must be one of {', '.join(STEP_STATUSES)}, got {status!r}")
     path = plan_path(root, plan)
-    with files.locked(path.with_name(f".{path.name}.lock")):
+    from repobus import gitcmd
+
+    with files.locked(gitcmd.discover(root).git_dir / "repobus-plans.lock"):
         doc = load(path, root)
         found = next((s for s in doc.get("steps") or [] if isinstance(s, dict)
                       and s.get("id") == step), None)

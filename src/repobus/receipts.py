@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from repobus import files, models, names, times
-from repobus.errors import ConflictError, NotFoundError, UsageError
+from repobus.errors import ConflictError, CorruptError, NotFoundError, UsageError
 
 KINDS = ("agent", "runner", "planner")
 INDEX = "receipts.jsonl"
@@ -70,7 +70,7 @@ def for_task(root: Path, task: str) -> list[dict[str, Any]]:
         for line in index.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rec = models.loads(line, str(index))
-            except models.CorruptError:
+            except CorruptError:
                 continue
             if isinstance(rec, dict) and rec.get("task_id") == task and rec.get("path"):
                 found[str(rec["path"])] = rec

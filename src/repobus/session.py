@@ -17,13 +17,14 @@ under a lock, so a crash never leaves a truncated identity file.
 from __future__ import annotations
 
 import re
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, names
 from repobus.errors import ConflictError, CorruptError, NotFoundError, SetupError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MANIFEST = "AGENT_MANIFEST.json"
 BACKUPS = ".manifest_backups"
@@ -52,12 +53,14 @@ def manifest_agent(root: Path) -> str | None:
     return _agent_of(read_manifest(root / MANIFEST))
 
 
-@dataclass(frozen=True)
 class Variant:
-    path: Path
-    name: str  # the id in the file name
-    agent_id: str | None
-    roles: tuple[str, ...]
+    """A manifest variant: its file, the id in its name, its agent_id and roles."""
+
+    __slots__ = ("path", "name", "agent_id", "roles")
+
+    def __init__(self, path: Path, name: str, agent_id: str | None,
+                 roles: tuple[str, ...]) -> None:
+        self.path, self.name, self.agent_id, self.roles = path, name, agent_id, roles
 
 
 def variants(root: Path) -> list[Variant]:
@@ -174,6 +177,8 @@ def backup(root: Path) -> Path | None:
         return None
     dest = root / BACKUPS / f"{MANIFEST}.{src.stat().st_mtime_ns}"
     if not dest.exists():
+        import shutil
+
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest)
     return dest
@@ -268,5 +273,7 @@ def session_restore_manifest(root: Path, label: str, keep_backup: bool = True) -
 
 
 def session_delete(root: Path, label: str) -> None:
+    import shutil
+
     session_get(root, label)
     shutil.rmtree(root / SESSIONS / _label(label))

@@ -7,7 +7,9 @@ that cannot be refreshed never fails the command (a warning goes to stderr).
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Commands that write to the bus as an agent: they need a session when the guard is on.
 GUARDED = frozenset({"claim", "renew", "pause", "release", "log", "send", "assign", "ack", "pr"})
@@ -25,13 +27,17 @@ def needs_session(name: str, values: dict[str, Any]) -> bool:
 
 
 def before(cmd: Any, ctx: Any) -> None:
+    if ctx.values.get("manager") and not ctx.values.get("agent"):
+        ctx.values["agent"] = ctx.values["manager"]  # assign/report: --manager acts as --agent
     if not needs_session(cmd.name, ctx.values):
         return
-    from repobus import guard, policy
+    from repobus import policy
 
     bus = ctx.bus()
     if not policy.session_guard(bus.cfg):
         return
+    from repobus import guard
+
     agent = ctx.agent()
     max_age = ctx.values.get("session_max_age") or bus.cfg.session_max_age
     if not isinstance(max_age, int) or max_age <= 0:

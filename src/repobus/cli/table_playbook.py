@@ -7,6 +7,10 @@ import sys
 
 from repobus.cli.spec import Arg, Command, Opt, replace
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _TASK = Opt("--task", required=True, metavar="TASK", help="Task id, e.g. QUEUE-001.")
 _PLAN = Opt("--plan", metavar="PLAN", help="Plan id or _plans/<id>.plan.json.")
 _STALE = (Opt("--allow-stale-session", "flag",
@@ -18,7 +22,7 @@ _T = "repobus.cli.cmd_tasks"
 _W = "repobus.cli.cmd_work"
 _R = "repobus.cli.cmd_manager"
 
-COMMANDS = [
+_COMMANDS = [
     Command(
         "boot", "Announce a session: sync, handshake, peers, session receipt.", f"{_M}:boot",
         opts=(Opt("--summary", default="Session handshake", metavar="TEXT",
@@ -198,8 +202,10 @@ BASE_CHECK = "repobus.cli.cmd_admin:check"
 
 def _check_with_pr() -> list[Command]:
     """`check` gains --pr (and memory references): the base command, extended in place."""
-    table = sys.modules.get("repobus.cli.commands")
-    base = next((c for c in getattr(table, "COMMANDS", []) if c.name == "check"), None)
+    table: Any = sys.modules.get("repobus.cli.commands")
+    if table is None or not hasattr(table, "COMMANDS"):
+        import repobus.cli.commands as table  # the base table (which reads this one back)
+    base = next((c for c in table.COMMANDS if c.name == "check"), None)
     if base is None:
         return []
     global BASE_CHECK
@@ -215,4 +221,8 @@ def _check_with_pr() -> list[Command]:
     )]
 
 
-COMMANDS += _check_with_pr()
+def __getattr__(name: str) -> list[Command]:
+    """COMMANDS is built when the command table asks for it, whatever was imported first."""
+    if name == "COMMANDS":
+        return _COMMANDS + _check_with_pr()
+    raise AttributeError(name)

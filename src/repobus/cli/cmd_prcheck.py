@@ -1,0 +1,54 @@
+"""`check`, extended: memory/log.jsonl references and `--pr BASE..HEAD` (CI for PRs).
+
+The base check runs unchanged; its findings are merged with these (text or JSON)."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from typing import Any
+
+from repobus.cli import Ctx
+
+
+def _base(ctx: Ctx, out: Any) -> int:
+    from repobus.cli import table_playbook
+
+    module, _, func = table_playbook.BASE_CHECK.partition(":")
+    sub = Ctx(ctx.values, ctx.env, out, ctx.err)
+    sub._bus = ctx._bus
+    return int(getattr(importlib.import_module(module), func)(sub) or 0)
+
+
+def check(ctx: Ctx) -> int:
+    from repobus import memory, prcheck
+
+    bus = ctx.bus()
+    extra = [] if ctx.values.get("dir") else memory.problems(bus)
+    verdict = None
+    if ctx.values.get("pr"):
+        branch = ctx.values.get("branch") or ctx.env.get("GITHUB_HEAD_REF") or None
+        verdict = prcheck.check_pr(bus, ctx.pr, branch)
+        extra += verdict.problems
+    if not extra and verdict is None:
+        return _base(ctx, ctx.out)
+    buf = io.StringIO()
+    code = _base(ctx, buf)
+    gha = ctx.env.get("GITHUB_ACTIONS") == "true"
+    if ctx.json:
+        data = json.loads(buf.getvalue() or "{}")
+        data["errors"] = list(data.get("errors") or []) + extra
+        data["ok"] = not data["errors"]
+        if verdict is not None:
+            data["pr"] = {"branch": verdict.branch, "agent": verdict.agent,
+                          "task_id": verdict.task, "problems": verdict.problems,
+                          "notes": verdict.notes}
+        ctx.emit(data)
+    else:
+        ctx.out.write(buf.getvalue())
+        ctx.out.write("".join(f"{'::error::' if gha else 'error: '}{e}\n" for e in extra))
+        if verdict is not None and not verdict.problems:
+            ctx.out.write(f"pr check: branch {verdict.branch}: " + "; ".join(verdict.notes)
+                          + "\n")
+    return 1 if extra or code else 0
