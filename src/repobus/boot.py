@@ -13,13 +13,16 @@ is what the session guard reads; a `session wrap` writes it closed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from repobus import files, guard, models, session, times
 from repobus.bus import Bus
 from repobus.errors import ConflictError, RemoteError, SetupError
 from repobus.gitcmd import Repo
 from repobus.ignore import ensure_excluded
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STALE_HOURS = 6
 PULL_TIMEOUT = 120.0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from repobus import names
 from repobus.errors import ConflictError, NotFoundError
 from repobus.gitcmd import Repo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MANIFEST = "AGENT_MANIFEST.json"
 

@@ -6,7 +6,10 @@ boundary turns it into a one-line `error:` message, an optional `hint:` line and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 
 
 class BusError(Exception):

@@ -11,10 +11,13 @@ overwrite each other.  `now` is always passed in (tests never wait on the clock)
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, session, times
 from repobus.bus import Bus
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HEARTBEAT_EVENTS = ("handshake", "status", "")
 

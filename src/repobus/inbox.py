@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, times
 from repobus.bus import Bus
 from repobus.store import Entry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def messages_for(bus: Bus, agent: str) -> list[Entry]:

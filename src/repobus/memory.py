@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, times
 from repobus.bus import Bus
 from repobus.errors import CorruptError, NotFoundError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 LOG = "memory/log.jsonl"
 EVENT_REF = "_bus/events/events.jsonl"

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, names, times
 from repobus.bus import Bus
 from repobus.errors import ConflictError, CorruptError, NotFoundError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PLANS = "_plans"
 PLAN_STATUSES = ("draft", "active", "in_progress", "blocked", "done", "completed", "closed")

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from repobus import plans, receipts
 from repobus.bus import Bus
 from repobus.errors import CorruptError, NotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 RECOMMENDED_LABELS = ("codex::docs", "codex::tests", "codex::refactor")
 

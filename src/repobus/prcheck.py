@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from repobus import check, models, times
 from repobus.bus import Bus
 from repobus.errors import CorruptError, NotFoundError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _BRANCH = re.compile(r"agent/([A-Za-z0-9][A-Za-z0-9._-]*)/(.+)\Z")
 

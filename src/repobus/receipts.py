@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, names, times
 from repobus.errors import ConflictError, CorruptError, NotFoundError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS = ("agent", "runner", "planner")
 INDEX = "receipts.jsonl"

@@ -9,13 +9,16 @@ and is created exclusively, so two reports in one second never overwrite each ot
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from repobus import files, plans, times
 from repobus.bus import Bus
 from repobus.errors import BusError
 from repobus.heartbeat import stale_claims
 from repobus.tasks import read_registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STALE_HOURS = 6.0
 

@@ -14,11 +14,14 @@ too.  States, in order of precedence:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from repobus import models, names
 from repobus.bus import Bus
 from repobus.errors import BusError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 STATES = ("open", "assigned", "claimed", "paused", "stale", "done")
 

@@ -10,13 +10,16 @@ another engineer or from a claim holder needs `force` (Bus.assign).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from repobus import files, models, names
 from repobus.bus import Bus
 from repobus.errors import ConflictError, CorruptError, NotFoundError
 from repobus.gitcmd import Repo
 from repobus.store import Slot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 TASKS = "agents/tasks/tasks.json"
 

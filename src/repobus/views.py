@@ -7,13 +7,16 @@ and only the files whose content changed (so a worktree mirror is refreshed incr
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from repobus import models, times
 from repobus.bus import Bus
 from repobus.store import Entry, Slot
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
 
 
 def claim_view(bus: Bus, slot: Slot, now: int) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def reference(table: dict[str, Command]) -> str:
     ]
     for name in sorted(table):
         head, _, leaf = name.partition(" ")
-        cmd: click.Command = app.commands[head]  # type: ignore[attr-defined]
+        cmd: click.Command = app.commands[head]
         if leaf:
             cmd = cmd.commands[leaf]  # type: ignore[attr-defined]
         with click.Context(

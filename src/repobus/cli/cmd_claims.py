@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from repobus import names, times
 from repobus.cli import Ctx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _ttl(ctx: Ctx) -> int | None:

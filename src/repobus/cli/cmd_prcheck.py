@@ -7,9 +7,12 @@ from __future__ import annotations
 import importlib
 import io
 import json
-from typing import Any
 
 from repobus.cli import Ctx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _base(ctx: Ctx, out: Any) -> int:

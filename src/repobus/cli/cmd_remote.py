@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 from repobus.cli import Ctx
 from repobus.errors import ConflictError, SetupError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _remote_store(ctx: Ctx) -> Any:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from repobus.cli import Ctx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _confidence(ctx: Ctx) -> float | None:

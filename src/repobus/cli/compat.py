@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-Plan = list[tuple[str, dict[str, Any]]]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    Plan = list[tuple[str, dict[str, Any]]]
 
 
 def _parser(tool: str, desc: str = "") -> argparse.ArgumentParser:

@@ -16,10 +16,8 @@ from __future__ import annotations
 import builtins
 import fcntl
 import os
-from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from repobus import models
 from repobus.config import Config
@@ -27,6 +25,11 @@ from repobus.errors import CasFailed, CorruptError
 from repobus.gitcmd import Repo
 from repobus.store import Entry, Problem, Slot
 from repobus.times import parse_or_none
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from typing import Any
 
 _CHUNK = 65536
 

@@ -19,12 +19,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from repobus import gitcmd, models
 from repobus.errors import CorruptError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from repobus.store import Entry, Slot

@@ -19,10 +19,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from repobus import models
 from repobus.config import Config
@@ -31,6 +29,11 @@ from repobus.gitcmd import Repo, zero_oid
 from repobus.store import Entry, Slot
 from repobus.store.gitstore import ROOT, GitStore
 from repobus.store.remote import Remote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 SLOTS = ("claims", "assignments")
 
