@@ -10,19 +10,24 @@ from __future__ import annotations
 import os
 import sys
 
+from repobus import __version__
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import IO, Any
 
-from repobus import __version__
-
 
 class Ctx:
     """What a command handler gets: its parsed values, the environment, output streams."""
 
-    def __init__(self, values: dict[str, Any], env: Mapping[str, str],
-                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        values: dict[str, Any],
+        env: Mapping[str, str],
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+    ) -> None:
         self.values = values
         self.env = env
         self.out = out or sys.stdout
@@ -54,8 +59,9 @@ class Ctx:
     def agent(self) -> str:
         from repobus.session import resolve_agent
 
-        return resolve_agent(self.bus().repo.root, self.values.get("agent"),
-                             self.env.get("REPOBUS_AGENT"))
+        return resolve_agent(
+            self.bus().repo.root, self.values.get("agent"), self.env.get("REPOBUS_AGENT")
+        )
 
     def emit(self, data: Any, text: str | None = None) -> None:
         if self.json:
@@ -76,8 +82,13 @@ def _table() -> dict[str, Any]:
     return TABLE
 
 
-def dispatch(cmd: Any, values: dict[str, Any], env: Mapping[str, str] | None = None,
-             out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def dispatch(
+    cmd: Any,
+    values: dict[str, Any],
+    env: Mapping[str, str] | None = None,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+) -> int:
     ctx = Ctx(values, os.environ if env is None else env, out, err)
     module, _, func = cmd.handler.partition(":")
     import importlib
@@ -105,8 +116,12 @@ def _report(ctx: Ctx, exc: Exception) -> int:
     if isinstance(exc, BusError):
         code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
     else:
-        code, kind, message, hint = 70, "internal", f"internal error: {exc!r}", \
-            "this is a bug in repobus; rerun with --debug and report the traceback"
+        code, kind, message, hint = (
+            70,
+            "internal",
+            f"internal error: {exc!r}",
+            "this is a bug in repobus; rerun with --debug and report the traceback",
+        )
     if ctx.values.get("debug"):
         import traceback
 

@@ -13,8 +13,7 @@ def init(ctx: Ctx) -> int:
     repo = gitcmd.discover(ctx.values.get("repo"))
     cfg = config.load(repo)
     done: list[str] = []
-    wanted = {"backend": ctx.backend or cfg.raw.get("backend") or "git",
-              "format": str(1)}
+    wanted = {"backend": ctx.backend or cfg.raw.get("backend") or "git", "format": str(1)}
     if ctx.values.get("ttl"):
         wanted["ttl"] = f"{times.parse_duration(ctx.ttl)}s"
     for key, value in wanted.items():
@@ -41,11 +40,19 @@ def init(ctx: Ctx) -> int:
         from repobus.cli.cmd_setup import playbook_setup
 
         done += playbook_setup(ctx, repo)
-    hint = None if agent else (f"no agent id yet: run `repobus init --agent ID` to write "
-                               f"{session.MANIFEST}, or set REPOBUS_AGENT")
+    hint = (
+        None
+        if agent
+        else (
+            f"no agent id yet: run `repobus init --agent ID` to write "
+            f"{session.MANIFEST}, or set REPOBUS_AGENT"
+        )
+    )
     text = "\n".join(done) if done else "repobus already set up; nothing changed"
-    ctx.emit({"changed": done, "backend": wanted["backend"], "agent": agent, "root": str(repo.root)},
-             text + (f"\nhint: {hint}" if hint else ""))
+    ctx.emit(
+        {"changed": done, "backend": wanted["backend"], "agent": agent, "root": str(repo.root)},
+        text + (f"\nhint: {hint}" if hint else ""),
+    )
     return 0
 
 
@@ -82,8 +89,10 @@ def check(ctx: Ctx) -> int:
         ctx.out.write("".join(f"{'::error::' if gha else 'error: '}{e}\n" for e in errors))
     else:
         summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-        ctx.out.write(("::notice::agent bus artifacts validated" if gha else
-                       "agent bus artifacts validated") + f" ({summary}; hash chains intact)\n")
+        ctx.out.write(
+            ("::notice::agent bus artifacts validated" if gha else "agent bus artifacts validated")
+            + f" ({summary}; hash chains intact)\n"
+        )
     return 1 if errors else 0
 
 
@@ -92,16 +101,22 @@ def verify(ctx: Ctx) -> int:
 
     bus = ctx.bus()
     try:
-        problems = [{"chain": p.chain, "record": p.where, "problem": p.what}
-                    for p in bus.store.verify()]
+        problems = [
+            {"chain": p.chain, "record": p.where, "problem": p.what} for p in bus.store.verify()
+        ]
     except CorruptError as exc:
         problems = [{"chain": "?", "record": "?", "problem": exc.message}]
-    text = "\n".join(f"{p['chain']}: {p['record']}: {p['problem']}" for p in problems) \
-        if problems else "verify: every hash chain is intact"
+    text = (
+        "\n".join(f"{p['chain']}: {p['record']}: {p['problem']}" for p in problems)
+        if problems
+        else "verify: every hash chain is intact"
+    )
     if problems and not ctx.json:
         ctx.err.write(text + "\n")
-        ctx.err.write("hint: restore the bus from a clone that has the original history, "
-                      "before merging further work\n")
+        ctx.err.write(
+            "hint: restore the bus from a clone that has the original history, "
+            "before merging further work\n"
+        )
     else:
         ctx.emit({"ok": not problems, "problems": problems}, text)
     return 1 if problems else 0
@@ -116,9 +131,11 @@ def export(ctx: Ctx) -> int:
         ctx.emit({"to": str(dest), "written": 0}, f"the dir backend already lives in {dest}")
         return 0
     counts = views.export(bus, dest)
-    ctx.emit({"to": str(dest), **counts},
-             f"Exported the bus to {dest}: {counts['written']} written, "
-             f"{counts['unchanged']} unchanged, {counts['removed']} removed")
+    ctx.emit(
+        {"to": str(dest), **counts},
+        f"Exported the bus to {dest}: {counts['written']} written, "
+        f"{counts['unchanged']} unchanged, {counts['removed']} removed",
+    )
     return 0
 
 

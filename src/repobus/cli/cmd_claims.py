@@ -29,14 +29,26 @@ def claim(ctx: Ctx) -> int:
         from repobus.bus import with_config
 
         bus = with_config(bus, require_assignment=False)
-    slot = bus.claim(ctx.agent(), ctx.task, plan=names.plan_id(ctx.plan), branch=ctx.branch,
-                     notes=ctx.notes, clear_notes=ctx.clear_notes, ttl=_ttl(ctx))
+    slot = bus.claim(
+        ctx.agent(),
+        ctx.task,
+        plan=names.plan_id(ctx.plan),
+        branch=ctx.branch,
+        notes=ctx.notes,
+        clear_notes=ctx.clear_notes,
+        ttl=_ttl(ctx),
+    )
     rec = slot.record
-    head = (f"Took over {rec['task_id']} from {rec['previous_holder']}"
-            if rec.get("op") == "takeover" else f"Claimed {rec['task_id']}")
-    text = (f"{head} for {rec['agent_id']} → {rec['branch']} ({_lease(rec)})\n"
-            f"Recorded claim for {rec['task_id']} by {rec['agent_id']} → "
-            f"_bus/claims/{rec['task_id']}.json")
+    head = (
+        f"Took over {rec['task_id']} from {rec['previous_holder']}"
+        if rec.get("op") == "takeover"
+        else f"Claimed {rec['task_id']}"
+    )
+    text = (
+        f"{head} for {rec['agent_id']} → {rec['branch']} ({_lease(rec)})\n"
+        f"Recorded claim for {rec['task_id']} by {rec['agent_id']} → "
+        f"_bus/claims/{rec['task_id']}.json"
+    )
     return _render(ctx, rec, text)
 
 
@@ -48,11 +60,16 @@ def renew(ctx: Ctx) -> int:
 def pause(ctx: Ctx) -> int:
     slot = ctx.bus().pause(ctx.agent(), ctx.task, notes=ctx.notes)
     rec = slot.record
-    return _render(ctx, rec, f"Paused {rec['task_id']} (held by {rec['agent_id']}, paused by "
-                             f"{rec['by']}): {rec.get('notes')}")
+    return _render(
+        ctx,
+        rec,
+        f"Paused {rec['task_id']} (held by {rec['agent_id']}, paused by "
+        f"{rec['by']}): {rec.get('notes')}",
+    )
 
 
 def release(ctx: Ctx) -> int:
-    slot = ctx.bus().release(ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes,
-                             fence=ctx.fence)
+    slot = ctx.bus().release(
+        ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes, fence=ctx.fence
+    )
     return _render(ctx, slot.record, f"Updated claim {ctx.task} → status={slot.record['status']}")

@@ -31,15 +31,27 @@ def report(ctx: Ctx) -> int:
     rel = str(path.relative_to(root))
     lines = [f"Manager report written to {rel}"]
     if ctx.consensus:
-        bus.send(manager, "manager-report", "consensus",
-                 f"Manager report {rel} ready for human review", receipts=[rel],
-                 meta={"report": rel})
+        bus.send(
+            manager,
+            "manager-report",
+            "consensus",
+            f"Manager report {rel} ready for human review",
+            receipts=[rel],
+            meta={"report": rel},
+        )
         lines.append("Posted consensus to _bus/messages/manager-report.jsonl")
     if ctx.log_heartbeat:
         bus.log(manager, "status", ctx.heartbeat_summary, receipts=[rel], extra=meta or None)
         lines.append(f"Logged status event for {manager} (manager heartbeat)")
-    ctx.emit({"report": rel, "manager": manager, "consensus": bool(ctx.consensus),
-              "heartbeat": bool(ctx.log_heartbeat)}, "\n".join(lines))
+    ctx.emit(
+        {
+            "report": rel,
+            "manager": manager,
+            "consensus": bool(ctx.consensus),
+            "heartbeat": bool(ctx.log_heartbeat),
+        },
+        "\n".join(lines),
+    )
     return 0
 
 
@@ -69,22 +81,44 @@ def heartbeat(ctx: Ctx) -> int:
         folder = Path(ctx.alert_dir)
         folder = folder if folder.is_absolute() else root / folder
     else:
-        folder = root / "_report" / "agent" / agent / "heartbeat" if agent else \
-            root / "_report" / "heartbeat"
+        folder = (
+            root / "_report" / "agent" / agent / "heartbeat"
+            if agent
+            else root / "_report" / "heartbeat"
+        )
     path = hb.write_receipt(folder, rep, now)
     rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     lines = [("Alerts emitted" if rep["alerts"] else "Heartbeat OK") + f"; receipt at {rel}"]
-    lines += [f"  - {a['type']}: {a['agent_id']} (last "
-              f"{a.get('last_seen') or a.get('last_activity') or 'never'})" for a in rep["alerts"]]
+    lines += [
+        f"  - {a['type']}: {a['agent_id']} (last "
+        f"{a.get('last_seen') or a.get('last_activity') or 'never'})"
+        for a in rep["alerts"]
+    ]
     if rep["alerts"] and not ctx.dry_run and agent:
         summary = hb.summary(rep)
         if not ctx.no_bus_event:
-            bus.log(agent, "alert", summary, task=ctx.task, plan=names.plan_id(ctx.plan),
-                    branch=ctx.branch, receipts=[rel], severity=rep["severity"],
-                    extra={"alerts": rep["alerts"]})
+            bus.log(
+                agent,
+                "alert",
+                summary,
+                task=ctx.task,
+                plan=names.plan_id(ctx.plan),
+                branch=ctx.branch,
+                receipts=[rel],
+                severity=rep["severity"],
+                extra={"alerts": rep["alerts"]},
+            )
         if not ctx.no_bus_message:
-            bus.send(agent, ctx.message_task, ctx.message_type, summary, plan=names.plan_id(
-                ctx.plan), receipts=[rel], note=ctx.values.get("note"), branch=ctx.branch)
+            bus.send(
+                agent,
+                ctx.message_task,
+                ctx.message_type,
+                summary,
+                plan=names.plan_id(ctx.plan),
+                receipts=[rel],
+                note=ctx.values.get("note"),
+                branch=ctx.branch,
+            )
     ctx.emit({**rep, "receipt": rel}, "\n".join(lines))
     order = {"low": 0, "medium": 1, "high": 2}
     fail = ctx.fail_on != "never" and order[rep["severity"]] >= order[ctx.fail_on]
@@ -110,12 +144,23 @@ def stale(ctx: Ctx) -> int:
     if ctx.release and rows:
         actor = ctx.agent()
         for r in rows:
-            bus.release(actor, r["task_id"], status="released",
-                        notes="Auto-release stale claim (> threshold)")
+            bus.release(
+                actor,
+                r["task_id"],
+                status="released",
+                notes="Auto-release stale claim (> threshold)",
+            )
             released.append(r["task_id"])
-    lines = ["task_id | agent | plan_id | hours_stale | last_touch"] + \
-        [f"{r['task_id']} | {r['agent_id']} | {r['plan_id'] or '-'} | {r['hours_stale']} | "
-         f"{r['last_touch']}" for r in rows] if rows else ["No stale claims detected."]
+    lines = (
+        ["task_id | agent | plan_id | hours_stale | last_touch"]
+        + [
+            f"{r['task_id']} | {r['agent_id']} | {r['plan_id'] or '-'} | {r['hours_stale']} | "
+            f"{r['last_touch']}"
+            for r in rows
+        ]
+        if rows
+        else ["No stale claims detected."]
+    )
     lines += [f"Released {t}" for t in released]
     if ctx.fail_on_stale and rows and not ctx.json:
         lines.append(f"::error ::detected {len(rows)} stale claim(s)")
@@ -143,11 +188,16 @@ def mirror(ctx: Ctx) -> int:
     bus = ctx.bus()
     res = mr.refresh(bus, full=bool(ctx.rebuild))
     if res is None:
-        why = ("the dir backend keeps _bus/ itself" if bus.store.kind == "dir" else
-               "repobus is not set up here (repobus init), or repobus.mirror is false")
+        why = (
+            "the dir backend keeps _bus/ itself"
+            if bus.store.kind == "dir"
+            else "repobus is not set up here (repobus init), or repobus.mirror is false"
+        )
         ctx.emit({"mirror": None, "why": why}, f"No mirror: {why}")
         return 0
     state = f"disabled ({res['disabled']})" if res.get("disabled") else "up to date"
-    ctx.emit({"mirror": str(bus.repo.root / "_bus"), **res},
-             f"_bus/ mirror {state} ({res.get('changed', 0)} record(s) written)")
+    ctx.emit(
+        {"mirror": str(bus.repo.root / "_bus"), **res},
+        f"_bus/ mirror {state} ({res.get('changed', 0)} record(s) written)",
+    )
     return 0

@@ -4,7 +4,6 @@ The base check runs unchanged; its findings are merged with these (text or JSON)
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 
@@ -16,12 +15,12 @@ if TYPE_CHECKING:
 
 
 def _base(ctx: Ctx, out: Any) -> int:
-    from repobus.cli import table_playbook
+    """The bus check (formats, duplicates, hash chains), writing to `out`."""
+    from repobus.cli import cmd_admin
 
-    module, _, func = table_playbook.BASE_CHECK.partition(":")
     sub = Ctx(ctx.values, ctx.env, out, ctx.err)
     sub._bus = ctx._bus
-    return int(getattr(importlib.import_module(module), func)(sub) or 0)
+    return cmd_admin.check(sub)
 
 
 def check(ctx: Ctx) -> int:
@@ -44,14 +43,17 @@ def check(ctx: Ctx) -> int:
         data["errors"] = list(data.get("errors") or []) + extra
         data["ok"] = not data["errors"]
         if verdict is not None:
-            data["pr"] = {"branch": verdict.branch, "agent": verdict.agent,
-                          "task_id": verdict.task, "problems": verdict.problems,
-                          "notes": verdict.notes}
+            data["pr"] = {
+                "branch": verdict.branch,
+                "agent": verdict.agent,
+                "task_id": verdict.task,
+                "problems": verdict.problems,
+                "notes": verdict.notes,
+            }
         ctx.emit(data)
     else:
         ctx.out.write(buf.getvalue())
         ctx.out.write("".join(f"{'::error::' if gha else 'error: '}{e}\n" for e in extra))
         if verdict is not None and not verdict.problems:
-            ctx.out.write(f"pr check: branch {verdict.branch}: " + "; ".join(verdict.notes)
-                          + "\n")
+            ctx.out.write(f"pr check: branch {verdict.branch}: " + "; ".join(verdict.notes) + "\n")
     return 1 if extra or code else 0

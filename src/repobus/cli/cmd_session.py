@@ -57,15 +57,29 @@ def boot(ctx: Ctx) -> int:
     if not ctx.no_sync:
         synced = b.sync_git(bus.repo, bool(ctx.allow_dirty))
         bus_synced = _bus_sync(ctx)
-    res = b.boot(bus, agent, now=bus.clock(), summary=summary or "Session handshake",
-                 focus=ctx.focus, announce=not ctx.no_announce, wrap=wrap,
-                 tail_count=ctx.tail_count, confidence=confidence,
-                 confidence_note=ctx.values.get("confidence_note"))
+    res = b.boot(
+        bus,
+        agent,
+        now=bus.clock(),
+        summary=summary or "Session handshake",
+        focus=ctx.focus,
+        announce=not ctx.no_announce,
+        wrap=wrap,
+        tail_count=ctx.tail_count,
+        confidence=confidence,
+        confidence_note=ctx.values.get("confidence_note"),
+    )
     data: dict[str, Any] = {
-        "agent": agent, "branch": res.branch, "handshake": res.handshake, "peers": res.peers,
-        "receipt": res.receipt, "captured_at": res.captured_at, "closed": res.closed,
+        "agent": agent,
+        "branch": res.branch,
+        "handshake": res.handshake,
+        "peers": res.peers,
+        "receipt": res.receipt,
+        "captured_at": res.captured_at,
+        "closed": res.closed,
         "sync": None if synced is None else {"action": synced.action, "detail": synced.detail},
-        "bus_sync": bus_synced, "warnings": res.warnings,
+        "bus_sync": bus_synced,
+        "warnings": res.warnings,
     }
     lines = [f"Sync: {synced.action} — {synced.detail}" if synced else "Sync: skipped (--no-sync)"]
     if bus_synced:
@@ -93,8 +107,10 @@ def _peer_lines(peers: list[dict[str, Any]]) -> list[str]:
         grouped.setdefault(p["agent_id"], []).append(p)
     out = []
     for agent, rows in grouped.items():
-        items = ", ".join(f"{r['task_id']}[{r['status']}]=@{r['branch']}"
-                          f"{' (STALE)' if r['stale'] else ''}" for r in rows)
+        items = ", ".join(
+            f"{r['task_id']}[{r['status']}]=@{r['branch']}{' (STALE)' if r['stale'] else ''}"
+            for r in rows
+        )
         out.append(f"Peer {agent}: {items} (last seen {rows[0]['last_seen'] or 'never'})")
     return out
 
@@ -104,13 +120,25 @@ def manifest_list(ctx: Ctx) -> int:
 
     root = gitcmd.discover(ctx.values.get("repo")).root
     active = session.manifest_agent(root)
-    rows = [{"file": v.path.name, "agent_id": v.agent_id, "roles": list(v.roles),
-             "active": v.agent_id is not None and v.agent_id == active}
-            for v in session.variants(root)]
-    text = "\n".join(f"{'*' if r['active'] else ' '} {r['file']} (agent {r['agent_id'] or '?'})"
-                     for r in rows) or "No manifest variants (AGENT_MANIFEST.<id>.json)."
-    ctx.emit({"active": active, "variants": rows},
-             f"AGENT_MANIFEST.json: {active or '(none)'}\n{text}")
+    rows = [
+        {
+            "file": v.path.name,
+            "agent_id": v.agent_id,
+            "roles": list(v.roles),
+            "active": v.agent_id is not None and v.agent_id == active,
+        }
+        for v in session.variants(root)
+    ]
+    text = (
+        "\n".join(
+            f"{'*' if r['active'] else ' '} {r['file']} (agent {r['agent_id'] or '?'})"
+            for r in rows
+        )
+        or "No manifest variants (AGENT_MANIFEST.<id>.json)."
+    )
+    ctx.emit(
+        {"active": active, "variants": rows}, f"AGENT_MANIFEST.json: {active or '(none)'}\n{text}"
+    )
     return 0
 
 
@@ -120,9 +148,11 @@ def manifest_use(ctx: Ctx) -> int:
     root = gitcmd.discover(ctx.values.get("repo")).root
     done = session.use_variant(root, ctx.id, keep_backup=not ctx.no_backup)
     _exclude_backups(root)
-    ctx.emit(done, f"Activated {done['variant']} → AGENT_MANIFEST.json (agent "
-                   f"{done['agent_id']})" + (f"; backup {done['backup']}" if done["backup"]
-                                            else ""))
+    ctx.emit(
+        done,
+        f"Activated {done['variant']} → AGENT_MANIFEST.json (agent "
+        f"{done['agent_id']})" + (f"; backup {done['backup']}" if done["backup"] else ""),
+    )
     return 0
 
 
@@ -131,8 +161,7 @@ def manifest_restore(ctx: Ctx) -> int:
 
     root = gitcmd.discover(ctx.values.get("repo")).root
     done = session.restore(root)
-    ctx.emit(done, f"Restored AGENT_MANIFEST.json from {done['backup']} (agent "
-                   f"{done['agent_id']})")
+    ctx.emit(done, f"Restored AGENT_MANIFEST.json from {done['backup']} (agent {done['agent_id']})")
     return 0
 
 

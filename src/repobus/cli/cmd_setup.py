@@ -42,7 +42,7 @@ def pre_push(ctx: Ctx) -> int:
     branches = hooks.pushed_branches(lines)
     remote_branch = ctx.env.get("PRE_COMMIT_REMOTE_BRANCH")  # run by the pre-commit framework
     if not lines and remote_branch and remote_branch.startswith("refs/heads/"):
-        branches = [remote_branch[len("refs/heads/"):]]
+        branches = [remote_branch[len("refs/heads/") :]]
     if not branches:
         return 0
     bus = ctx.bus()
@@ -55,6 +55,6 @@ def pre_push(ctx: Ctx) -> int:
             f"push refused: {', '.join(verdict.refused)} outside agent/{agent}/ (agents push "
             f"only their own agent/<id>/ branches)",
             hint="push to agent/<id>/<slug> (repobus branch SLUG), or allow it: "
-                 "git config repobus.pushAllow 'main release/*'",
+            "git config repobus.pushAllow 'main release/*'",
         )
     return 0

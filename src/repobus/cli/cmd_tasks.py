@@ -13,15 +13,24 @@ def assign(ctx: Ctx) -> int:
 
     bus = ctx.bus()
     manager = ctx.agent()
-    slot, entry = tasks.assign(bus, manager, ctx.task, ctx.engineer,
-                               plan=names.plan_id(ctx.plan), branch=ctx.branch,
-                               note=ctx.values.get("note"), force=bool(ctx.force))
+    slot, entry = tasks.assign(
+        bus,
+        manager,
+        ctx.task,
+        ctx.engineer,
+        plan=names.plan_id(ctx.plan),
+        branch=ctx.branch,
+        note=ctx.values.get("note"),
+        force=bool(ctx.force),
+    )
     rec = slot.record
-    ctx.emit({**rec, "_path": f"_bus/assignments/{rec['task_id']}.json", "registry": entry},
-             f"Recorded assignment → _bus/assignments/{rec['task_id']}.json\n"
-             f"Assigned {rec['task_id']} to {rec['engineer']} (manager {manager}); message in "
-             f"_bus/messages/{rec['task_id']}.jsonl and agent-{rec['engineer'].lower()}.jsonl; "
-             f"agents/tasks/tasks.json updated")
+    ctx.emit(
+        {**rec, "_path": f"_bus/assignments/{rec['task_id']}.json", "registry": entry},
+        f"Recorded assignment → _bus/assignments/{rec['task_id']}.json\n"
+        f"Assigned {rec['task_id']} to {rec['engineer']} (manager {manager}); message in "
+        f"_bus/messages/{rec['task_id']}.jsonl and agent-{rec['engineer'].lower()}.jsonl; "
+        f"agents/tasks/tasks.json updated",
+    )
     return 0
 
 
@@ -29,8 +38,9 @@ def ack(ctx: Ctx) -> int:
     from repobus import tasks
 
     rec = tasks.ack(ctx.bus(), ctx.agent(), ctx.task, ctx.values.get("note"))
-    ctx.emit(rec, f"Acknowledged {rec['task_id']}: ack event logged, message sent to the "
-                  "manager's inbox")
+    ctx.emit(
+        rec, f"Acknowledged {rec['task_id']}: ack event logged, message sent to the manager's inbox"
+    )
     return 0
 
 
@@ -41,8 +51,7 @@ def queue(ctx: Ctx) -> int:
     states = set(ctx.values.get("state") or [])
     bad = states - set(taskqueue.STATES)
     if bad:
-        raise UsageError(f"--state {sorted(bad)[0]!r} is not one of "
-                         f"{', '.join(taskqueue.STATES)}")
+        raise UsageError(f"--state {sorted(bad)[0]!r} is not one of {', '.join(taskqueue.STATES)}")
     bus = ctx.bus()
     rows = taskqueue.entries(bus, bus.repo.root, states or None)
     lines = []
@@ -56,8 +65,12 @@ def queue(ctx: Ctx) -> int:
             who = f" to {r['assigned_to']}"
         notes = f" — {r['notes']}" if r["notes"] else ""
         lines.append(f"{r['task_id']:<14} {r['state']:<9}{who}  {r['title']}{notes}".rstrip())
-    ctx.emit({"tasks": rows}, "\n".join(lines) if lines else "The queue is empty (queue/ has "
-                                                             "no entries, the bus no tasks).")
+    ctx.emit(
+        {"tasks": rows},
+        "\n".join(lines)
+        if lines
+        else "The queue is empty (queue/ has no entries, the bus no tasks).",
+    )
     return 0
 
 
@@ -65,10 +78,19 @@ def send(ctx: Ctx) -> int:
     from repobus.bus import parse_pairs
 
     bus = ctx.bus()
-    entry = bus.send(ctx.agent(), ctx.task, ctx.type, ctx.summary, to=ctx.to, branch=ctx.branch,
-                     plan=names.plan_id(ctx.plan), meta=parse_pairs(ctx.meta, "--meta"),
-                     receipts=list(ctx.receipt or []), note=ctx.values.get("note"),
-                     fence=ctx.fence)
+    entry = bus.send(
+        ctx.agent(),
+        ctx.task,
+        ctx.type,
+        ctx.summary,
+        to=ctx.to,
+        branch=ctx.branch,
+        plan=names.plan_id(ctx.plan),
+        meta=parse_pairs(ctx.meta, "--meta"),
+        receipts=list(ctx.receipt or []),
+        note=ctx.values.get("note"),
+        fence=ctx.fence,
+    )
     rec = entry.record
     text = f"Logged message to _bus/messages/{rec['task_id']}.jsonl"
     if rec.get("to"):
@@ -87,27 +109,40 @@ def inbox(ctx: Ctx) -> int:
     bus = ctx.bus()
     agent = ctx.agent()
     entries = ib.messages_for(bus, agent)
-    cursor_path = Path(ctx.state).resolve() if ctx.values.get("state") else \
-        ib.cursor_path(bus, agent)
+    cursor_path = (
+        Path(ctx.state).resolve() if ctx.values.get("state") else ib.cursor_path(bus, agent)
+    )
     cursor = ib.load_cursor(cursor_path)
     flagged = [(e, ib.is_unread(e, cursor)) for e in entries]
     unread = sum(1 for _, u in flagged if u)
     pool = [p for p in flagged if p[1]] if ctx.unread else flagged
-    shown = pool[-ctx.limit:] if ctx.limit else []
+    shown = pool[-ctx.limit :] if ctx.limit else []
     now = bus.clock()
     if ctx.values.get("capture_receipt") or ctx.values.get("receipt"):
-        path = Path(ctx.receipt) if ctx.values.get("receipt") else \
-            bus.repo.root / "_report" / "session" / agent / "agent-inbox-tail.txt"
+        path = (
+            Path(ctx.receipt)
+            if ctx.values.get("receipt")
+            else bus.repo.root / "_report" / "session" / agent / "agent-inbox-tail.txt"
+        )
         write_atomic(path, ib.receipt_text(agent, [e for e, _ in shown], unread, now, ctx.limit))
     if ctx.mark_read:
         ib.mark_read(cursor_path, entries, now)
     last = entries[-1].record.get("ts") if entries else None
     head = f"Inbox agent-{agent.lower()}: total={len(entries)} new={unread} last={last or '-'}"
-    lines = [f"{'*' if u else ' '} {e.record.get('ts')} :: {e.record.get('from')} :: "
-             f"{e.record.get('type')} :: {e.record.get('task_id')} :: {e.record.get('summary')}"
-             for e, u in shown]
-    ctx.emit({"agent": agent, "total": len(entries), "new": unread, "last": last,
-              "marked_read": bool(ctx.mark_read),
-              "messages": [{**e.record, "unread": u} for e, u in shown]},
-             "\n".join([head, *lines]))
+    lines = [
+        f"{'*' if u else ' '} {e.record.get('ts')} :: {e.record.get('from')} :: "
+        f"{e.record.get('type')} :: {e.record.get('task_id')} :: {e.record.get('summary')}"
+        for e, u in shown
+    ]
+    ctx.emit(
+        {
+            "agent": agent,
+            "total": len(entries),
+            "new": unread,
+            "last": last,
+            "marked_read": bool(ctx.mark_read),
+            "messages": [{**e.record, "unread": u} for e, u in shown],
+        },
+        "\n".join([head, *lines]),
+    )
     return 0

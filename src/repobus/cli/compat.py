@@ -32,14 +32,17 @@ def _session_opts(p: argparse.ArgumentParser) -> None:
 
 
 def _common(a: argparse.Namespace) -> dict[str, Any]:
-    out = {"allow_stale_session": getattr(a, "allow_stale_session", False),
-           "session_max_age": getattr(a, "session_max_age", None)}
+    out = {
+        "allow_stale_session": getattr(a, "allow_stale_session", False),
+        "session_max_age": getattr(a, "session_max_age", None),
+    }
     if getattr(a, "agent", None) is not None:
         out["agent"] = a.agent
     return out
 
 
 # -- bus_claim ------------------------------------------------------------------------------
+
 
 def bus_claim(argv: list[str]) -> Plan:
     p = _parser("bus_claim", "Claim or release a task on the coordination bus.")
@@ -73,12 +76,24 @@ def bus_claim(argv: list[str]) -> Plan:
         if a.status == "active":
             raise _Refusal("release --status active: use `bus_claim claim` to (re)activate")
         return [("release", {**base, "status": a.status, "notes": a.notes})]
-    return [("claim", {**base, "plan": a.plan, "branch": a.branch, "notes": a.notes,
-                       "clear_notes": a.clear_notes, "allow_unassigned": a.allow_unassigned,
-                       "ttl": a.ttl})]
+    return [
+        (
+            "claim",
+            {
+                **base,
+                "plan": a.plan,
+                "branch": a.branch,
+                "notes": a.notes,
+                "clear_notes": a.clear_notes,
+                "allow_unassigned": a.allow_unassigned,
+                "ttl": a.ttl,
+            },
+        )
+    ]
 
 
 # -- bus_event ------------------------------------------------------------------------------
+
 
 def bus_event(argv: list[str]) -> Plan:
     p = _parser("bus_event", "Log an event on the coordination bus.")
@@ -86,8 +101,17 @@ def bus_event(argv: list[str]) -> Plan:
     g = sub.add_parser("log")
     g.add_argument("--event", required=True)
     g.add_argument("--summary", required=True)
-    for flag in ("--task", "--plan", "--branch", "--pr", "--receipt", "--severity", "--agent",
-                 "--consensus-decision", "--consensus-output"):
+    for flag in (
+        "--task",
+        "--plan",
+        "--branch",
+        "--pr",
+        "--receipt",
+        "--severity",
+        "--agent",
+        "--consensus-decision",
+        "--consensus-output",
+    ):
         g.add_argument(flag)
     g.add_argument("--extra", nargs="*", default=[])
     g.add_argument("--consensus-meta", nargs="*", default=[])
@@ -99,12 +123,27 @@ def bus_event(argv: list[str]) -> Plan:
     if a.consensus_output:
         extra.append(f"consensus_output={a.consensus_output}")
     extra += [f"consensus_{item}" for item in a.consensus_meta or []]
-    return [("log", {"event": a.event, "summary": a.summary, "task": a.task, "plan": a.plan,
-                     "branch": a.branch, "pr": a.pr, "receipt": a.receipt,
-                     "severity": a.severity, "extra": extra, **_common(a)})]
+    return [
+        (
+            "log",
+            {
+                "event": a.event,
+                "summary": a.summary,
+                "task": a.task,
+                "plan": a.plan,
+                "branch": a.branch,
+                "pr": a.pr,
+                "receipt": a.receipt,
+                "severity": a.severity,
+                "extra": extra,
+                **_common(a),
+            },
+        )
+    ]
 
 
 # -- bus_message ----------------------------------------------------------------------------
+
 
 def bus_message(argv: list[str]) -> Plan:
     p = _parser("bus_message", "Post a message to a task thread.")
@@ -119,12 +158,27 @@ def bus_message(argv: list[str]) -> Plan:
     a = p.parse_args(argv)
     if a.target is not None and not a.target.strip():
         raise _Refusal("--target must be a non-empty agent id")
-    return [("send", {"task": a.task, "type": a.type, "summary": a.summary, "branch": a.branch,
-                      "plan": a.plan, "note": a.note, "to": a.target, "receipt": a.receipt,
-                      "meta": a.meta, **_common(a)})]
+    return [
+        (
+            "send",
+            {
+                "task": a.task,
+                "type": a.type,
+                "summary": a.summary,
+                "branch": a.branch,
+                "plan": a.plan,
+                "note": a.note,
+                "to": a.target,
+                "receipt": a.receipt,
+                "meta": a.meta,
+                **_common(a),
+            },
+        )
+    ]
 
 
 # -- bus_status, bus_watch, bus_inbox ---------------------------------------------------------
+
 
 def bus_status(argv: list[str]) -> Plan:
     p = _parser("bus_status", "Summarise claims and recent events.")
@@ -141,8 +195,18 @@ def bus_status(argv: list[str]) -> Plan:
 
         if parse_or_none(a.since) is None:
             p.error("--since must be ISO8601 UTC (YYYY-MM-DDTHH:MM:SSZ)")
-    return [("status", {"limit": a.limit, "agent": a.agent, "active_only": a.active_only,
-                        "json": a.json, "since": a.since})]
+    return [
+        (
+            "status",
+            {
+                "limit": a.limit,
+                "agent": a.agent,
+                "active_only": a.active_only,
+                "json": a.json,
+                "since": a.since,
+            },
+        )
+    ]
 
 
 def bus_watch(argv: list[str]) -> Plan:
@@ -164,9 +228,19 @@ def bus_watch(argv: list[str]) -> Plan:
     if a.window_hours > 0:
         cutoff = times.now() - int(a.window_hours * 3600)
         since = max(since or cutoff, cutoff)
-    return [("watch", {"since": times.fmt(since) if since is not None else None,
-                       "agent": a.agent, "event": a.event_type, "follow": a.follow,
-                       "limit": a.limit if a.limit is not None else 1_000_000, "poll": "0.5"})]
+    return [
+        (
+            "watch",
+            {
+                "since": times.fmt(since) if since is not None else None,
+                "agent": a.agent,
+                "event": a.event_type,
+                "follow": a.follow,
+                "limit": a.limit if a.limit is not None else 1_000_000,
+                "poll": "0.5",
+            },
+        )
+    ]
 
 
 def bus_inbox(argv: list[str]) -> Plan:
@@ -181,11 +255,23 @@ def bus_inbox(argv: list[str]) -> Plan:
     a = p.parse_args(argv)
     if a.limit < 0:
         p.error("--limit must be >= 0")
-    return [("inbox", {"limit": a.limit, "mark_read": a.mark_read, "capture_receipt": a.capture,
-                       "receipt": a.receipt, "state": a.state, **_common(a)})]
+    return [
+        (
+            "inbox",
+            {
+                "limit": a.limit,
+                "mark_read": a.mark_read,
+                "capture_receipt": a.capture,
+                "receipt": a.receipt,
+                "state": a.state,
+                **_common(a),
+            },
+        )
+    ]
 
 
 # -- bus_heartbeat, stale_claims ------------------------------------------------------------
+
 
 def bus_heartbeat(argv: list[str]) -> Plan:
     p = _parser("bus_heartbeat", "Report missing managers and idle agents.")
@@ -203,12 +289,22 @@ def bus_heartbeat(argv: list[str]) -> Plan:
     alert_dir = a.alert_dir
     if alert_dir is None and agent:
         alert_dir = f"_report/agent/{agent}/apoptosis-004/alerts"
-    values = {"manager_window": str(a.manager_window), "agent_window": str(a.agent_window),
-              "now": a.now, "task": a.task, "plan": a.plan, "branch": a.branch,
-              "alert_dir": alert_dir, "message_task": a.message_task,
-              "message_type": a.message_type, "note": a.note, "dry_run": a.dry_run,
-              "no_bus_event": a.no_bus_event, "no_bus_message": a.no_bus_message,
-              "fail_on": "never"}
+    values = {
+        "manager_window": str(a.manager_window),
+        "agent_window": str(a.agent_window),
+        "now": a.now,
+        "task": a.task,
+        "plan": a.plan,
+        "branch": a.branch,
+        "alert_dir": alert_dir,
+        "message_task": a.message_task,
+        "message_type": a.message_type,
+        "note": a.note,
+        "dry_run": a.dry_run,
+        "no_bus_event": a.no_bus_event,
+        "no_bus_message": a.no_bus_message,
+        "fail_on": "never",
+    }
     if agent:
         values["agent"] = agent
     return [("heartbeat", values)]
@@ -224,11 +320,22 @@ def stale_claims(argv: list[str]) -> Plan:
     a = p.parse_args(argv)
     if a.release and not a.agent:
         raise _Refusal("--release currently requires --agent to avoid releasing other seats")
-    return [("stale", {"threshold_hours": str(a.threshold_hours), "json": a.json,
-                       "fail_on_stale": a.fail_on_stale, "release": a.release, **_common(a)})]
+    return [
+        (
+            "stale",
+            {
+                "threshold_hours": str(a.threshold_hours),
+                "json": a.json,
+                "fail_on_stale": a.fail_on_stale,
+                "release": a.release,
+                **_common(a),
+            },
+        )
+    ]
 
 
 # -- session_boot, task_assign, manager_report ----------------------------------------------
+
 
 def session_boot(argv: list[str]) -> Plan:
     p = _parser("session_boot", "Announce a session: sync, handshake, peers, receipt.")
@@ -240,8 +347,15 @@ def session_boot(argv: list[str]) -> Plan:
     p.add_argument("--sync", dest="sync", action="store_true", default=True)
     p.add_argument("--no-sync", dest="sync", action="store_false")
     p.add_argument("--sync-allow-dirty", action="store_true")
-    for flag in ("--status-preset", "--status-agent", "--receipt", "--dashboard-format",
-                 "--dashboard-receipt", "--confidence", "--confidence-note"):
+    for flag in (
+        "--status-preset",
+        "--status-agent",
+        "--receipt",
+        "--dashboard-format",
+        "--dashboard-receipt",
+        "--confidence",
+        "--confidence-note",
+    ):
         p.add_argument(flag)
     for flag in ("dashboard", "manager-report-tail"):
         p.add_argument(f"--{flag}", action="store_true", default=True)
@@ -252,10 +366,17 @@ def session_boot(argv: list[str]) -> Plan:
     a = p.parse_args(argv)
     if a.confidence_note and a.confidence is None:
         p.error("--confidence-note requires --confidence")
-    values = {"summary": a.summary, "focus": a.focus, "no_sync": not a.sync,
-              "allow_dirty": a.sync_allow_dirty, "no_announce": a.no_announce,
-              "tail_count": a.manager_report_tail_count, "with_status": a.with_status,
-              "confidence": a.confidence, "confidence_note": a.confidence_note}
+    values = {
+        "summary": a.summary,
+        "focus": a.focus,
+        "no_sync": not a.sync,
+        "allow_dirty": a.sync_allow_dirty,
+        "no_announce": a.no_announce,
+        "tail_count": a.manager_report_tail_count,
+        "with_status": a.with_status,
+        "confidence": a.confidence,
+        "confidence_note": a.confidence_note,
+    }
     if a.agent:
         values["agent"] = a.agent
     return [("boot", values)]
@@ -270,8 +391,15 @@ def task_assign(argv: list[str]) -> Plan:
     p.add_argument("--force", action="store_true")
     _session_opts(p)
     a = p.parse_args(argv)
-    values = {"task": a.task, "engineer": a.engineer, "plan": a.plan, "branch": a.branch,
-              "note": a.note, "force": a.force, **_common(a)}
+    values = {
+        "task": a.task,
+        "engineer": a.engineer,
+        "plan": a.plan,
+        "branch": a.branch,
+        "note": a.note,
+        "force": a.force,
+        **_common(a),
+    }
     if a.manager:
         values["agent"] = a.manager
     return [("assign", values)]
@@ -290,14 +418,20 @@ def manager_report(argv: list[str]) -> Plan:
     _session_opts(p)
     a = p.parse_args(argv)
     meta = list(a.heartbeat_meta) + ([f"shift={a.heartbeat_shift}"] if a.heartbeat_shift else [])
-    values = {"consensus": a.consensus, "log_heartbeat": a.log_heartbeat,
-              "heartbeat_summary": a.heartbeat_summary, "heartbeat_meta": meta, **_common(a)}
+    values = {
+        "consensus": a.consensus,
+        "log_heartbeat": a.log_heartbeat,
+        "heartbeat_summary": a.heartbeat_summary,
+        "heartbeat_meta": meta,
+        **_common(a),
+    }
     if a.manager:
         values["agent"] = a.manager
     return [("report", values)]
 
 
 # -- manifest_helper ------------------------------------------------------------------------
+
 
 def manifest_helper(argv: list[str]) -> Plan:
     p = _parser("manifest_helper", "List and swap AGENT_MANIFEST variants.")
@@ -331,11 +465,18 @@ def manifest_helper(argv: list[str]) -> Plan:
 
 
 TOOLS: dict[str, Callable[[list[str]], Plan]] = {
-    "bus_claim": bus_claim, "bus_event": bus_event, "bus_message": bus_message,
-    "bus_status": bus_status, "bus_watch": bus_watch, "bus_inbox": bus_inbox,
-    "bus_heartbeat": bus_heartbeat, "stale_claims": stale_claims,
-    "session_boot": session_boot, "task_assign": task_assign,
-    "manager_report": manager_report, "manifest_helper": manifest_helper,
+    "bus_claim": bus_claim,
+    "bus_event": bus_event,
+    "bus_message": bus_message,
+    "bus_status": bus_status,
+    "bus_watch": bus_watch,
+    "bus_inbox": bus_inbox,
+    "bus_heartbeat": bus_heartbeat,
+    "stale_claims": stale_claims,
+    "session_boot": session_boot,
+    "task_assign": task_assign,
+    "manager_report": manager_report,
+    "manifest_helper": manifest_helper,
 }
 
 
@@ -384,8 +525,10 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m repobus.cli.compat TOOL ARGS...` (what the shims do, without a shim)."""
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:
-        sys.stderr.write(f"usage: python -m repobus.cli.compat TOOL [ARGS...]; TOOL is one of "
-                         f"{', '.join(TOOLS)}\n")
+        sys.stderr.write(
+            f"usage: python -m repobus.cli.compat TOOL [ARGS...]; TOOL is one of "
+            f"{', '.join(TOOLS)}\n"
+        )
         return 2
     return run(args[0], args[1:], None)
 

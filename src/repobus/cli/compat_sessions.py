@@ -19,8 +19,10 @@ def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
         where = repo.root
         if cmd == "session-list":
             for m in session.session_list(where):
-                sys.stdout.write(f"{m.get('label')}: branch={m.get('branch')} "
-                                 f"agent={m.get('agent_id')} created={m.get('created')}\n")
+                sys.stdout.write(
+                    f"{m.get('label')}: branch={m.get('branch')} "
+                    f"agent={m.get('agent_id')} created={m.get('created')}\n"
+                )
             return 0
         if cmd == "session-delete":
             session.session_delete(where, a["label"])
@@ -31,15 +33,18 @@ def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
         meta = session.session_get(where, a["label"])
         if not a.get("manifest_only"):
             if boot.dirty(repo) and not a.get("allow_dirty"):
-                raise BusError("working tree has uncommitted changes; commit them or pass "
-                               "--allow-dirty")
+                raise BusError(
+                    "working tree has uncommitted changes; commit them or pass --allow-dirty"
+                )
             res = repo.git("checkout", str(meta.get("branch")), check=False)
             if res.returncode != 0:
                 first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else ""
                 raise BusError(f"git checkout {meta.get('branch')} failed: {first}")
         session.session_restore_manifest(where, a["label"], keep_backup=not a.get("no_backup"))
-        sys.stdout.write(f"Restored session {a['label']} (agent {meta.get('agent_id')}, branch "
-                         f"{meta.get('branch')}) at {times.fmt(times.now())}\n")
+        sys.stdout.write(
+            f"Restored session {a['label']} (agent {meta.get('agent_id')}, branch "
+            f"{meta.get('branch')}) at {times.fmt(times.now())}\n"
+        )
         return 0
     except BusError as exc:
         sys.stderr.write(f"error: {exc.message}\n")
@@ -57,17 +62,32 @@ def _save(repo: Any, a: dict[str, Any]) -> int:
     commit = repo.git("rev-parse", "HEAD").stdout.decode().strip()
     extras = parse_pairs(a.get("heartbeat_meta"), "--heartbeat-meta")
     if a.get("dry_run"):
-        sys.stdout.write(f"would save session {a['label']} (branch {branch}, commit "
-                         f"{commit[:12]})\n")
+        sys.stdout.write(
+            f"would save session {a['label']} (branch {branch}, commit {commit[:12]})\n"
+        )
         return 0
-    meta = session.session_save(repo.root, a["label"], branch=branch, commit=commit,
-                                created=times.fmt(times.now()), force=bool(a.get("force")))
+    meta = session.session_save(
+        repo.root,
+        a["label"],
+        branch=branch,
+        commit=commit,
+        created=times.fmt(times.now()),
+        force=bool(a.get("force")),
+    )
     if not a.get("no_heartbeat"):
         summary = a.get("heartbeat_summary") or f"Session wrap: {a['label']}"
         bus = open_bus(repo.root)
-        bus.log(meta["agent_id"], "status", summary,
-                extra={"session_label": a["label"], "session_branch": branch,
-                       "session_commit": commit, **extras})
+        bus.log(
+            meta["agent_id"],
+            "status",
+            summary,
+            extra={
+                "session_label": a["label"],
+                "session_branch": branch,
+                "session_commit": commit,
+                **extras,
+            },
+        )
         from repobus import mirror
 
         mirror.refresh(bus)

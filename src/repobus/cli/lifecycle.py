@@ -44,11 +44,18 @@ def before(cmd: Any, ctx: Any) -> None:
         from repobus.errors import UsageError
 
         raise UsageError(f"--session-max-age must be a positive number of seconds, got {max_age}")
-    allow = bool(ctx.values.get("allow_stale_session")) or \
-        ctx.env.get("REPOBUS_ALLOW_STALE_SESSION", "").strip().lower() in _TRUE
-    guard.ensure_recent_session(bus.repo.root, agent, now=bus.clock(), max_age=max_age,
-                                allow_stale=allow,
-                                context=ctx.values.get("compat") or f"repobus {cmd.name}")
+    allow = (
+        bool(ctx.values.get("allow_stale_session"))
+        or ctx.env.get("REPOBUS_ALLOW_STALE_SESSION", "").strip().lower() in _TRUE
+    )
+    guard.ensure_recent_session(
+        bus.repo.root,
+        agent,
+        now=bus.clock(),
+        max_age=max_age,
+        allow_stale=allow,
+        context=ctx.values.get("compat") or f"repobus {cmd.name}",
+    )
 
 
 def after(cmd: Any, ctx: Any, code: int) -> None:
