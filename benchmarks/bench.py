@@ -3,7 +3,8 @@ same run, reported as medians and p95 with the ratio to the reference and its ta
 
     python -m benchmarks.bench [--quick] [--out benchmarks/results/bench.json] [--only a,b]
 
-Sections: claim, cli, version, append, status, race (see benchmarks/README.md).
+Sections: claim, cli, version, append, status, race, and remote (issue 4: a git daemon on
+loopback) and scale (issue 6: 1k to 1M events); see benchmarks/README.md.
 Exit status: 0 every target met, 1 a target missed, 2 the benchmark itself failed.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from benchmarks._common import EMPTY_TREE, ZERO, git, isolated_env, median, p95
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("claim", "cli", "version", "append", "status", "race")
+SECTIONS = ("claim", "cli", "version", "append", "status", "race", "remote", "scale")
 
 
 @dataclass(frozen=True)
@@ -429,29 +430,30 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             p.wait(timeout=10)
 
 
-def bench_race(ctx: Ctx) -> list[Row]:
-    from repobus.bus import open_bus
+@dataclass
+class RaceResult:
+    rounds: int
+    one_winner: int = 0
+    errors: list[str] = field(default_factory=list)
+    round_ms: list[float] = field(default_factory=list)
+    claim_ms: list[float] = field(default_factory=list)
+    won_by: dict[str, str] = field(default_factory=dict)
 
-    main = _new_repo(ctx, "race/main", commit=True)
-    worktrees = []
-    for k in range(4):
-        wt = ctx.root / "race" / f"wt{k}"
-        git(main, "worktree", "add", "-q", "--detach", str(wt), env=ctx.env)
-        worktrees.append(wt)
-    agents = [f"racer-{k}-{j}" for k in range(4) for j in range(4)]
+
+def run_race(ctx: Ctx, places: list[Path], agents: list[str], rounds: int,
+             prefix: str = "R", round_timeout: float = 30) -> RaceResult:
+    """Race `len(agents)` long-lived `_race_worker.py` processes (agent i works in
+    places[i * len(places) // len(agents)]) for one fresh task per round, all released at
+    once by writing the task id to their stdins.  Stops every worker (by PID) at the end."""
     q: queue.Queue[tuple[int, str]] = queue.Queue()
     procs: list[subprocess.Popen[bytes]] = []
     worker = str(HERE / "_race_worker.py")
-    rounds = ctx.sizes.race_rounds
-    one_winner = 0
-    errors: list[str] = []
-    round_ms: list[float] = []
-    claim_ms: list[float] = []
-    won_by: dict[str, str] = {}
+    res = RaceResult(rounds)
+    where = [places[i * len(places) // len(agents)] for i in range(len(agents))]
     try:
         for idx, agent in enumerate(agents):
-            p = subprocess.Popen([sys.executable, worker, str(worktrees[idx // 4]), agent],
-                                 cwd=worktrees[idx // 4], env=ctx.env, stdin=subprocess.PIPE,
+            p = subprocess.Popen([sys.executable, worker, str(where[idx]), agent],
+                                 cwd=where[idx], env=ctx.env, stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, bufsize=0)
             procs.append(p)
             ctx.procs.append(p)
@@ -464,17 +466,18 @@ def bench_race(ctx: Ctx) -> list[Row]:
                 raise RuntimeError(f"race worker {agents[idx]} failed to start: {line}")
             ready += 1
         timeouts = 0
+        n = len(procs)
         for r in range(rounds):
-            task = f"R-{r:04d}"
+            task = f"{prefix}-{r:04d}"
             msg = (task + "\n").encode()
             t0 = time.perf_counter()
             for p in procs:
                 assert p.stdin is not None
                 p.stdin.write(msg)
             answers: dict[int, list[str]] = {}
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + round_timeout
             try:
-                while len(answers) < len(procs):
+                while len(answers) < n:
                     idx, line = q.get(timeout=max(0.01, deadline - time.monotonic()))
                     parts = line.split(" ", 3)
                     if len(parts) < 3 or parts[1] != task:
@@ -482,32 +485,56 @@ def bench_race(ctx: Ctx) -> list[Row]:
                     answers[idx] = parts
             except queue.Empty:
                 timeouts += 1
-                errors.append(f"round {r}: only {len(answers)} of 16 answered in 30 s")
+                res.errors.append(f"round {r}: only {len(answers)} of {n} answered in "
+                                  f"{round_timeout:g} s")
                 if timeouts >= 3:
                     raise RuntimeError("race aborted: 3 rounds timed out") from None
+                # drain the late answers of this round before the next one starts
+                late = time.monotonic() + round_timeout
+                while len(answers) < n and time.monotonic() < late:
+                    with suppress(queue.Empty):
+                        idx, line = q.get(timeout=1)
+                        answers[idx] = line.split(" ", 3)
                 continue
-            round_ms.append((time.perf_counter() - t0) * 1000)
+            res.round_ms.append((time.perf_counter() - t0) * 1000)
             winners = [agents[i] for i, a in answers.items() if a[0] == "won"]
             errs = [f"{agents[i]}: {' '.join(a[3:])}" for i, a in answers.items()
                     if a[0] == "error"]
-            claim_ms += [float(a[2]) * 1000 for a in answers.values()]
+            res.claim_ms += [float(a[2]) * 1000 for a in answers.values()]
             if len(winners) == 1 and not errs:
-                one_winner += 1
-                won_by[task] = winners[0]
+                res.one_winner += 1
+                res.won_by[task] = winners[0]
             else:
-                errors.append(f"round {r}: {len(winners)} winners {winners} {errs[:2]}")
+                res.errors.append(f"round {r}: {len(winners)} winners {winners} {errs[:2]}")
     finally:
         _stop(procs)
+    return res
+
+
+def bench_race(ctx: Ctx) -> list[Row]:
+    from repobus.bus import open_bus
+
+    main = _new_repo(ctx, "race/main", commit=True)
+    worktrees = []
+    for k in range(4):
+        wt = ctx.root / "race" / f"wt{k}"
+        git(main, "worktree", "add", "-q", "--detach", str(wt), env=ctx.env)
+        worktrees.append(wt)
+    agents = [f"racer-{k}-{j}" for k in range(4) for j in range(4)]
+    rounds = ctx.sizes.race_rounds
+    race = run_race(ctx, worktrees, agents, rounds)
     bus = open_bus(main)
     held = {s.key: s.record.get("agent_id") for s in bus.store.list("claims")}
-    mismatched = [t for t, a in won_by.items() if held.get(t) != a]
+    mismatched = [t for t, a in race.won_by.items() if held.get(t) != a]
     problems = list(bus.store.verify())
-    good = one_winner - len(mismatched)
+    good = race.one_winner - len(mismatched)
+    errors = race.errors
     note = f"{len(errors)} bad rounds" + (f"; first: {errors[0]}" if errors else "")
     if mismatched:
         note += f"; {len(mismatched)} rounds where the ref holder is not the reported winner"
     if problems:
         note += f"; verify: {len(problems)} problems"
+    round_ms, claim_ms = race.round_ms, race.claim_ms
     return [
         Row(key="race16", metric="16-way race (4 worktrees x 4 processes): one winner",
             unit="rounds", value=float(good), n=rounds, target=f"{rounds} of {rounds}",
@@ -523,6 +550,18 @@ def bench_race(ctx: Ctx) -> list[Row]:
     ]
 
 
+def _bench_remote(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_remote import bench_remote
+
+    return bench_remote(ctx)
+
+
+def _bench_scale(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_scale import bench_scale
+
+    return bench_scale(ctx)
+
+
 # -- report -------------------------------------------------------------------------------
 
 def _fmt_val(unit: str, v: float | None, p: float | None = None) -> str:
@@ -534,7 +573,13 @@ def _fmt_val(unit: str, v: float | None, p: float | None = None) -> str:
         return f"{v:,.0f} ev/s"
     if unit == "rounds":
         return f"{v:.0f}"
-    return f"{v:g}"
+    if unit == "MB":
+        return f"{v:.1f} MB"
+    if unit == "%":
+        return f"{v:.2f} % of a core"
+    if unit == "s":
+        return f"{v:.1f} s" + (f" (p95 {p:.1f})" if p is not None else "")
+    return f"{v:g}" + (f" {unit}" if unit else "")
 
 
 def render(rows: list[Row]) -> str:
@@ -598,7 +643,8 @@ def _on_term(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes (< 60 s for the first six sections)")
     ap.add_argument("--out", default=str(HERE / "results" / "bench.json"),
                     help="where to write the JSON results")
     ap.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)}")
@@ -623,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:
               exe=_console_script(), log=lambda m: print(m, file=sys.stderr, flush=True))
     ctx.facts["loadavg_start"] = _loadavg()
     funcs = {"claim": bench_claim, "cli": bench_cli, "version": bench_version,
-             "append": bench_append, "status": bench_status, "race": bench_race}
+             "append": bench_append, "status": bench_status, "race": bench_race,
+             "remote": _bench_remote, "scale": _bench_scale}
     rows: list[Row] = []
     failed: str | None = None
     try:
@@ -663,4 +710,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # bench_remote and bench_scale import this module by name: let them share this copy
+    sys.modules.setdefault("benchmarks.bench", sys.modules[__name__])
     raise SystemExit(main())

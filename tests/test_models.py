@@ -163,3 +163,24 @@ def test_event_round_trip_keeps_every_key(extra: dict[str, object], summary: str
     assert rec == data
     assert models.loads(models.canonical(rec), "x") == data
     assert models.record_hash(rec) == models.record_hash(json.loads(models.event_line(rec)))
+
+
+@given(st.datetimes(min_value=__import__("datetime").datetime(1000, 1, 1),
+                    max_value=__import__("datetime").datetime(9999, 12, 31)))
+def test_time_parsing_matches_strptime(moment: object) -> None:
+    from datetime import UTC, datetime
+
+    from repobus import times
+
+    text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[attr-defined]
+    expected = int(datetime.strptime(text, times.ISO_FMT).replace(tzinfo=UTC).timestamp())
+    assert times.parse_or_none(text) == expected
+    assert times.fmt(expected) == text if expected >= 0 else True
+
+
+@pytest.mark.parametrize("bad", ["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z",
+                                 "2025-01-01T24:00:00Z", "2025-01-01 00:00:00Z", "x", ""])
+def test_time_parsing_rejects_invalid(bad: str) -> None:
+    from repobus import times
+
+    assert times.parse_or_none(bad) is None

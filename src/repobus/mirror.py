@@ -259,6 +259,8 @@ class Mirror:
         state["sizes"][rel] = path.stat().st_size
 
     def _rebuild(self, kind: str, state: dict[str, Any]) -> int:
+        if kind == "events" and getattr(self.store, "use_index", False):
+            return self._rebuild_streamed(state)
         entries, heads = self.store.since_heads(kind, {})
         folder = self.dest / kind
         folder.mkdir(exist_ok=True)
@@ -277,6 +279,31 @@ class Mirror:
         state["seqs"][kind] = seqs
         state["heads"][kind] = heads
         return len(entries)
+
+
+    def _rebuild_streamed(self, state: dict[str, Any]) -> int:
+        """events.jsonl written line by line from the index: memory stays flat at any size."""
+        heads, seqs, rows = self.store.index.snapshot("events")  # type: ignore[attr-defined]
+        folder = self.dest / "events"
+        folder.mkdir(exist_ok=True)
+        path = folder / "events.jsonl"
+        tmp = folder / f".events.jsonl.{os.getpid()}.tmp"
+        count = 0
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for text in rows:
+                fh.write(models.event_line(json.loads(text)))
+                count += 1
+        os.chmod(tmp, RO)
+        os.replace(tmp, path)
+        sizes = {k: v for k, v in state["sizes"].items() if not k.startswith("events/")}
+        if count:
+            sizes["events/events.jsonl"] = path.stat().st_size
+        else:
+            path.unlink()
+        state["sizes"] = sizes
+        state["seqs"]["events"] = seqs
+        state["heads"]["events"] = heads
+        return count
 
 
 def applies(bus: Bus) -> bool:

@@ -26,7 +26,7 @@ from repobus.errors import CorruptError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
     from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -223,6 +223,31 @@ class Index:
         return total
 
     # -- reads -----------------------------------------------------------------------------
+    def snapshot(self, kind: str) -> tuple[dict[str, str], dict[str, int], Iterator[str]]:
+        """One consistent view of a log kind: the chain heads it covers, the last `seq` of
+        each chain, and every record (canonical JSON text) oldest first, streamed from a
+        cursor so a million records never sit in memory at once."""
+        self.catch_up()
+        db = self.db()
+        db.execute("BEGIN")  # a read transaction: one snapshot for the three queries
+        prefix = f"{ROOT}/{kind}/"
+        heads = {r: o for r, o in db.execute(
+            "SELECT ref, oid FROM heads WHERE ref >= ? AND ref < ?", (prefix, prefix + "\xff"))}
+        seqs = {c.rsplit("/", 1)[-1]: s for c, s in db.execute(
+            "SELECT chain, max(seq) FROM logs WHERE kind=? GROUP BY chain", (kind,))}
+        cursor = db.execute(
+            "SELECT record FROM logs WHERE kind=? ORDER BY ts, chain, seq", (kind,))
+
+        def rows() -> Iterator[str]:
+            try:
+                for (text,) in cursor:
+                    yield text
+            finally:
+                db.execute("COMMIT")
+
+        return heads, seqs, rows()
+
+
     def slots(self, kind: str) -> list[Slot]:
         from repobus.store import Slot
 

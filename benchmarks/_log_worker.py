@@ -1,0 +1,62 @@
+"""One logging agent of the remote load test: `python _log_worker.py CLONE AGENT SECONDS`.
+
+Prints `ready` once repobus is imported and the bus is open, waits for a `go` line on stdin,
+then calls `bus.log(AGENT, "status", f"{AGENT}-{n}")` for n = 0, 1, ... until SECONDS have
+passed, and prints one line:
+
+    done CALLS ERRORS ELAPSED P50_MS P95_MS FAILED [first error]
+
+Every call that returned acknowledged its event: the events n in range(CALLS) except the
+FAILED ones (comma-separated n, or `-`) must all reach the remote.  A failed call's event
+may or may not have been written; summaries stay unique either way.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+
+def main() -> int:
+    clone, agent, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    from repobus.bus import open_bus
+
+    bus = open_bus(clone)
+    out = sys.stdout
+    out.write("ready\n")
+    out.flush()
+    got = sys.stdin.readline().strip()
+    if got != "go":
+        sys.stderr.write(f"no go: {got!r}\n")
+        return 0
+    n = 0
+    failed: list[int] = []
+    first = ""
+    lat: list[float] = []
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while time.perf_counter() < deadline:
+        t1 = time.perf_counter()
+        try:
+            bus.log(agent, "status", f"{agent}-{n}")
+        except Exception as exc:  # reported to the parent
+            failed.append(n)
+            if not first:
+                first = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+        else:
+            lat.append(time.perf_counter() - t1)
+        n += 1
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    p50 = lat[len(lat) // 2] * 1000 if lat else float("nan")
+    p95 = (lat[min(len(lat) - 1, max(0, math.ceil(0.95 * len(lat)) - 1))] * 1000 if lat
+           else float("nan"))
+    fails = ",".join(map(str, failed)) or "-"
+    out.write(f"done {n} {len(failed)} {elapsed:.3f} {p50:.2f} {p95:.2f} {fails} {first}\n")
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
