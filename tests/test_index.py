@@ -134,3 +134,44 @@ def test_deleted_ref_is_forgotten_and_index_is_not_the_source(repo: Path, cli) -
     assert status.code == 0 and [c["task_id"] for c in status.json["claims"]] == ["T-1"]  # type: ignore[index]
     res = cli("reindex", "--json", cwd=repo)
     assert res.code == 0 and res.json["claims"] == 1  # type: ignore[index]
+
+
+def test_status_json_from_the_index_equals_the_python_view(repo: Path) -> None:
+    import json as _json
+
+    from repobus import views
+    from repobus.bus import with_config
+
+    git(repo, "config", "repobus.leaseGrace", "5")
+    bus = open_bus(repo)
+    base = bus.clock()
+    bus.claim("a1", "T-active", ttl=3600)
+    bus.claim("a2", "T-expired", ttl=1)
+    bus.claim("a1", "T-paused")
+    bus.pause("a3", "T-paused", notes="crashed")
+    bus.claim("a2", "T-done")
+    bus.release("a2", "T-done")
+    legacy = (
+        '{"agent_id":"old","branch":"agent/old/t","claimed_at":"2020-01-01T00:00:00Z",'
+        '"status":"active","task_id":"T-legacy"}\n'
+    )
+    oid = (
+        subprocess.run(
+            ["git", "commit-tree", "4b825dc642cb6eb9a060e54bf8d69288fbee4904"],
+            cwd=repo,
+            input=legacy.encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
+    git(repo, "update-ref", "refs/repobus/claims/T-legacy", oid)
+    bus.log("a1", "status", "hello", task="T-active")
+    for shift in (0, 3, 10, 7200):
+        later = with_config(bus)
+        later.clock = lambda shift=shift: base + shift  # type: ignore[misc]
+        for opts in ({}, {"agents": ["a1"]}, {"active_only": True}, {"agents": ["a2", "old"]}):
+            fast = _json.loads(views.status_json(later, limit=5, **opts))  # type: ignore[arg-type]
+            slow = views.status(later, limit=5, **opts)  # type: ignore[arg-type]
+            assert fast == _json.loads(_json.dumps(slow)), (shift, opts)

@@ -1,19 +1,39 @@
 """`repobus doctor`: what is set up, what is wrong, and what it fixed.
 
-Checks: git version, the repobus config and remote refspec, leftover lock files, clock skew
-against the remote's newest commit.  With fix=True it does only what is safe: remove lock
-files older than the safe age, add the missing fetch refspec.
+Checks: the git version; the repobus config (values that do not parse fall back to defaults
+silently everywhere else, so they are named here); refspecs (the bus refspec of the remote,
+and any forced refspec, mirror or push setting that would let a plain `git fetch`/`git push`
+overwrite bus refs); the pre-push hook; leftover lock files - under `refs/repobus/`, in the
+remote-tracking namespaces `refs/remotes/<remote>-repobus*/` and `packed-refs.lock` - and
+temporary object files left by killed writers; the derived index's freshness; clock skew
+against the remote's newest commit.
+
+Each finding is `{"check", "level", "detail"}` with level ok, warning or problem.  With
+fix=True it does only what is safe and says what it did: remove lock and temporary files
+older than `repobus.lockStale` (git holds a ref lock for milliseconds), add the missing bus
+fetch refspec, make the repobus pre-push hook executable, catch the index up or rebuild it
+(it is a cache).  Nothing else is changed: a finding it cannot fix safely names the command
+that would.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from repobus import gitcmd
 from repobus.bus import Bus
 
 SKEW_WARN = 30
+MIN_GIT = (2, 30)
+MIN_LOCK_STALE = 5
+_DURATIONS = ("ttl", "leasegrace", "lockstale", "remotetimeout", "sessionmaxage")
+_ZERO_OK = ("leasegrace", "lockstale")
 
 
 def _finding(check: str, level: str, detail: str) -> dict[str, str]:
@@ -22,76 +42,397 @@ def _finding(check: str, level: str, detail: str) -> dict[str, str]:
 
 def diagnose(bus: Bus, fix: bool = False) -> list[dict[str, str]]:
     out = [_git_version(bus)]
-    cfg = bus.cfg
-    out.append(_finding("config", "ok" if cfg.initialized else "warning",
-                        f"backend={cfg.backend}, ttl={cfg.ttl}s, grace={cfg.grace}s"
-                        if cfg.initialized else "repobus init has not been run here"))
+    out += _config(bus)
+    out += _refspecs(bus, fix)
+    out.append(_hooks(bus, fix))
     out += _locks(bus, fix)
-    if cfg.remote:
-        out += _remote(bus, fix)
+    out.append(_temp_objects(bus, fix))
+    out.append(_index(bus, fix))
+    if bus.cfg.remote:
+        out.append(_skew(bus))
     return out
 
 
+# -- git and config ------------------------------------------------------------------------
 def _git_version(bus: Bus) -> dict[str, str]:
     text = gitcmd.out(bus.repo.root, "--version")
-    parts = text.split()[2].split(".") if len(text.split()) > 2 else ["0", "0"]
-    ok = (int(parts[0]), int(parts[1])) >= (2, 30)
-    return _finding("git", "ok" if ok else "problem", text + ("" if ok else " (need >= 2.30)"))
+    m = re.search(r"(\d+)\.(\d+)", text)
+    have = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    ok = have >= MIN_GIT
+    need = ".".join(map(str, MIN_GIT))
+    return _finding("git", "ok" if ok else "problem", text + ("" if ok else f" (need >= {need})"))
 
 
-def _locks(bus: Bus, fix: bool) -> list[dict[str, str]]:
-    store: Any = bus.store
-    if not hasattr(store, "lock_files"):
-        return [_finding("locks", "ok", "dir backend: flocks are released by the kernel")]
-    locks = store.lock_files()
-    if not locks:
-        return [_finding("locks", "ok", "no leftover lock files")]
-    now = time.time()
-    old = [p for p in locks if now - p.stat().st_mtime >= bus.cfg.lock_stale]
-    if fix and old:
-        removed = store.clear_stale_lock(max_age=bus.cfg.lock_stale)
-        return [_finding("locks", "ok", f"removed {len(removed)} stale lock file(s): "
-                         + ", ".join(p.name for p in removed))]
-    level = "problem" if old else "warning"
-    return [_finding("locks", level, f"{len(locks)} lock file(s), {len(old)} older than "
-                     f"{bus.cfg.lock_stale}s" + ("; run `repobus doctor --fix`" if old else ""))]
+def _config(bus: Bus) -> list[dict[str, str]]:
+    from repobus.errors import UsageError
+    from repobus.times import parse_duration
+
+    cfg = bus.cfg
+    if not cfg.initialized:
+        return [_finding("config", "warning", "repobus init has not been run here")]
+    out = []
+    for key in _DURATIONS:
+        value = cfg.raw.get(key)
+        if value is None or (key in _ZERO_OK and value.strip().lower() in ("0", "0s")):
+            continue
+        try:
+            parse_duration(value, f"repobus.{key}")
+        except UsageError:
+            out.append(
+                _finding(
+                    "config",
+                    "problem",
+                    f"repobus.{key}={value!r} is not a duration "
+                    "(like 90s, 15m, 2h): the default is used instead; fix it with "
+                    f"`git config repobus.{key} VALUE`",
+                )
+            )
+    if cfg.backend not in ("git", "dir"):
+        out.append(
+            _finding("config", "problem", f"repobus.backend={cfg.backend!r}: expected git or dir")
+        )
+    if cfg.lock_stale < MIN_LOCK_STALE:
+        out.append(
+            _finding(
+                "config",
+                "warning",
+                f"repobus.lockStale={cfg.lock_stale}s: a lock "
+                "that young may belong to a live writer, and removing it breaks the "
+                f"compare-and-swap; use at least {MIN_LOCK_STALE}s",
+            )
+        )
+    if (
+        cfg.remote
+        and gitcmd.run(bus.repo.root, "remote", "get-url", cfg.remote, check=False).returncode != 0
+    ):
+        out.append(
+            _finding(
+                "config",
+                "problem",
+                f"repobus.remote={cfg.remote!r} names no git "
+                "remote; add it (git remote add) or run `repobus init --no-remote`",
+            )
+        )
+    if not out:
+        out.append(
+            _finding(
+                "config",
+                "ok",
+                f"backend={cfg.backend}, ttl={cfg.ttl}s, "
+                f"grace={cfg.grace}s, lockStale={cfg.lock_stale}s",
+            )
+        )
+    return out
 
 
-def _remote(bus: Bus, fix: bool) -> list[dict[str, str]]:
+# -- refspecs --------------------------------------------------------------------------------
+def _remote_settings(bus: Bus) -> list[tuple[str, str, str]]:
+    """(remote, key, value) for every remote.*.fetch / push / mirror setting."""
+    res = gitcmd.run(
+        bus.repo.root, "config", "--get-regexp", r"^remote\..*\.(fetch|push|mirror)$", check=False
+    )
+    out = []
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        key, _, value = line.partition(" ")
+        name, _, leaf = key[len("remote.") :].rpartition(".")
+        out.append((name, leaf, value.strip()))
+    return out
+
+
+def _overwrites_bus(spec: str, remotes: set[str]) -> bool:
+    """Whether a refspec's destination covers a bus namespace: refs/repobus/ or a bus
+    remote-tracking namespace refs/remotes/<remote>-repobus/."""
+    src, _, dst = spec.lstrip("+").partition(":")
+    prefix = (dst or src).split("*", 1)[0]
+    spaces = ["refs/repobus/", *(f"refs/remotes/{r}-repobus/" for r in remotes)]
+    return bool(prefix) and any(ns.startswith(prefix) or prefix.startswith(ns) for ns in spaces)
+
+
+def _refspecs(bus: Bus, fix: bool) -> list[dict[str, str]]:
+    out = []
+    settings = _remote_settings(bus)
+    remotes = {name for name, _, _ in settings}
+    for name, leaf, value in settings:
+        if leaf == "mirror" and value.lower() in ("true", "yes", "1", "on"):
+            out.append(
+                _finding(
+                    "refspec",
+                    "problem",
+                    f"remote.{name}.mirror=true: a plain "
+                    "`git push` force-pushes every ref, the bus refs included",
+                )
+            )
+        elif (
+            leaf in ("fetch", "push") and value.startswith("+") and _overwrites_bus(value, remotes)
+        ):
+            what = "`git fetch` overwrites" if leaf == "fetch" else "`git push` force-pushes"
+            out.append(
+                _finding(
+                    "refspec",
+                    "problem",
+                    f"remote.{name}.{leaf}={value}: a plain "
+                    f"{what} bus refs without a check (remove the '+' or narrow it)",
+                )
+            )
+    if bus.cfg.remote:
+        out.append(
+            _bus_refspec(
+                bus, fix, [v for n, k, v in settings if n == bus.cfg.remote and k == "fetch"]
+            )
+        )
+    if not out:
+        out.append(_finding("refspec", "ok", "no refspec can overwrite bus refs"))
+    return out
+
+
+def _bus_refspec(bus: Bus, fix: bool, have: list[str]) -> dict[str, str]:
     from repobus.store import remote as rmt
 
     name = bus.cfg.remote or ""
-    out = []
     spec = f"refs/repobus/*:refs/remotes/{name}-repobus/*"
-    have = gitcmd.run(bus.repo.root, "config", "--get-all", f"remote.{name}.fetch",
-                      check=False).stdout.decode().split()
     if spec in have:
-        out.append(_finding("refspec", "ok", f"remote.{name}.fetch has {spec}"))
-    elif fix:
+        return _finding("refspec", "ok", f"remote.{name}.fetch has {spec}")
+    if fix and gitcmd.run(bus.repo.root, "remote", "get-url", name, check=False).returncode == 0:
         rmt.configure(bus.repo, name)
-        out.append(_finding("refspec", "ok", f"added {spec} to remote.{name}.fetch"))
-    else:
-        out.append(_finding("refspec", "problem", f"remote.{name}.fetch lacks {spec}; "
-                            "run `repobus doctor --fix`"))
-    if any(s.startswith("+refs/repobus") for s in have):
-        out.append(_finding("refspec", "problem", "a '+' bus refspec lets a rewritten remote "
-                            "history in silently; remove the '+'"))
-    out.append(_skew(bus))
-    return out
+        return _finding("refspec", "ok", f"fixed: added {spec} to remote.{name}.fetch")
+    return _finding(
+        "refspec", "problem", f"remote.{name}.fetch lacks {spec}; run `repobus doctor --fix`"
+    )
 
 
+# -- hooks -------------------------------------------------------------------------------------
+def _hooks(bus: Bus, fix: bool) -> dict[str, str]:
+    from repobus import hooks
+
+    path = hooks.hook_path(bus.repo)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return _finding(
+            "hooks",
+            "ok",
+            "no pre-push hook (optional: `repobus init --hooks` keeps pushes under agent/<id>/)",
+        )
+    except OSError as exc:
+        return _finding("hooks", "problem", f"cannot read {path}: {exc.strerror}")
+    if hooks.MARKER not in text:
+        return _finding(
+            "hooks",
+            "ok",
+            f"{path} is not repobus's; repobus's pre-push hook is "
+            "not installed (call `repobus hook pre-push` from yours to add it)",
+        )
+    if not os.access(path, os.X_OK):
+        if not fix:
+            return _finding(
+                "hooks",
+                "problem",
+                f"{path} is not executable, so git skips it; run `repobus doctor --fix`",
+            )
+        path.chmod(path.stat().st_mode | 0o111)
+        return _finding("hooks", "ok", f"fixed: made {path} executable")
+    return _hook_python(path, text)
+
+
+def _hook_python(path: Path, text: str) -> dict[str, str]:
+    import shutil
+
+    line = next((ln for ln in text.splitlines() if ln.startswith("PY=")), "PY=")
+    words = shlex.split(line[3:]) or [""]
+    python = words[0]
+    if python and os.access(python, os.X_OK):
+        return _finding("hooks", "ok", f"pre-push hook installed ({path}), runs {python}")
+    if shutil.which("repobus"):
+        return _finding(
+            "hooks",
+            "warning",
+            f"the pre-push hook's python {python!r} is gone; it "
+            "falls back to `repobus` on PATH (rerun `repobus init --hooks`)",
+        )
+    return _finding(
+        "hooks",
+        "problem",
+        f"the pre-push hook's python {python!r} is gone and "
+        "`repobus` is not on PATH: every push is refused; rerun `repobus init "
+        "--hooks` with the repobus you use",
+    )
+
+
+# -- locks and temporary files -----------------------------------------------------------------
+def lock_files(bus: Bus) -> list[Path]:
+    """Ref lock files of the bus: refs/repobus/, the remote-tracking namespaces of the bus
+    (refs/remotes/*-repobus*/), and packed-refs.lock."""
+    common = bus.repo.common_dir
+    roots = [common / "refs" / "repobus"]
+    remotes = common / "refs" / "remotes"
+    if remotes.is_dir():
+        roots += [p for p in remotes.iterdir() if "-repobus" in p.name and p.is_dir()]
+    found = [p for root in roots if root.is_dir() for p in root.rglob("*.lock")]
+    packed = common / "packed-refs.lock"
+    return sorted(found) + ([packed] if packed.exists() else [])
+
+
+def _age(path: Path, now: float) -> float | None:
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return None  # its writer finished meanwhile
+
+
+def _remove_old(paths: list[Path], max_age: float) -> list[Path]:
+    removed = []
+    now = time.time()
+    for p in paths:
+        age = _age(p, now)
+        if age is not None and age >= max_age:
+            try:
+                p.unlink()
+                removed.append(p)
+            except FileNotFoundError:
+                continue
+    return removed
+
+
+def _rel(bus: Bus, paths: list[Path]) -> str:
+    names = []
+    for p in paths[:5]:
+        try:
+            names.append(str(p.relative_to(bus.repo.common_dir)))
+        except ValueError:
+            names.append(str(p))
+    return ", ".join(names) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+
+
+def _locks(bus: Bus, fix: bool) -> list[dict[str, str]]:
+    if getattr(bus.store, "kind", "") == "dir":
+        return [_finding("locks", "ok", "dir backend: flocks are released by the kernel")]
+    locks = lock_files(bus)
+    if not locks:
+        return [_finding("locks", "ok", "no leftover lock files")]
+    stale = bus.cfg.lock_stale
+    now = time.time()
+    old = [p for p in locks if (_age(p, now) or 0) >= stale]
+    if fix and old:
+        removed = _remove_old(old, stale)
+        young = len(locks) - len(old)
+        return [
+            _finding(
+                "locks",
+                "ok" if not young else "warning",
+                f"fixed: removed {len(removed)} stale lock file(s): {_rel(bus, removed)}"
+                + (
+                    f"; {young} younger than {stale}s kept (a writer may hold them)"
+                    if young
+                    else ""
+                ),
+            )
+        ]
+    level = "problem" if old else "warning"
+    return [
+        _finding(
+            "locks",
+            level,
+            f"{len(locks)} lock file(s) ({_rel(bus, locks)}), "
+            f"{len(old)} older than {stale}s" + ("; run `repobus doctor --fix`" if old else ""),
+        )
+    ]
+
+
+def _temp_objects(bus: Bus, fix: bool) -> dict[str, str]:
+    """Object files a writer killed mid-write left under a temporary name (never referenced)."""
+    objects = bus.repo.common_dir / "objects"
+    temps = [p for p in objects.glob("??/tmp_obj_*")] if objects.is_dir() else []
+    if not temps:
+        return _finding("temp objects", "ok", "no temporary object files")
+    if fix:
+        removed = _remove_old(temps, bus.cfg.lock_stale)
+        return _finding(
+            "temp objects",
+            "ok",
+            f"fixed: removed {len(removed)} temporary object file(s) left by killed writers",
+        )
+    return _finding(
+        "temp objects",
+        "warning",
+        f"{len(temps)} temporary object file(s) left by "
+        "killed writers (harmless; `repobus doctor --fix` removes them)",
+    )
+
+
+# -- the derived index ---------------------------------------------------------------------------
+def _index(bus: Bus, fix: bool) -> dict[str, str]:
+    store: Any = bus.store
+    if getattr(store, "kind", "") != "git" or not getattr(store, "use_index", False):
+        return _finding("index", "ok", "no derived index for this backend")
+    from repobus.store.index import SCHEMA
+
+    path = store.repo.common_dir / "repobus" / "index.sqlite3"
+    if not path.exists():
+        return _finding("index", "ok", "no index yet: the next read builds it")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            held = dict(db.execute("SELECT ref, oid FROM heads").fetchall())
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return _rebuild(store, fix, f"the index {path.name} is unreadable ({exc})")
+    if schema is None or schema[0] != str(SCHEMA):
+        return _rebuild(
+            store, fix, f"the index has schema {schema and schema[0]}, expected {SCHEMA}"
+        )
+    heads = store.all_heads()
+    behind = sum(1 for r, o in heads.items() if held.get(r) != o) + sum(
+        1 for r in held if r not in heads
+    )
+    if not behind:
+        return _finding("index", "ok", f"the index is up to date ({len(heads)} refs)")
+    if fix:
+        store.index.catch_up()
+        return _finding("index", "ok", f"fixed: caught the index up with {behind} ref(s)")
+    return _finding(
+        "index",
+        "ok",
+        f"the index is {behind} ref(s) behind, as usual after "
+        "writes: the next read catches it up (`repobus doctor --fix` does it now)",
+    )
+
+
+def _rebuild(store: Any, fix: bool, why: str) -> dict[str, str]:
+    if not fix:
+        return _finding(
+            "index",
+            "problem",
+            f"{why}; run `repobus doctor --fix` (or `repobus reindex`) to rebuild it from the refs",
+        )
+    store.index.drop()
+    added = store.index.catch_up()
+    return _finding("index", "ok", f"fixed: {why}; rebuilt it from the refs ({added} records)")
+
+
+# -- clock ---------------------------------------------------------------------------------------
 def _skew(bus: Bus) -> dict[str, str]:
+    from repobus.errors import BusError
     from repobus.store.remotestore import verify_remote_clock
 
     store: Any = bus.store
+    if getattr(store, "remote", None) is None:
+        return _finding("clock", "ok", "no remote to compare clocks with")
     try:
         store.remote.fetch()
-    except Exception as exc:  # unreachable: say so, the other checks still count
-        return _finding("clock", "warning", f"cannot reach the remote to compare clocks: {exc}")
+    except BusError as exc:  # unreachable: say so, the other checks still count
+        return _finding(
+            "clock", "warning", f"cannot reach the remote to compare clocks: {exc.message}"
+        )
     ahead = verify_remote_clock(store)
     if ahead is None:
         return _finding("clock", "ok", "no remote records yet to compare with")
     level = "warning" if ahead > SKEW_WARN else "ok"
-    return _finding("clock", level, f"the newest remote record is {ahead}s ahead of this "
-                    f"clock" + (f" (leases are judged with a {bus.cfg.grace}s grace)"
-                                if level == "warning" else ""))
+    return _finding(
+        "clock",
+        level,
+        f"the newest remote record is {ahead}s ahead of this "
+        f"clock"
+        + (f" (leases are judged with a {bus.cfg.grace}s grace)" if level == "warning" else ""),
+    )

@@ -9,7 +9,6 @@ the fallback for layouts it does not recognise.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from repobus.errors import GitError, RemoteError, SetupError
@@ -57,6 +56,8 @@ def run(
     check: bool = True,
     timeout: float | None = None,
 ) -> Result:
+    import subprocess  # here, not at the top: a read served by the index starts no process
+
     argv = ("git", *args)
     try:
         proc = subprocess.run(
@@ -79,6 +80,8 @@ def run(
 
 def stream(cwd: Path | str, *args: str, sep: bytes = b"\x1e") -> Iterator[bytes]:
     """Run git and yield its output split at `sep`, without holding it all in memory."""
+    import subprocess
+
     argv = ("git", *args)
     proc = subprocess.Popen(
         argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()

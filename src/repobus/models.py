@@ -14,7 +14,6 @@ the commands that only move records (claim, log, status) never import msgspec.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from repobus.errors import CorruptError
@@ -42,6 +41,8 @@ def canonical(data: dict[str, Any]) -> bytes:
 
 
 def record_hash(data: dict[str, Any]) -> str:
+    import hashlib
+
     return "sha256:" + hashlib.sha256(canonical(data)).hexdigest()
 
 

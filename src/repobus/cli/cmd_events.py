@@ -42,12 +42,12 @@ def status(ctx: Ctx) -> int:
     agents = [names.agent_id(a) for a in ctx.values["agent"] or []]
     if ctx.fetch:
         _fetch(ctx)
-    data = views.status(
-        ctx.bus(), limit=ctx.limit, agents=agents, active_only=ctx.active_only, since=since
-    )
+    opts = {"limit": ctx.limit, "agents": agents, "active_only": ctx.active_only, "since": since}
     if ctx.json:
-        ctx.emit(data)
+        ctx.out.write(views.status_json(ctx.bus(), **opts) + "\n")
+        ctx.out.flush()
     else:
+        data = views.status(ctx.bus(), **opts)
         ctx.emit(data, views.status_text(data))
     return 0
 

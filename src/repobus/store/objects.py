@@ -7,15 +7,16 @@ object.  Used only for SHA-1 repositories; others go through `git hash-object`.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import zlib
 from pathlib import Path
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
 def write(objects: Path, kind: str, body: bytes) -> str:
+    import hashlib
+    import zlib
+
     data = b"%s %d\x00" % (kind.encode(), len(body)) + body
     oid = hashlib.sha1(data).hexdigest()
     folder = objects / oid[:2]
