@@ -78,22 +78,24 @@ class Bus(Messaging):
         ttl = ttl or self.cfg.ttl
         if self.cfg.require_assignment:
             self._require_assignment(agent, task)
-        remote = self.has_remote
-        cur: Slot | None = self.store.get("claims", task) if remote else None
+        stale = self.has_remote  # with a remote, the local copy may lag: check before refusing
+        cur: Slot | None = self.store.get("claims", task) if stale else None
         for _ in range(MAX_ATTEMPTS):
             now = self.clock()
             try:
                 rec = self._granted(agent, task, cur, now, ttl, plan, branch, notes, clear_notes)
             except ConflictError:
-                if not remote:
+                if not stale:
                     raise
-                remote = False  # decide again once, on the remote's latest state
+                stale = False  # decide again once, on the remote's latest state
                 self.store.refresh("claims", task)
                 cur = self.store.get("claims", task)
                 continue
             try:
                 return self.store.put("claims", task, rec, cur)
             except CasFailed as lost:
+                # a lost race leaves the store's copy fresh (a remote store re-fetched it)
+                stale = False
                 cur = lost.current if lost.known else self.store.get("claims", task)  # type: ignore[assignment]
         raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
 

@@ -69,6 +69,20 @@ class RemoteGitStore(GitStore):
         res = self.repo.git("update-ref", ref, new, old or zero_oid(), check=False)
         return res.returncode == 0
 
+    def _track(self, pushed: list[tuple[str, str, str | None]]) -> None:
+        """Move the tracking refs of pushed chains, (ref, new, old) each, in one git call;
+        one by one if that transaction fails (a tracking ref moved meanwhile)."""
+        if not pushed:
+            return
+        script = "".join(
+            f"update {self.remote.tracking(r)} {new} {old or zero_oid()}\n"
+            for r, new, old in pushed
+        )
+        res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+        if res.returncode != 0:
+            for r, new, old in pushed:
+                self._set(self.remote.tracking(r), new, old)
+
     def _accepted(self, ref: str, oid: str, old: str | None) -> None:
         self._set(ref, oid, old)
         self._set(self.remote.tracking(ref), oid, self.tracking_of(ref))
@@ -127,7 +141,7 @@ class RemoteGitStore(GitStore):
             return Slot(kind, key, rec, oid)
         if res.rejected:
             self.refresh(kind, key)
-            raise CasFailed(ref)
+            raise CasFailed(ref, self.get(kind, key), known=True)
         now = self.remote.ls(ref)  # unknown outcome: does the remote hold my commit?
         if now == oid:
             self._accepted(ref, oid, old)
@@ -202,9 +216,7 @@ class RemoteGitStore(GitStore):
                 if not ahead:
                     return
                 res = self.remote.push([(local[r], r, tracking.get(r)) for r in ahead])
-                for r in ahead:
-                    if r in res.accepted:
-                        self._set(self.remote.tracking(r), local[r], tracking.get(r))
+                self._track([(r, local[r], tracking.get(r)) for r in ahead if r in res.accepted])
                 if res.transport_error and not res.accepted:
                     self.notes.append(
                         f"remote unreachable: {len(ahead)} chain(s) queued "
@@ -309,12 +321,9 @@ class RemoteGitStore(GitStore):
             res = self.remote.push([(local[r], r, tracking.get(r)) for r in logs])
             if res.transport_error and not res.accepted:
                 raise self._unreachable(res.transport_error)
+            self._track([(r, local[r], tracking.get(r)) for r in logs if r in res.accepted])
             for r in logs:
-                if r in res.accepted:
-                    self._set(self.remote.tracking(r), local[r], tracking.get(r))
-                    report.pushed.append(r)
-                else:
-                    report.queued.append(r)
+                (report.pushed if r in res.accepted else report.queued).append(r)
         for r in (r for r in ahead if r not in logs):
             res = self.remote.push([(local[r], r, tracking.get(r))])
             if res.ok and r in res.accepted:
