@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT / "tests" / "reliability"), str(ROOT / "tests")]
 SIZES: dict[str, tuple[int, int]] = {
     "races": (12, 300),
     "linearizability": (20, 200),
+    "linearizability: clones": (10, 100),
     "broken lock": (60, 60),
     "crashes": (30, 500),
     "tampering": (1, 1),
@@ -45,7 +46,7 @@ SIZES: dict[str, tuple[int, int]] = {
 
 
 def _parts(long: bool) -> dict[str, Callable[[Path, int], Any]]:
-    import test_rel_bad_input as bad
+    import rel_fuzz as bad
     import test_rel_crash as crash
     import test_rel_doctor as doctor
     import test_rel_fencing as fencing
@@ -58,6 +59,9 @@ def _parts(long: bool) -> dict[str, Callable[[Path, int], Any]]:
     return {
         "races": lambda d, n: races.run(d, rounds=n),
         "linearizability": lambda d, n: lin.run(d, histories=n, seed=20 if long else 2),
+        "linearizability: clones": lambda d, n: lin.run(
+            d, histories=n, seed=21 if long else 3, clones=True
+        ),
         "broken lock": lambda d, n: lin.run(d, histories=n, unsafe=True, stop_at_first=True),
         "crashes": lambda d, n: crash.run(d, trials=n, seed=30 if long else 3),
         "tampering": lambda d, n: tamper.run(d),
@@ -91,8 +95,21 @@ def run_part(name: str, fn: Callable[[Path, int], Any], work: Path, size: int) -
 
 def _machine() -> dict[str, Any]:
     git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
-    return {"git": git, "python": platform.python_version(), "cpus": os.cpu_count(),
-            "platform": platform.platform(), "load": list(os.getloadavg())}
+    return {
+        "git": git,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "load": list(os.getloadavg()),
+    }
+
+
+# Counters worth a line under the table (the rest are in the JSON).
+# fmt: off
+NOTES = ("known bug", "skipped", "loser answers", "winner's", "lock files", "lock left",
+         "locks removed", "locks left", "trials that", "full: exit 70", "incoming refs",
+         "consistent", "superseded", "temporary", "unknown", "failed writes")
+# fmt: on
 
 
 def render(rows: list[dict[str, Any]], long: bool) -> str:
@@ -102,26 +119,48 @@ def render(rows: list[dict[str, Any]], long: bool) -> str:
         skipped = next((k for k in r["counters"] if k.startswith("skipped")), None)
         result = "SKIPPED" if skipped else ("ok" if r["ok"] else "FAILED")
         fails = f"{r['failures']}" + ("*" if r.get("expected") else "")
-        lines.append(f"{r['part']:<24} {r['trials']:>7} {fails:>5} {result:<8} "
-                     f"{r['seconds']:>6.1f}  {r['checked']}")
+        lines.append(
+            f"{r['part']:<24} {r['trials']:>7} {fails:>5} {result:<8} "
+            f"{r['seconds']:>6.1f}  {r['checked']}"
+        )
     lines.append("* broken lock: failures = histories the checker flagged (it must flag >= 1)")
-    notes = [(r["part"], k, v) for r in rows for k, v in sorted(r["counters"].items())
-             if k.startswith(("known bug", "skipped", "loser answers", "winner's", "lock",
-                              "locks", "trials that", "full: exit 70", "incoming refs",
-                              "consistent", "superseded", "temporary", "unknown"))]
+    notes = [
+        (r["part"], k, v)
+        for r in rows
+        for k, v in sorted(r["counters"].items())
+        if k.startswith(
+            (
+                "known bug",
+                "skipped",
+                "loser answers",
+                "winner's",
+                "lock",
+                "locks",
+                "trials that",
+                "full: exit 70",
+                "incoming refs",
+                "consistent",
+                "superseded",
+                "temporary",
+                "unknown",
+            )
+        )
+    ]
     if notes:
         lines.append("")
         lines.append("notes (counters):")
         lines += [f"  {part}: {k}: {v}" for part, k, v in notes]
     for r in rows:
-        for d in r["details"][:2]:
-            lines.append(f"\n{r['part']} failure:\n  " + d[:1200].replace("\n", "\n  "))
+        what = "first flagged history" if r.get("expected") else "failure"
+        for d in r["details"][: 1 if r.get("expected") else 2]:
+            lines.append(f"\n{r['part']}, {what}:\n  " + d[:1200].replace("\n", "\n  "))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.reliability",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--long", action="store_true", help="the issue's trial counts")
     ap.add_argument("--only", help=f"comma-separated parts: {', '.join(SIZES)}")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "reliability.json"))
@@ -140,13 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         for name in wanted:
             size = SIZES[name][1 if args.long else 0]
             print(f"running {name} ({size}) ...", file=sys.stderr, flush=True)
-            rows.append(run_part(name, parts[name], work / name.replace(" ", "-").replace(
-                ":", ""), size))
+            rows.append(
+                run_part(name, parts[name], work / name.replace(" ", "-").replace(":", ""), size)
+            )
         print(render(rows, args.long))
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"long": args.long, "machine": _machine(), "parts": rows},
-                                  indent=2) + "\n", encoding="utf-8")
+        out.write_text(
+            json.dumps({"long": args.long, "machine": _machine(), "parts": rows}, indent=2) + "\n",
+            encoding="utf-8",
+        )
         print(f"\nwrote {out}", file=sys.stderr)
         return 0 if all(r["ok"] for r in rows) else 1
     except KeyboardInterrupt:

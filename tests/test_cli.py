@@ -476,3 +476,11 @@ def test_watch_follow_ctrl_c_exits_0(repo: Path) -> None:
             proc.wait(10)
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
+
+
+def test_missing_required_option_and_non_utf8_argument_are_usage_errors(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    with unchanged(repo):
+        res = cli("log", "--summary", "no event given", cwd=repo, agent="a1")
+        assert res.code == 2 and "Missing option '--event'" in res.err
+        bad = cli("log", "--event", "note", "--summary", "caf\udce9", cwd=repo, agent="a1")
+        assert bad.code == 2 and "not valid UTF-8" in bad.err

@@ -63,11 +63,16 @@ def sync_git(repo: Repo, allow_dirty: bool = False) -> Synced:
     if res.returncode != 0:
         msg = _first(res.stderr)
         if "fast-forward" in res.stderr or "diverg" in res.stderr:
-            raise ConflictError(f"git pull --ff-only failed: {msg}",
-                                hint="rebase or merge your branch, then boot again")
+            raise ConflictError(
+                f"git pull --ff-only failed: {msg}",
+                hint="rebase or merge your branch, then boot again",
+            )
         raise RemoteError(f"git pull --ff-only failed: {msg}")
-    return Synced("pulled", f"git pull --ff-only ({upstream.stdout.decode().strip()}): "
-                            f"{_first(res.stdout.decode('utf-8', 'replace'))}")
+    return Synced(
+        "pulled",
+        f"git pull --ff-only ({upstream.stdout.decode().strip()}): "
+        f"{_first(res.stdout.decode('utf-8', 'replace'))}",
+    )
 
 
 def current_branch(repo: Repo) -> str | None:
@@ -102,12 +107,19 @@ def peers(bus: Bus, agent: str, now: int) -> list[dict[str, Any]]:
         state = bus.lease_state(rec, now)
         quiet = last_seen is None or now - last_seen >= STALE_HOURS * 3600
         end = bus.lease_end(rec)
-        out.append({"agent_id": holder, "task_id": s.key, "status": rec.get("status"),
-                    "branch": rec.get("branch"), "notes": rec.get("notes"),
-                    "last_seen": times.fmt(last_seen) if last_seen else None,
-                    "lease_state": state,
-                    "lease_seconds_left": max(end - now, 0) if end and state == "active" else None,
-                    "stale": state == "expired" or quiet})
+        out.append(
+            {
+                "agent_id": holder,
+                "task_id": s.key,
+                "status": rec.get("status"),
+                "branch": rec.get("branch"),
+                "notes": rec.get("notes"),
+                "last_seen": times.fmt(last_seen) if last_seen else None,
+                "lease_state": state,
+                "lease_seconds_left": max(end - now, 0) if end and state == "active" else None,
+                "stale": state == "expired" or quiet,
+            }
+        )
     return out
 
 
@@ -115,19 +127,36 @@ def _warnings(bus: Bus, agent: str, branch: str | None) -> list[str]:
     out = []
     declared = session.manifest_agent(bus.repo.root)
     if declared and declared != agent:
-        out.append(f"AGENT_MANIFEST.json declares '{declared}' but this session is '{agent}' "
-                   f"(repobus manifest use {agent})")
-    ok = branch is None or branch in ("main", "master", f"agent/{agent}") or \
-        branch.startswith(f"agent/{agent}/")
+        out.append(
+            f"AGENT_MANIFEST.json declares '{declared}' but this session is '{agent}' "
+            f"(repobus manifest use {agent})"
+        )
+    ok = (
+        branch is None
+        or branch in ("main", "master", f"agent/{agent}")
+        or branch.startswith(f"agent/{agent}/")
+    )
     if not ok:
-        out.append(f"branch {branch} is not under agent/{agent}/; work on agent/{agent}/<slug> "
-                   "(repobus branch SLUG)")
+        out.append(
+            f"branch {branch} is not under agent/{agent}/; work on agent/{agent}/<slug> "
+            "(repobus branch SLUG)"
+        )
     return out
 
 
-def boot(bus: Bus, agent: str, *, now: int, summary: str, focus: str | None = None,
-         announce: bool = True, wrap: bool = False, tail_count: int = 10,
-         confidence: float | None = None, confidence_note: str | None = None) -> Booted:
+def boot(
+    bus: Bus,
+    agent: str,
+    *,
+    now: int,
+    summary: str,
+    focus: str | None = None,
+    announce: bool = True,
+    wrap: bool = False,
+    tail_count: int = 10,
+    confidence: float | None = None,
+    confidence_note: str | None = None,
+) -> Booted:
     root = bus.repo.root
     branch = current_branch(bus.repo)
     warnings = _warnings(bus, agent, branch)
@@ -140,20 +169,38 @@ def boot(bus: Bus, agent: str, *, now: int, summary: str, focus: str | None = No
             extra["session"] = "wrap"
         handshake = bus.log(agent, "handshake", summary, extra=extra).record
     if confidence is not None:
-        files.append_line(root / "_report" / "agent" / agent / "confidence.jsonl",
-                          models.event_line({"ts": times.fmt(now), "agent": agent,
-                                             "confidence": confidence,
-                                             "note": confidence_note}))
+        files.append_line(
+            root / "_report" / "agent" / agent / "confidence.jsonl",
+            models.event_line(
+                {
+                    "ts": times.fmt(now),
+                    "agent": agent,
+                    "confidence": confidence,
+                    "note": confidence_note,
+                }
+            ),
+        )
     count = tail_count if tail_count > 0 else 10
     lines = [models.message_line(m) for m in bus.messages(task="manager-report", limit=count)]
     captured = times.fmt(now)
     path = guard.receipt_path(root, agent)
     ensure_excluded(bus.repo, "/_report/session/")
-    files.write_atomic(path, guard.receipt_text(captured, lines, count, agent=agent,
-                                                branch=branch,
-                                                closed_at=captured if wrap else None))
-    return Booted(agent, branch, handshake, peers(bus, agent, now),
-                  str(path.relative_to(root)), captured, wrap, warnings)
+    files.write_atomic(
+        path,
+        guard.receipt_text(
+            captured, lines, count, agent=agent, branch=branch, closed_at=captured if wrap else None
+        ),
+    )
+    return Booted(
+        agent,
+        branch,
+        handshake,
+        peers(bus, agent, now),
+        str(path.relative_to(root)),
+        captured,
+        wrap,
+        warnings,
+    )
 
 
 def is_wrap(summary: str | None) -> bool:

@@ -25,8 +25,10 @@ def branch_name(agent: str, slug: str) -> str:
 
 
 def exists(repo: Repo, branch: str) -> bool:
-    return repo.git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}",
-                    check=False).returncode == 0
+    return (
+        repo.git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", check=False).returncode
+        == 0
+    )
 
 
 def current(repo: Repo) -> str | None:
@@ -40,12 +42,19 @@ def _fail(res: Any, what: str) -> ConflictError:
     return ConflictError(f"{what}: {first.strip()}")
 
 
-def create(repo: Repo, agent: str, slug: str, *, worktree: Path | None = None,
-           base: str | None = None) -> dict[str, Any]:
+def create(
+    repo: Repo, agent: str, slug: str, *, worktree: Path | None = None, base: str | None = None
+) -> dict[str, Any]:
     name = branch_name(agent, slug)
     had = exists(repo, name)
-    if base and not had and repo.git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}",
-                                     check=False).returncode != 0:
+    if (
+        base
+        and not had
+        and repo.git(
+            "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}", check=False
+        ).returncode
+        != 0
+    ):
         raise NotFoundError(f"no such base revision: {base}")
     if worktree is None:
         args = ["switch", name] if had else ["switch", "-c", name, *([base] if base else [])]
@@ -55,14 +64,21 @@ def create(repo: Repo, agent: str, slug: str, *, worktree: Path | None = None,
         return {"branch": name, "created": not had, "worktree": str(repo.root)}
     if worktree.exists():
         raise ConflictError(f"{worktree} already exists", hint="pass another --path")
-    args = ["worktree", "add", str(worktree), name] if had else \
-        ["worktree", "add", "-b", name, str(worktree), *([base] if base else [])]
+    args = (
+        ["worktree", "add", str(worktree), name]
+        if had
+        else ["worktree", "add", "-b", name, str(worktree), *([base] if base else [])]
+    )
     res = repo.git(*args, check=False)
     if res.returncode != 0:
         raise _fail(res, f"cannot add a worktree for {name}")
     copied = _copy_manifest(repo, worktree)
-    return {"branch": name, "created": not had, "worktree": str(worktree),
-            "manifest_copied": copied}
+    return {
+        "branch": name,
+        "created": not had,
+        "worktree": str(worktree),
+        "manifest_copied": copied,
+    }
 
 
 def _copy_manifest(repo: Repo, worktree: Path) -> bool:

@@ -224,12 +224,7 @@ class Bus(Messaging):
         agent, task = names.agent_id(agent), names.task_id(task)
         ttl = ttl or self.cfg.ttl
         for _ in range(MAX_ATTEMPTS):
-            cur = self._holder_slot(agent, task, fence, "renew")
-            if cur.record.get("status") != "active":
-                raise ConflictError(
-                    f"cannot renew task {task}: status={cur.record.get('status')}",
-                    hint=f"claim it again: repobus claim --task {task}",
-                )
+            cur: Slot = self._fresh(task, lambda: self._renewable(agent, task, fence))
             now = self.clock()
             rec = dict(
                 cur.record,
@@ -361,15 +356,28 @@ class Bus(Messaging):
                 continue
         raise ConflictError(f"task {task}: too much contention")
 
+    def _renewable(self, agent: str, task: str, fence: int | None) -> Slot:
+        cur = self._holder_check(agent, task, fence, "renew")
+        if cur.record.get("status") != "active":
+            raise ConflictError(
+                f"cannot renew task {task}: status={cur.record.get('status')}",
+                hint=f"claim it again: repobus claim --task {task}",
+            )
+        return cur
+
     def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
         """The claim an action on `task` must hold still; None when the claim is finished
         (anyone may log on a done task).  Failures are recorded in the agent's errors.jsonl,
-        as the original claim guard did."""
+        as the original claim guard did.  With a remote, a refusal or a finished claim seen
+        locally is checked again against the remote's latest state first."""
         if self.has_remote:
             try:
-                return self._guard_check(agent, task, action, fence, record=False)
+                guard = self._guard_check(agent, task, action, fence, record=False)
+                if guard is not None:
+                    return guard  # a live claim: the push itself is fenced on it
             except (ConflictError, NotFoundError):
-                self.store.refresh("claims", task)
+                pass
+            self.store.refresh("claims", task)
         return self._guard_check(agent, task, action, fence)
 
     def _guard_check(

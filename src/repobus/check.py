@@ -38,8 +38,8 @@ def chain_problems(
     prev: dict[str, Any] | None = None
     prev_where = ""
     for i, (where, rec, err) in enumerate(items):
-        if rec is None:
-            yield Problem(chain, where, f"record is unreadable: {err}")
+        if rec is None or not isinstance(rec, dict):
+            yield Problem(chain, where, f"record is unreadable: {err or 'not a JSON object'}")
             return
         seq, ph = _seq(rec), rec.get("prev_hash")
         legacy = seq is None and ph is None

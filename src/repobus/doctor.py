@@ -370,7 +370,7 @@ def _index(bus: Bus, fix: bool) -> dict[str, str]:
     if not path.exists():
         return _finding("index", "ok", "no index yet: the next read builds it")
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)
         try:
             schema = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             held = dict(db.execute("SELECT ref, oid FROM heads").fetchall())

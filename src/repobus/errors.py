@@ -11,7 +11,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 
-
 class BusError(Exception):
     """Base of every expected failure.  `code` is the process exit code."""
 
@@ -66,6 +65,13 @@ class SetupError(BusError):
 class RemoteError(BusError):
     code = 6
     kind = "remote"
+
+
+class StorageError(BusError):
+    """The disk said no: full, over quota, read-only.  Nothing was changed."""
+
+    code = 74
+    kind = "storage"
 
 
 class CorruptError(BusError):

@@ -29,21 +29,54 @@ def locked(lock_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def write_all(fd: int, raw: bytes) -> None:
+    """os.write until every byte is written (a full disk gives short writes, then ENOSPC)."""
+    view = memoryview(raw)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(28, "No space left on device")
+        view = view[n:]
+
+
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool = True) -> None:
     """Replace `path` whole.  `durable=False` skips the fsync, for derived files (the
-    mirror) that are rebuilt from the bus when lost."""
+    mirror) that are rebuilt from the bus when lost.  On failure nothing is left behind."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, raw)
-        if durable:
-            os.fsync(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            write_all(fd, raw)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def append_whole(path: Path, data: bytes, durable: bool = True) -> int:
+    """Append `data` as one unit and return the offset it starts at.  A failed append (a
+    full disk) is cut back off, so the file never keeps half a line."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        offset = os.fstat(fd).st_size
+        try:
+            write_all(fd, data)
+            if durable:
+                os.fsync(fd)
+        except BaseException:
+            os.ftruncate(fd, offset)
+            raise
     finally:
         os.close(fd)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    return offset
 
 
 def create_exclusive(path: Path, data: str) -> None:
@@ -60,9 +93,4 @@ def create_exclusive(path: Path, data: str) -> None:
 def append_line(path: Path, line: str) -> None:
     if not line.endswith("\n"):
         line += "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
+    append_whole(path, line.encode("utf-8"), durable=False)

@@ -24,13 +24,15 @@ HEARTBEAT_EVENTS = ("handshake", "status", "")
 
 def _managers(bus: Bus, root: Path) -> list[str]:
     found = session.manager_candidates(root)
-    found |= {str(s.record["manager"]) for s in bus.store.list("assignments")
-              if s.record.get("manager")}
+    found |= {
+        str(s.record["manager"]) for s in bus.store.list("assignments") if s.record.get("manager")
+    }
     return sorted(found)
 
 
-def assess(bus: Bus, root: Path, *, now: int, manager_window: float,
-           agent_window: float) -> dict[str, Any]:
+def assess(
+    bus: Bus, root: Path, *, now: int, manager_window: float, agent_window: float
+) -> dict[str, Any]:
     lookback = int(max(manager_window, agent_window, 0) * 60)
     since = now - lookback if lookback else now
     events = [e.record for e in bus.store.tail("events", since=since)]
@@ -45,28 +47,46 @@ def assess(bus: Bus, root: Path, *, now: int, manager_window: float,
         if "agent_id" in rec and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
             beats[who] = max(ts, beats.get(who, 0))
     candidates = _managers(bus, root)
-    manager: dict[str, Any] = {"window_minutes": manager_window, "candidates": candidates,
-                               "active": [], "stale": [], "missing": []}
+    manager: dict[str, Any] = {
+        "window_minutes": manager_window,
+        "candidates": candidates,
+        "active": [],
+        "stale": [],
+        "missing": [],
+    }
     alerts: list[dict[str, Any]] = []
     if manager_window > 0:
         for m in candidates:
             last = beats.get(m)
             if last is None:
                 manager["missing"].append({"agent_id": m, "last_seen": None})
-                alerts.append({"type": "manager_heartbeat_missing", "agent_id": m,
-                               "last_seen": None})
+                alerts.append(
+                    {"type": "manager_heartbeat_missing", "agent_id": m, "last_seen": None}
+                )
             elif now - last > manager_window * 60:
                 manager["stale"].append({"agent_id": m, "last_seen": times.fmt(last)})
-                alerts.append({"type": "manager_heartbeat_stale", "agent_id": m,
-                               "last_seen": times.fmt(last)})
+                alerts.append(
+                    {"type": "manager_heartbeat_stale", "agent_id": m, "last_seen": times.fmt(last)}
+                )
             else:
                 manager["active"].append({"agent_id": m, "last_seen": times.fmt(last)})
     idle = _idle(bus, activity, now, agent_window)
     alerts += [{"type": "agent_idle", **row} for row in idle]
-    severity = "high" if any(a["type"].startswith("manager") for a in alerts) else \
-        "medium" if idle else "low"
-    return {"version": 1, "ts": times.fmt(now), "manager": manager, "agent_idle": idle,
-            "alerts": alerts, "severity": severity}
+    severity = (
+        "high"
+        if any(a["type"].startswith("manager") for a in alerts)
+        else "medium"
+        if idle
+        else "low"
+    )
+    return {
+        "version": 1,
+        "ts": times.fmt(now),
+        "manager": manager,
+        "agent_idle": idle,
+        "alerts": alerts,
+        "severity": severity,
+    }
 
 
 def _idle(bus: Bus, activity: dict[str, int], now: int, window: float) -> list[dict[str, Any]]:
@@ -80,8 +100,13 @@ def _idle(bus: Bus, activity: dict[str, int], now: int, window: float) -> list[d
     for agent, tasks in sorted(holders.items()):
         last = activity.get(agent)
         if last is None or now - last > window * 60:
-            out.append({"agent_id": agent, "tasks": sorted(tasks),
-                        "last_activity": times.fmt(last) if last else None})
+            out.append(
+                {
+                    "agent_id": agent,
+                    "tasks": sorted(tasks),
+                    "last_activity": times.fmt(last) if last else None,
+                }
+            )
     return out
 
 
@@ -106,8 +131,10 @@ def summary(report: dict[str, Any]) -> str:
 
 # -- stale claims ----------------------------------------------------------------------------
 
-def stale_claims(bus: Bus, *, now: int, threshold_hours: float,
-                 agent: str | None = None) -> list[dict[str, Any]]:
+
+def stale_claims(
+    bus: Bus, *, now: int, threshold_hours: float, agent: str | None = None
+) -> list[dict[str, Any]]:
     """Active claims untouched (claimed_at, or the latest event on the task) for at least
     the threshold, oldest first."""
     touched: dict[str, int] = {}
@@ -125,9 +152,15 @@ def stale_claims(bus: Bus, *, now: int, threshold_hours: float,
         last = max(claimed, touched.get(s.key, 0))
         hours = (now - last) / 3600
         if hours >= threshold_hours:
-            rows.append({"task_id": s.key, "agent_id": rec.get("agent_id"),
-                         "plan_id": rec.get("plan_id"), "hours_stale": round(hours, 2),
-                         "last_touch": times.fmt(last) if last else None,
-                         "lease_state": bus.lease_state(rec, now),
-                         "path": f"_bus/claims/{s.key}.json"})
+            rows.append(
+                {
+                    "task_id": s.key,
+                    "agent_id": rec.get("agent_id"),
+                    "plan_id": rec.get("plan_id"),
+                    "hours_stale": round(hours, 2),
+                    "last_touch": times.fmt(last) if last else None,
+                    "lease_state": bus.lease_state(rec, now),
+                    "path": f"_bus/claims/{s.key}.json",
+                }
+            )
     return sorted(rows, key=lambda r: -r["hours_stale"])

@@ -58,8 +58,8 @@ def install_pre_push(repo: Repo, python: str) -> tuple[str, str]:
     if old is not None and MARKER not in old:
         raise ConflictError(
             f"{path} exists and was not written by repobus; not overwriting it",
-            hint="call `repobus hook pre-push \"$@\"` from your hook, or use the pre-commit "
-                 "hook id repobus-pre-push (see docs/playbook.md)",
+            hint='call `repobus hook pre-push "$@"` from your hook, or use the pre-commit '
+            "hook id repobus-pre-push (see docs/playbook.md)",
         )
     if old == text:
         return str(path), "unchanged"
@@ -77,7 +77,7 @@ def pushed_branches(stdin_lines: list[str]) -> list[str]:
         _local_ref, local_sha, remote_ref, _remote_sha = parts
         if set(local_sha) <= _ZERO or not remote_ref.startswith("refs/heads/"):
             continue
-        out.append(remote_ref[len("refs/heads/"):])
+        out.append(remote_ref[len("refs/heads/") :])
     return out
 
 
@@ -102,10 +102,17 @@ def check_push(bus: Bus, agent: str, branches: list[str], allow: list[str]) -> P
         verdict.allowed.append(br)
         if claims is None:
             claims = [s.record for s in bus.store.list("claims")]
-        held = [c for c in claims if c.get("branch") == br and c.get("agent_id") == agent
-                and c.get("status") == "active" and not bus.is_expired(c)]
+        held = [
+            c
+            for c in claims
+            if c.get("branch") == br
+            and c.get("agent_id") == agent
+            and c.get("status") == "active"
+            and not bus.is_expired(c)
+        ]
         if not held:
             verdict.warnings.append(
                 f"warning: {agent} holds no active claim for branch {br}; claim its task "
-                f"first (repobus claim --task TASK --branch {br})")
+                f"first (repobus claim --task TASK --branch {br})"
+            )
     return verdict

@@ -23,9 +23,11 @@ if TYPE_CHECKING:
 
 def messages_for(bus: Bus, agent: str) -> list[Entry]:
     lane = f"agent-{agent.lower()}"
-    return [e for e in bus.store.tail("messages")
-            if str(e.record.get("to", "")).lower() == agent.lower()
-            or e.record.get("task_id") == lane]
+    return [
+        e
+        for e in bus.store.tail("messages")
+        if str(e.record.get("to", "")).lower() == agent.lower() or e.record.get("task_id") == lane
+    ]
 
 
 def cursor_path(bus: Bus, agent: str) -> Path:
@@ -71,10 +73,15 @@ def mark_read(path: Path, entries: list[Entry], now: int) -> dict[str, Any]:
 
 def receipt_text(agent: str, shown: list[Entry], unread: int, now: int, requested: int) -> str:
     last = shown[-1].record.get("ts") if shown else None
-    head = ["# agent inbox tail", f"# agent={agent}",
-            f"# channel=_bus/messages/agent-{agent.lower()}.jsonl",
-            f"# captured_at={times.fmt(now)}", f"# requested_entries={requested}",
-            f"# written_entries={len(shown)}", f"# unread_since_state={unread}",
-            f"# last_message_ts={last or '-'}"]
+    head = [
+        "# agent inbox tail",
+        f"# agent={agent}",
+        f"# channel=_bus/messages/agent-{agent.lower()}.jsonl",
+        f"# captured_at={times.fmt(now)}",
+        f"# requested_entries={requested}",
+        f"# written_entries={len(shown)}",
+        f"# unread_since_state={unread}",
+        f"# last_message_ts={last or '-'}",
+    ]
     body = [models.message_line(e.record).rstrip("\n") for e in shown] or ["(inbox empty)"]
     return "\n".join(head) + "\n\n" + "\n".join(body) + "\n"

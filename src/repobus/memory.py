@@ -61,12 +61,18 @@ class Resolver:
             m = _HASH.match(frag)
             if m is None:
                 return "an event reference is events.jsonl#sha256:<hash>"
-            return None if any(h[7:].startswith(m.group(1)) for h in self.hashes()) \
+            return (
+                None
+                if any(h[7:].startswith(m.group(1)) for h in self.hashes())
                 else "no event has that hash"
+            )
         m = _SLOT.match(path)
         if m:
-            return None if self.bus.store.get(m.group(1), m.group(2)) else \
-                f"no such {m.group(1)[:-1]} on the bus"
+            return (
+                None
+                if self.bus.store.get(m.group(1), m.group(2))
+                else f"no such {m.group(1)[:-1]} on the bus"
+            )
         m = _THREAD.match(path)
         if m:
             return None if m.group(1) in self.threads() else "no such message thread"
@@ -82,14 +88,16 @@ def event_ref(record: dict[str, Any]) -> str:
 def last_event(bus: Bus, agent: str, task: str | None, event: str | None) -> dict[str, Any]:
     for e in reversed(bus.store.tail("events", writers=[agent])):
         rec = e.record
-        if (task is None or rec.get("task_id") == task) and \
-                (event is None or rec.get("event") == event):
+        if (task is None or rec.get("task_id") == task) and (
+            event is None or rec.get("event") == event
+        ):
             return rec
     raise NotFoundError(f"no event by {agent} matching task={task or '*'} event={event or '*'}")
 
 
-def log(bus: Bus, agent: str, summary: str, refs: list[str], note: str | None,
-        now: int) -> dict[str, Any]:
+def log(
+    bus: Bus, agent: str, summary: str, refs: list[str], note: str | None, now: int
+) -> dict[str, Any]:
     if not summary.strip():
         raise UsageError("memory log --summary must not be empty")
     if not refs:
@@ -99,8 +107,12 @@ def log(bus: Bus, agent: str, summary: str, refs: list[str], note: str | None,
         why = res.why_not(ref)
         if why:
             raise NotFoundError(f"reference {ref} does not resolve: {why}")
-    rec: dict[str, Any] = {"ts": times.fmt(now), "agent_id": agent, "summary": summary,
-                           "ref": refs[0]}
+    rec: dict[str, Any] = {
+        "ts": times.fmt(now),
+        "agent_id": agent,
+        "summary": summary,
+        "ref": refs[0],
+    }
     if len(refs) > 1:
         rec["refs"] = refs
     if note:
@@ -123,8 +135,11 @@ def problems(bus: Bus) -> list[str]:
         except CorruptError as exc:
             out.append(exc.message)
             continue
-        refs = rec.get("refs") or ([rec["ref"]] if rec.get("ref") else []) \
-            if isinstance(rec, dict) else []
+        refs = (
+            rec.get("refs") or ([rec["ref"]] if rec.get("ref") else [])
+            if isinstance(rec, dict)
+            else []
+        )
         for ref in refs:
             if isinstance(ref, str) and not ref.startswith(("http://", "https://")):
                 why = res.why_not(ref)

@@ -37,9 +37,11 @@ LOGS = ("events", "messages")
 RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
 MANY = 16  # more moved slots than this are read in one pass
 STATE_VERSION = 1
-README = ("This directory is a read-only mirror of the repobus git backend "
-          "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
-          "repobus (or the tools/agent shims). `repobus export` rebuilds it.\n")
+README = (
+    "This directory is a read-only mirror of the repobus git backend "
+    "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
+    "repobus (or the tools/agent shims). `repobus export` rebuilds it.\n"
+)
 RO = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
 
@@ -111,8 +113,14 @@ class Mirror:
                 self.sig_path.write_text("disabled", encoding="utf-8")
                 return {"changed": 0, "disabled": "tracked"}
             ensure_excluded(self.bus.repo, "/_bus/")
-            state = {"version": STATE_VERSION, "sig": {}, "slots": {}, "heads": {},
-                     "seqs": {}, "sizes": {}}
+            state = {
+                "version": STATE_VERSION,
+                "sig": {},
+                "slots": {},
+                "heads": {},
+                "seqs": {},
+                "sizes": {},
+            }
         now_ns = time.time_ns()
         sig = self.signature() or {}
         self.dest.mkdir(exist_ok=True)
@@ -121,8 +129,7 @@ class Mirror:
             files.write_atomic(readme, README, RO, durable=False)
         changed = 0
         for kind in (*SLOTS, *LOGS):
-            if kind in sig and state["sig"].get(kind) == sig[kind] and \
-                    (self.dest / kind).is_dir():
+            if kind in sig and state["sig"].get(kind) == sig[kind] and (self.dest / kind).is_dir():
                 continue
             changed += self._slots(kind, state) if kind in SLOTS else self._logs(kind, state)
             racy = kind not in sig or self._racy(sig[kind], now_ns)
@@ -171,7 +178,7 @@ class Mirror:
         out: dict[str, tuple[str, Any]] = {}
         moved = []
         for ref, oid in tips.items():
-            key = ref[len(prefix):]
+            key = ref[len(prefix) :]
             out[key] = (oid, None)
             if known.get(key) != oid:
                 moved.append(key)
@@ -279,7 +286,6 @@ class Mirror:
         state["seqs"][kind] = seqs
         state["heads"][kind] = heads
         return len(entries)
-
 
     def _rebuild_streamed(self, state: dict[str, Any]) -> int:
         """events.jsonl written line by line from the index: memory stays flat at any size."""

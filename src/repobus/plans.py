@@ -39,20 +39,35 @@ def default_id(title: str, now: int) -> str:
     return f"{times.fmt(now)[:10]}-{slug}"
 
 
-def new_plan(root: Path, *, task: str, title: str, actor: str, now: int,
-             plan: str | None = None, steps: list[str] | None = None,
-             justification: str | None = None) -> tuple[Path, dict[str, Any]]:
+def new_plan(
+    root: Path,
+    *,
+    task: str,
+    title: str,
+    actor: str,
+    now: int,
+    plan: str | None = None,
+    steps: list[str] | None = None,
+    justification: str | None = None,
+) -> tuple[Path, dict[str, Any]]:
     task = names.task_id(task)
     if not title.strip():
         raise UsageError("plan --title must not be empty")
     pid = names.plan_id(plan) if plan else default_id(title, now)
     assert pid is not None
     doc = {
-        "version": 1, "plan_id": pid, "title": title.strip(), "task_id": task,
-        "actor": actor, "status": "active", "created": times.fmt(now),
+        "version": 1,
+        "plan_id": pid,
+        "title": title.strip(),
+        "task_id": task,
+        "actor": actor,
+        "status": "active",
+        "created": times.fmt(now),
         "justification": justification or "",
-        "steps": [{"id": f"S{i}", "title": s, "status": "pending", "receipts": []}
-                  for i, s in enumerate(steps or [title.strip()], 1)],
+        "steps": [
+            {"id": f"S{i}", "title": s, "status": "pending", "receipts": []}
+            for i, s in enumerate(steps or [title.strip()], 1)
+        ],
         "checkpoint": {"status": "pending", "receipts": []},
         "receipts": [],
         "links": [{"type": "bus", "ref": f"_bus/claims/{task}.json"}],
@@ -61,8 +76,10 @@ def new_plan(root: Path, *, task: str, title: str, actor: str, now: int,
     try:
         files.create_exclusive(path, models.doc_text(doc))
     except FileExistsError:
-        raise ConflictError(f"plan {path.relative_to(root)} already exists",
-                            hint="pick another --id, or edit the plan") from None
+        raise ConflictError(
+            f"plan {path.relative_to(root)} already exists",
+            hint="pick another --id, or edit the plan",
+        ) from None
     return path, doc
 
 
@@ -78,8 +95,9 @@ def load(path: Path, root: Path) -> dict[str, Any]:
     return data
 
 
-def set_step(root: Path, plan: str, step: str, *, status: str,
-             receipts: list[str]) -> dict[str, Any]:
+def set_step(
+    root: Path, plan: str, step: str, *, status: str, receipts: list[str]
+) -> dict[str, Any]:
     if status not in STEP_STATUSES:
         raise UsageError(f"step status must be one of {', '.join(STEP_STATUSES)}, got {status!r}")
     path = plan_path(root, plan)
@@ -87,14 +105,17 @@ def set_step(root: Path, plan: str, step: str, *, status: str,
 
     with files.locked(gitcmd.discover(root).git_dir / "repobus-plans.lock"):
         doc = load(path, root)
-        found = next((s for s in doc.get("steps") or [] if isinstance(s, dict)
-                      and s.get("id") == step), None)
+        found = next(
+            (s for s in doc.get("steps") or [] if isinstance(s, dict) and s.get("id") == step), None
+        )
         if found is None:
             raise NotFoundError(f"plan {doc.get('plan_id')} has no step {step!r}")
         missing = [r for r in receipts if not (root / r).is_file()]
         if missing:
-            raise NotFoundError(f"receipt {missing[0]} does not exist",
-                                hint="store it first: repobus receipt add PATH --kind agent")
+            raise NotFoundError(
+                f"receipt {missing[0]} does not exist",
+                hint="store it first: repobus receipt add PATH --kind agent",
+            )
         found["status"] = status
         found["receipts"] = sorted(set(found.get("receipts") or []) | set(receipts))
         files.write_atomic(path, models.doc_text(doc))
@@ -117,8 +138,10 @@ def problems(doc: dict[str, Any], path: Path, root: Path, bus: Bus | None) -> li
         steps = []
     for i, s in enumerate(steps, 1):
         out += _step_problems(rel, i, s, root)
-    for where, items in (("receipts", doc.get("receipts")),
-                         ("checkpoint", (doc.get("checkpoint") or {}).get("receipts"))):
+    for where, items in (
+        ("receipts", doc.get("receipts")),
+        ("checkpoint", (doc.get("checkpoint") or {}).get("receipts")),
+    ):
         for r in items or []:
             if not (root / str(r)).is_file():
                 out.append(f"{rel}: {where} receipt {r} does not exist")
@@ -137,8 +160,11 @@ def _step_problems(rel: str, i: int, s: Any, root: Path) -> list[str]:
     receipts = s.get("receipts") or []
     if status in COMPLETE and not receipts:
         out.append(f"{rel}: step {sid} is {status} but has no receipts")
-    out += [f"{rel}: step {sid} receipt {r} does not exist" for r in receipts
-            if not (root / str(r)).is_file()]
+    out += [
+        f"{rel}: step {sid} receipt {r} does not exist"
+        for r in receipts
+        if not (root / str(r)).is_file()
+    ]
     return out
 
 
@@ -155,8 +181,13 @@ def _link_problems(rel: str, link: Any, bus: Bus | None) -> list[str]:
 
 
 def check(root: Path, bus: Bus | None, only: list[str] | None = None) -> tuple[int, list[str]]:
-    paths = [plan_path(root, p) for p in only] if only else \
-        sorted((root / PLANS).glob("*.plan.json")) if (root / PLANS).is_dir() else []
+    paths = (
+        [plan_path(root, p) for p in only]
+        if only
+        else sorted((root / PLANS).glob("*.plan.json"))
+        if (root / PLANS).is_dir()
+        else []
+    )
     out: list[str] = []
     for p in paths:
         try:

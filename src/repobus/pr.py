@@ -26,8 +26,11 @@ def infer_task(bus: Bus, agent: str, branch: str | None) -> str | None:
     """The task whose claim by `agent` names `branch` (an active claim first)."""
     if not branch:
         return None
-    mine = [s for s in bus.store.list("claims")
-            if s.record.get("branch") == branch and s.record.get("agent_id") == agent]
+    mine = [
+        s
+        for s in bus.store.list("claims")
+        if s.record.get("branch") == branch and s.record.get("agent_id") == agent
+    ]
     mine.sort(key=lambda s: s.record.get("status") != "active")
     return mine[0].key if mine else None
 
@@ -42,18 +45,21 @@ def _plan(root: Path, plan_id: str | None) -> tuple[str | None, dict[str, Any] |
         return f"_plans/{plan_id}.plan.json", None
 
 
-def compose(bus: Bus, root: Path, *, agent: str, task: str, branch: str,
-            justification: str | None = None) -> tuple[str, str]:
+def compose(
+    bus: Bus, root: Path, *, agent: str, task: str, branch: str, justification: str | None = None
+) -> tuple[str, str]:
     claim_slot = bus.store.get("claims", task)
     if claim_slot is None:
-        raise NotFoundError(f"no claim found for task {task}",
-                            hint=f"claim it first: repobus claim --task {task}")
+        raise NotFoundError(
+            f"no claim found for task {task}", hint=f"claim it first: repobus claim --task {task}"
+        )
     claim = claim_slot.record
     asg = bus.store.get("assignments", task)
     plan_id = claim.get("plan_id") or (asg.record.get("plan_id") if asg else None)
     plan_rel, plan = _plan(root, plan_id)
-    title = f"[{task}] " + str((plan or {}).get("title") or
-                               (asg.record.get("note") if asg else None) or task)
+    title = f"[{task}] " + str(
+        (plan or {}).get("title") or (asg.record.get("note") if asg else None) or task
+    )
     events = [e.record for e in bus.store.tail("events") if e.record.get("task_id") == task]
     out = [f"Task: `{task}` · agent: `{agent}` · branch: `{branch}`", "", "## Plan", ""]
     if plan is not None:
@@ -67,17 +73,31 @@ def compose(bus: Bus, root: Path, *, agent: str, task: str, branch: str,
     why = justification or (plan or {}).get("justification") or "(none given)"
     out += ["", "## Justification", "", str(why), "", "## Receipts", ""]
     out += _receipts(root, task, events, plan)
-    out += ["", "## Claim", "", "```json", json.dumps(claim, indent=2, sort_keys=True), "```",
-            "", "## Events", ""]
-    out += [f"- {e.get('ts')} :: {e.get('agent_id')} :: {e.get('event')} :: {e.get('summary')}"
-            for e in events] or ["- (none)"]
-    out += ["", f"_Composed by `repobus pr` from the coordination bus "
-                f"(`_bus/claims/{task}.json`)._"]
+    out += [
+        "",
+        "## Claim",
+        "",
+        "```json",
+        json.dumps(claim, indent=2, sort_keys=True),
+        "```",
+        "",
+        "## Events",
+        "",
+    ]
+    out += [
+        f"- {e.get('ts')} :: {e.get('agent_id')} :: {e.get('event')} :: {e.get('summary')}"
+        for e in events
+    ] or ["- (none)"]
+    out += [
+        "",
+        f"_Composed by `repobus pr` from the coordination bus (`_bus/claims/{task}.json`)._",
+    ]
     return title, "\n".join(out) + "\n"
 
 
-def _receipts(root: Path, task: str, events: list[dict[str, Any]],
-              plan: dict[str, Any] | None) -> list[str]:
+def _receipts(
+    root: Path, task: str, events: list[dict[str, Any]], plan: dict[str, Any] | None
+) -> list[str]:
     indexed = {r["path"]: r for r in receipts.for_task(root, task)}
     cited: list[str] = [str(r) for e in events for r in e.get("receipts") or []]
     for s in (plan or {}).get("steps") or []:

@@ -53,8 +53,13 @@ def _branch(bus: Bus, head: str, explicit: str | None) -> str | None:
     if explicit:
         return explicit.removeprefix("refs/heads/")
     name = head.removeprefix("refs/heads/")
-    if name != "HEAD" and bus.repo.git("rev-parse", "--verify", "--quiet",
-                                       f"refs/heads/{name}", check=False).returncode == 0:
+    if (
+        name != "HEAD"
+        and bus.repo.git(
+            "rev-parse", "--verify", "--quiet", f"refs/heads/{name}", check=False
+        ).returncode
+        == 0
+    ):
         return name
     if head == "HEAD":
         res = bus.repo.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
@@ -101,17 +106,27 @@ def check_pr(bus: Bus, spec: str, branch: str | None = None) -> PrVerdict:
     _committed_duplicates(bus, base, head, v.problems)
     m = _BRANCH.match(v.branch or "")
     if m is None:
-        v.problems.append(f"branch {v.branch or '(unknown)'} is not an agent branch "
-                          "agent/<id>/<slug>; agents open PRs from their own branches")
+        v.problems.append(
+            f"branch {v.branch or '(unknown)'} is not an agent branch "
+            "agent/<id>/<slug>; agents open PRs from their own branches"
+        )
         return v
     v.agent, slug = m.group(1), m.group(2)
-    named = sorted((k for k, r in claims.items() if r.get("branch") == v.branch),
-                   key=lambda k: claims[k].get("status") != "active")
-    v.task = named[0] if named else _task_from_plans(bus, base, head) or \
-        next((k for k in claims if k.lower() == slug.lower()), None)
+    named = sorted(
+        (k for k, r in claims.items() if r.get("branch") == v.branch),
+        key=lambda k: claims[k].get("status") != "active",
+    )
+    v.task = (
+        named[0]
+        if named
+        else _task_from_plans(bus, base, head)
+        or next((k for k in claims if k.lower() == slug.lower()), None)
+    )
     if v.task is None:
-        v.problems.append(f"no task found for branch {v.branch}: no claim names it, no plan in "
-                          "the PR names one; claim the task with --branch " + str(v.branch))
+        v.problems.append(
+            f"no task found for branch {v.branch}: no claim names it, no plan in "
+            "the PR names one; claim the task with --branch " + str(v.branch)
+        )
         return v
     when = int(bus.repo.git("show", "-s", "--format=%ct", head_oid).stdout.decode().strip())
     _holder(bus, v, claims.get(v.task), when)
@@ -120,29 +135,39 @@ def check_pr(bus: Bus, spec: str, branch: str | None = None) -> PrVerdict:
 
 def _holder(bus: Bus, v: PrVerdict, rec: dict[str, Any] | None, head_time: int) -> None:
     if rec is None:
-        v.problems.append(f"task {v.task} has no claim; {v.agent} must claim it "
-                          f"(repobus claim --task {v.task}) before opening a PR")
+        v.problems.append(
+            f"task {v.task} has no claim; {v.agent} must claim it "
+            f"(repobus claim --task {v.task}) before opening a PR"
+        )
         return
     holder, status = rec.get("agent_id"), rec.get("status")
     if holder != v.agent:
-        v.problems.append(f"task {v.task} is claimed by {holder} (status={status}), not by "
-                          f"{v.agent} whose branch {v.branch} this PR is")
+        v.problems.append(
+            f"task {v.task} is claimed by {holder} (status={status}), not by "
+            f"{v.agent} whose branch {v.branch} this PR is"
+        )
         return
     if status == "active" and not bus.is_expired(rec):
-        v.notes.append(f"{v.agent} holds {v.task} (token {rec.get('fencing_token')}, lease "
-                       f"until {rec.get('lease_expires_at') or 'n/a'})")
+        v.notes.append(
+            f"{v.agent} holds {v.task} (token {rec.get('fencing_token')}, lease "
+            f"until {rec.get('lease_expires_at') or 'n/a'})"
+        )
         return
     if status == "active":
-        v.problems.append(f"the claim of {v.agent} on {v.task} expired (lease ended "
-                          f"{rec.get('lease_expires_at')}); renew it: repobus renew --task "
-                          f"{v.task}")
+        v.problems.append(
+            f"the claim of {v.agent} on {v.task} expired (lease ended "
+            f"{rec.get('lease_expires_at')}); renew it: repobus renew --task "
+            f"{v.task}"
+        )
         return
     released = times.parse_or_none(rec.get("released_at"))
     if status in ("done", "released") and released is not None and released >= head_time:
         v.notes.append(f"{v.agent} held {v.task} until {rec.get('released_at')} ({status})")
         return
-    v.problems.append(f"{v.agent} does not hold {v.task}: claim status={status}"
-                      + (f" since {rec.get('released_at')}" if rec.get("released_at") else ""))
+    v.problems.append(
+        f"{v.agent} does not hold {v.task}: claim status={status}"
+        + (f" since {rec.get('released_at')}" if rec.get("released_at") else "")
+    )
 
 
 def _committed_duplicates(bus: Bus, base: str, head: str, problems: list[str]) -> None:
@@ -150,6 +175,7 @@ def _committed_duplicates(bus: Bus, base: str, head: str, problems: list[str]) -
         old, new = _show(bus, base, path), _show(bus, head, path)
         if not (isinstance(old, dict) and isinstance(new, dict)):
             continue
-        if old.get("status") == new.get("status") == "active" and \
-                old.get("agent_id") != new.get("agent_id"):
+        if old.get("status") == new.get("status") == "active" and old.get("agent_id") != new.get(
+            "agent_id"
+        ):
             check.check_duplicates([old, new], problems)

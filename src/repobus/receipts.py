@@ -37,8 +37,16 @@ def sha256(path: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def add(root: Path, src: Path, *, kind: str, agent: str, now: int, task: str | None = None,
-        name: str | None = None) -> dict[str, Any]:
+def add(
+    root: Path,
+    src: Path,
+    *,
+    kind: str,
+    agent: str,
+    now: int,
+    task: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
     folder = base(root, kind, agent)
     if task:
         folder = folder / names.task_id(task)
@@ -52,13 +60,21 @@ def add(root: Path, src: Path, *, kind: str, agent: str, now: int, task: str | N
     copied = src.resolve() != dest.resolve()
     if copied and dest.exists():
         if sha256(dest) != digest:
-            raise ConflictError(f"{dest.relative_to(root)} exists with different content",
-                                hint="pass --name to store it under another name")
+            raise ConflictError(
+                f"{dest.relative_to(root)} exists with different content",
+                hint="pass --name to store it under another name",
+            )
         copied = False
     if copied:
         files.write_atomic(dest, src.read_bytes())
-    rec = {"ts": times.fmt(now), "agent_id": agent, "kind": kind,
-           "path": str(dest.relative_to(root)), "sha256": digest, "size": dest.stat().st_size}
+    rec = {
+        "ts": times.fmt(now),
+        "agent_id": agent,
+        "kind": kind,
+        "path": str(dest.relative_to(root)),
+        "sha256": digest,
+        "size": dest.stat().st_size,
+    }
     if task:
         rec["task_id"] = task
     files.append_line(base(root, kind, agent) / INDEX, models.event_line(rec))

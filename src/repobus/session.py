@@ -58,8 +58,7 @@ class Variant:
 
     __slots__ = ("path", "name", "agent_id", "roles")
 
-    def __init__(self, path: Path, name: str, agent_id: str | None,
-                 roles: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, name: str, agent_id: str | None, roles: tuple[str, ...]) -> None:
         self.path, self.name, self.agent_id, self.roles = path, name, agent_id, roles
 
 
@@ -72,9 +71,14 @@ def variants(root: Path) -> list[Variant]:
             continue
         data = read_manifest(p)
         roles = (data or {}).get("desired_roles")
-        out.append(Variant(p, m.group(1), _agent_of(data),
-                           tuple(r for r in roles if isinstance(r, str))
-                           if isinstance(roles, list) else ()))
+        out.append(
+            Variant(
+                p,
+                m.group(1),
+                _agent_of(data),
+                tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+            )
+        )
     return out
 
 
@@ -105,7 +109,7 @@ def mismatch(root: Path, agent: str) -> SetupError:
         f"agent mismatch: AGENT_MANIFEST.json declares '{declared}' but command used "
         f"'{agent}'. Run session_boot or update the manifest before proceeding.",
         hint=f"repobus manifest use {agent} (after writing AGENT_MANIFEST.{agent}.json), "
-             "or act as the manifest's agent",
+        "or act as the manifest's agent",
     )
 
 
@@ -118,8 +122,9 @@ def strict_from_config(root: Path) -> bool:
         return False
 
 
-def resolve_agent(root: Path, explicit: str | None, from_env: str | None,
-                  strict: bool | None = None) -> str:
+def resolve_agent(
+    root: Path, explicit: str | None, from_env: str | None, strict: bool | None = None
+) -> str:
     for value in (explicit, from_env):
         if value is not None and value.strip():
             agent = names.agent_id(value)
@@ -145,8 +150,13 @@ def write_manifest(root: Path, agent: str, roles: list[str] | None = None) -> Pa
     if path.exists():
         return None
     rec = models.Manifest(
-        agent_id=agent, owner=agent, agent_type="agent", capabilities=[],
-        desired_roles=roles or ["engineer"], branch_prefix=f"agent/{agent}/", contact="",
+        agent_id=agent,
+        owner=agent,
+        agent_type="agent",
+        capabilities=[],
+        desired_roles=roles or ["engineer"],
+        branch_prefix=f"agent/{agent}/",
+        contact="",
         notes="",
     )
     path.write_text(models.doc_text(rec.to_dict()), encoding="utf-8")
@@ -155,14 +165,17 @@ def write_manifest(root: Path, agent: str, roles: list[str] | None = None) -> Pa
 
 # -- variants: list, use, restore ---------------------------------------------------------
 
+
 def variant_path(root: Path, name: str) -> Path:
     """`codex-4` or `AGENT_MANIFEST.codex-4.json` -> the variant's path (validated)."""
     name = name.strip()
     m = _VARIANT.match(name)
     ident = m.group(1) if m else name
     if ident.endswith(".json") or "/" in ident or "\\" in ident:
-        raise UsageError(f"unsafe manifest variant {name!r}: pass an id like codex-4 or a file "
-                         "name like AGENT_MANIFEST.codex-4.json")
+        raise UsageError(
+            f"unsafe manifest variant {name!r}: pass an id like codex-4 or a file "
+            "name like AGENT_MANIFEST.codex-4.json"
+        )
     names.agent_id(ident)
     return root / f"AGENT_MANIFEST.{ident}.json"
 
@@ -188,30 +201,39 @@ def use_variant(root: Path, name: str, keep_backup: bool = True) -> dict[str, An
     """Make a variant the worktree's AGENT_MANIFEST.json (backup first, atomic replace)."""
     path = variant_path(root, name)
     if not path.is_file():
-        raise NotFoundError(f"variant {path.name} not found",
-                            hint="repobus manifest list shows the variants of this worktree")
+        raise NotFoundError(
+            f"variant {path.name} not found",
+            hint="repobus manifest list shows the variants of this worktree",
+        )
     data = read_manifest(path)
     if _agent_of(data) is None:
         raise CorruptError(f"{path.name}: not a manifest with an agent_id")
     with files.locked(_lock(root)):
         saved = backup(root) if keep_backup else None
         files.write_atomic(root / MANIFEST, path.read_bytes())
-    return {"agent_id": _agent_of(data), "variant": path.name,
-            "backup": str(saved.relative_to(root)) if saved else None}
+    return {
+        "agent_id": _agent_of(data),
+        "variant": path.name,
+        "backup": str(saved.relative_to(root)) if saved else None,
+    }
 
 
 def backups(root: Path) -> list[Path]:
     folder = root / BACKUPS
-    found = [p for p in folder.glob(f"{MANIFEST}.*") if p.suffix.lstrip(".").isdigit()] \
-        if folder.is_dir() else []
+    found = (
+        [p for p in folder.glob(f"{MANIFEST}.*") if p.suffix.lstrip(".").isdigit()]
+        if folder.is_dir()
+        else []
+    )
     return sorted(found, key=lambda p: int(p.suffix.lstrip(".")))
 
 
 def restore(root: Path) -> dict[str, Any]:
     found = backups(root)
     if not found:
-        raise NotFoundError("no backups available",
-                            hint=f"backups are made by `repobus manifest use` in {BACKUPS}/")
+        raise NotFoundError(
+            "no backups available", hint=f"backups are made by `repobus manifest use` in {BACKUPS}/"
+        )
     latest = found[-1]
     with files.locked(_lock(root)):
         files.write_atomic(root / MANIFEST, latest.read_bytes())
@@ -225,21 +247,29 @@ _LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 def _label(label: str) -> str:
     if not _LABEL.match(label or "") or ".." in label:
-        raise UsageError(f"unsafe session label {label[:40]!r}: use letters, digits, '.', '_' "
-                         "and '-' (at most 64)")
+        raise UsageError(
+            f"unsafe session label {label[:40]!r}: use letters, digits, '.', '_' "
+            "and '-' (at most 64)"
+        )
     return label
 
 
-def session_save(root: Path, label: str, *, branch: str, commit: str, created: str,
-                 force: bool = False) -> dict[str, Any]:
+def session_save(
+    root: Path, label: str, *, branch: str, commit: str, created: str, force: bool = False
+) -> dict[str, Any]:
     folder = root / SESSIONS / _label(label)
     if folder.exists() and not force:
         raise ConflictError(f"session {label} already saved", hint="pass --force to overwrite")
     agent = manifest_agent(root)
     if agent is None:
         raise SetupError(AGENT_REQUIRED)
-    meta = {"label": label, "agent_id": agent, "branch": branch, "commit": commit,
-            "created": created}
+    meta = {
+        "label": label,
+        "agent_id": agent,
+        "branch": branch,
+        "commit": commit,
+        "created": created,
+    }
     files.write_atomic(folder / MANIFEST, (root / MANIFEST).read_bytes())
     files.write_atomic(folder / "metadata.json", models.doc_text(meta))
     return meta
@@ -268,8 +298,9 @@ def session_restore_manifest(root: Path, label: str, keep_backup: bool = True) -
     with files.locked(_lock(root)):
         if keep_backup:
             backup(root)
-        files.write_atomic(root / MANIFEST,
-                           (root / SESSIONS / _label(label) / MANIFEST).read_bytes())
+        files.write_atomic(
+            root / MANIFEST, (root / SESSIONS / _label(label) / MANIFEST).read_bytes()
+        )
 
 
 def session_delete(root: Path, label: str) -> None:

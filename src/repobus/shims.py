@@ -99,10 +99,22 @@ def write_shims(root: Path) -> list[Written]:
     out = []
     pkg = root / "tools" / "__init__.py"
     if not pkg.exists():
-        out.append(_put(root, "tools/__init__.py",
-                        _PACKAGE.format(marker=MARKER, version=__version__), 0o644))
-    out.append(_put(root, "tools/agent/__init__.py",
-                    _PACKAGE.format(marker=MARKER, version=__version__), 0o644))
+        out.append(
+            _put(
+                root,
+                "tools/__init__.py",
+                _PACKAGE.format(marker=MARKER, version=__version__),
+                0o644,
+            )
+        )
+    out.append(
+        _put(
+            root,
+            "tools/agent/__init__.py",
+            _PACKAGE.format(marker=MARKER, version=__version__),
+            0o644,
+        )
+    )
     for name in TOOLS:
         out.append(_put(root, f"tools/agent/{name}.py", shim_text(name), 0o755))
     return out

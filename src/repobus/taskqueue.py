@@ -58,8 +58,9 @@ def queue_files(root: Path) -> dict[str, Path]:
     return out
 
 
-def state_of(bus: Bus, claim: dict[str, Any] | None, assignment: dict[str, Any] | None,
-             now: int) -> str:
+def state_of(
+    bus: Bus, claim: dict[str, Any] | None, assignment: dict[str, Any] | None, now: int
+) -> str:
     status = (claim or {}).get("status")
     if status == "done":
         return "done"
@@ -83,16 +84,19 @@ def entries(bus: Bus, root: Path, states: set[str] | None = None) -> list[dict[s
             continue
         end = bus.lease_end(claim) if claim else None
         path = qfiles.get(task)
-        out.append({
-            "task_id": task,
-            "title": _title(path) if path else "",
-            "state": state,
-            "source": str(path.relative_to(root)) if path else "bus",
-            "holder": claim.get("agent_id") if claim and state in ("claimed", "paused", "stale")
-            else None,
-            "lease_seconds_left": max(end - now, 0) if end and state == "claimed" else None,
-            "notes": claim.get("notes") if claim and state == "paused" else None,
-            "assigned_to": asg.get("engineer") if asg else None,
-            "plan_id": (claim or {}).get("plan_id") or (asg or {}).get("plan_id"),
-        })
+        out.append(
+            {
+                "task_id": task,
+                "title": _title(path) if path else "",
+                "state": state,
+                "source": str(path.relative_to(root)) if path else "bus",
+                "holder": claim.get("agent_id")
+                if claim and state in ("claimed", "paused", "stale")
+                else None,
+                "lease_seconds_left": max(end - now, 0) if end and state == "claimed" else None,
+                "notes": claim.get("notes") if claim and state == "paused" else None,
+                "assigned_to": asg.get("engineer") if asg else None,
+                "plan_id": (claim or {}).get("plan_id") or (asg or {}).get("plan_id"),
+            }
+        )
     return out

@@ -32,21 +32,34 @@ def read_registry(root: Path) -> dict[str, Any]:
         return {"tasks": []}
     data = models.loads(raw, TASKS)
     if not isinstance(data, dict) or not isinstance(data.get("tasks", []), list):
-        raise CorruptError(f"Invalid JSON in {TASKS}: expected {{\"tasks\": [...]}}")
+        raise CorruptError(f'Invalid JSON in {TASKS}: expected {{"tasks": [...]}}')
     data.setdefault("tasks", [])
     return data
 
 
-def upsert(repo: Repo, task: str, *, manager: str, plan: str | None, branch: str | None,
-           title: str | None = None) -> dict[str, Any]:
+def upsert(
+    repo: Repo,
+    task: str,
+    *,
+    manager: str,
+    plan: str | None,
+    branch: str | None,
+    title: str | None = None,
+) -> dict[str, Any]:
     """Insert or update the registry entry of `task`; returns the entry."""
     with files.locked(repo.git_dir / "repobus-tasks.lock"):
         data = read_registry(repo.root)
-        entry = next((t for t in data["tasks"] if isinstance(t, dict) and t.get("id") == task),
-                     None)
+        entry = next(
+            (t for t in data["tasks"] if isinstance(t, dict) and t.get("id") == task), None
+        )
         if entry is None:
-            entry = {"id": task, "title": title or task, "role": "engineer",
-                     "priority": "medium", "status": "open"}
+            entry = {
+                "id": task,
+                "title": title or task,
+                "role": "engineer",
+                "priority": "medium",
+                "status": "open",
+            }
             data["tasks"].append(entry)
         elif title:
             entry["title"] = title
@@ -57,8 +70,17 @@ def upsert(repo: Repo, task: str, *, manager: str, plan: str | None, branch: str
     return entry
 
 
-def assign(bus: Bus, manager: str, task: str, engineer: str, *, plan: str | None,
-           branch: str | None, note: str | None, force: bool) -> tuple[Slot, dict[str, Any]]:
+def assign(
+    bus: Bus,
+    manager: str,
+    task: str,
+    engineer: str,
+    *,
+    plan: str | None,
+    branch: str | None,
+    note: str | None,
+    force: bool,
+) -> tuple[Slot, dict[str, Any]]:
     task = names.task_id(task)
     read_registry(bus.repo.root)  # a broken registry is reported before anything is written
     slot = bus.assign(manager, task, engineer, plan=plan, branch=branch, note=note, force=force)
@@ -72,8 +94,10 @@ def ack(bus: Bus, agent: str, task: str, note: str | None = None) -> dict[str, A
     task = names.task_id(task)
     asg = bus.store.get("assignments", task)
     if asg is None:
-        raise NotFoundError(f"no assignment for {task} to acknowledge",
-                            hint=f"ask a manager: repobus assign --task {task} --engineer {agent}")
+        raise NotFoundError(
+            f"no assignment for {task} to acknowledge",
+            hint=f"ask a manager: repobus assign --task {task} --engineer {agent}",
+        )
     rec = asg.record
     if rec.get("engineer") != agent:
         raise ConflictError(f"assignment for {task} targets {rec.get('engineer')}, not {agent}")

@@ -113,6 +113,20 @@ def dispatch(
 def _report(ctx: Ctx, exc: Exception) -> int:
     from repobus.errors import BusError
 
+    if isinstance(exc, OSError) and exc.errno in (28, 122, 30, 13):  # ENOSPC EDQUOT EROFS EACCES
+        from repobus.errors import StorageError
+
+        why = exc.strerror or {
+            28: "No space left on device",
+            122: "Disk quota exceeded",
+            30: "Read-only file system",
+            13: "Permission denied",
+        }[exc.errno]
+        exc = StorageError(
+            f"cannot write {exc.filename or 'to the repository'}: {why}",
+            hint="fix the disk (free space, permissions), then retry; a write "
+            "that failed changed nothing",
+        )
     if isinstance(exc, BusError):
         code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
     else:
@@ -146,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"repobus {__version__}\n")
         return 0
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = arg.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            sys.stderr.write(f"error: argument {shown!r} is not valid UTF-8\n")
+            return 2
     from repobus.cli.spec import parse_fast
 
     table = _table()

@@ -15,15 +15,21 @@ def _param(opt: Opt) -> click.Option:
     kw: dict[str, Any] = {"help": opt.help, "required": opt.required}
     if opt.metavar:
         kw["metavar"] = opt.metavar
+    if opt.default is not None:
+        # only a real default: click 8.3+ takes an explicit default=None as a value given,
+        # and would then not report a missing required option
+        kw["default"] = opt.default
     if opt.kind == "flag":
-        return click.Option(decls, is_flag=True, default=bool(opt.default), **kw)
+        kw["default"] = bool(opt.default)
+        return click.Option(decls, is_flag=True, **kw)
     if opt.kind == "int":
-        return click.Option(decls, type=int, default=opt.default, **kw)
+        return click.Option(decls, type=int, **kw)
     if opt.kind == "choice":
-        return click.Option(decls, type=click.Choice(opt.choices), default=opt.default, **kw)
+        return click.Option(decls, type=click.Choice(opt.choices), **kw)
     if opt.kind in ("multi", "nargs"):
-        return click.Option(decls, multiple=True, default=opt.default or (), **kw)
-    return click.Option(decls, default=opt.default, **kw)
+        kw["default"] = opt.default or ()
+        return click.Option(decls, multiple=True, **kw)
+    return click.Option(decls, **kw)
 
 
 def _command(cmd: Command, leaf: str) -> click.Command:

@@ -19,7 +19,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from repobus import models
+from repobus import files, models
 from repobus.config import Config
 from repobus.errors import CasFailed, CorruptError
 from repobus.gitcmd import Repo
@@ -109,27 +109,11 @@ class DirStore:
 
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        files.write_atomic(path, text)
 
     @staticmethod
     def _append_line(path: Path, line: str) -> int:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            offset = os.fstat(fd).st_size
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        return offset
+        return files.append_whole(path, line.encode("utf-8"))
 
     def _last(self, path: Path) -> dict[str, Any] | None:
         for _, line in read_lines_reverse(path):
@@ -180,7 +164,10 @@ class DirStore:
         if path.exists():
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if line.strip():
-                    rec = models.loads(line, f"{path.name} line {n}")
+                    where = f"_bus/history/{kind}/{path.name} line {n}"
+                    rec = models.loads(line, where)
+                    if not isinstance(rec, dict):
+                        raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
                     out.append(Slot(kind, key, rec, models.record_hash(rec)))
         cur = self.get(kind, key)
         if cur is not None and (not out or out[-1].version != cur.version):

@@ -187,22 +187,36 @@ class GitStore:
         raise self._update_failed(ref, res.returncode, res.stderr)
 
     def _update_failed(self, ref: str, code: int, stderr: str) -> Exception:
+        if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
+            from repobus.errors import StorageError
+
+            return StorageError(
+                f"cannot write {ref}: No space left on device",
+                hint="free some space, then retry: nothing was changed",
+            )
         if ".lock" in stderr:
+            import re
+
+            named = re.search(r"'(refs/[^']+?)(?:\.lock)?'", stderr)
             return LockedError(
-                f"{ref} is locked: {stderr.strip().splitlines()[-1]}",
+                f"{named.group(1) if named else ref} is locked: {stderr.strip().splitlines()[-1]}",
                 hint=f"if no other writer is running, a crashed one left the lock: it is removed "
                 f"automatically once {self.cfg.lock_stale}s old, or run `repobus doctor --fix`",
             )
         return GitError(("git", "update-ref", ref), code, stderr)
 
     def lock_files(self) -> builtins.list[Path]:
-        """Ref lock files under the bus namespace and packed-refs.lock."""
+        """Ref lock files under the bus namespace, its remote-tracking refs, packed-refs.lock."""
         root = self.repo.common_dir
         found = (
             list((root / "refs" / "repobus").rglob("*.lock"))
             if (root / "refs" / "repobus").is_dir()
             else []
         )
+        remotes = root / "refs" / "remotes"
+        if remotes.is_dir():
+            for d in remotes.glob("*-repobus*"):
+                found += list(d.rglob("*.lock"))
         packed = root / "packed-refs.lock"
         return found + ([packed] if packed.exists() else [])
 
@@ -260,6 +274,8 @@ class GitStore:
                     raise CasFailed(self.ref(guard.kind, guard.key))
             if attempt % 10 == 9:
                 self.clear_stale_lock(ref)
+                if guard is not None:  # the transaction locks the claim ref too
+                    self.clear_stale_lock(self.ref(guard.kind, guard.key))
             time.sleep(min(0.002 * (attempt + 1), 0.05))
             tip = self.get(kind, writer)
         raise self._update_failed(ref, res.returncode, res.stderr)

@@ -63,7 +63,7 @@ class Index:
         self._db: sqlite3.Connection | None = None
 
     # -- connection ------------------------------------------------------------------------
-    def db(self) -> sqlite3.Connection:
+    def db(self, _retry: bool = True) -> sqlite3.Connection:
         if self._db is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(
@@ -74,16 +74,21 @@ class Index:
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_DDL)
                 row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            except sqlite3.OperationalError as exc:  # full, locked, read-only: not damage
+                db.close()
+                raise _storage(exc) from None
             except sqlite3.DatabaseError:
-                db.close()  # damaged: it is only a cache, so start it again
+                db.close()  # damaged: it is only a cache, so start it again, once
+                if not _retry:
+                    raise
                 self.drop()
-                return self.db()
+                return self.db(_retry=False)
             if row is None:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA),))
-            elif row[0] != str(SCHEMA):
+            elif row[0] != str(SCHEMA) and _retry:
                 db.close()
-                self.path.unlink()
-                return self.db()
+                self.drop()
+                return self.db(_retry=False)
             self._db = db
         return self._db
 
@@ -121,16 +126,22 @@ class Index:
         row = db.execute("SELECT value FROM meta WHERE key='sig'").fetchone()
         if row is not None and row[0] == sig:
             return 0
-        db.execute("BEGIN IMMEDIATE")
         try:
-            sig, newest = self._signature()
-            added = self._apply(db, progress)
-            trusted = time.time() - newest > _TRUST_AFTER
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('sig', ?)", (sig if trusted else "",))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                sig, newest = self._signature()
+                added = self._apply(db, progress)
+                trusted = time.time() - newest > _TRUST_AFTER
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('sig', ?)", (sig if trusted else "",)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise _storage(exc) from None
         return added
 
     def _apply(self, db: sqlite3.Connection, progress: Callable[[int], None] | None) -> int:
@@ -168,8 +179,8 @@ class Index:
                     kind,
                     name[len(ROOT) + len(kind) + 2 :],
                     oid,
-                    rec.get("agent_id") or rec.get("engineer"),
-                    rec.get("status"),
+                    _text(rec.get("agent_id") or rec.get("engineer")),
+                    _text(rec.get("status")),
                     line.decode("utf-8"),
                     parse_or_none(rec.get("lease_expires_at")),
                     parse_or_none(rec.get("updated_at") or rec.get("claimed_at")),
@@ -329,6 +340,21 @@ class Index:
         ]
 
 
+def _storage(exc: sqlite3.OperationalError) -> Exception:
+    from repobus.errors import LockedError, StorageError
+
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return LockedError(
+            f"the derived index is locked: {text}",
+            hint="another repobus is rebuilding it; retry in a moment",
+        )
+    return StorageError(
+        f"cannot write the derived index: {text}",
+        hint="free some space (or fix permissions), then retry",
+    )
+
+
 def _obj(line: bytes, where: str) -> dict[str, Any]:
     rec = models.loads(line, where)
     if not isinstance(rec, dict):
@@ -341,18 +367,25 @@ def _row(
 ) -> tuple[Any, ...]:
     kind = "messages" if "from" in rec and "event" not in rec else "events"
     ref = chain or f"{ROOT}/{kind}/{who}"
+    seq = rec.get("seq")
     return (
         oid,
         kind,
         ref,
-        rec.get("seq"),
+        seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
         parse_or_none(rec.get("ts")),
-        rec.get("agent_id") or rec.get("from"),
-        rec.get("event") or rec.get("type"),
-        rec.get("task_id"),
-        rec.get("to"),
+        _text(rec.get("agent_id") or rec.get("from")),
+        _text(rec.get("event") or rec.get("type")),
+        _text(rec.get("task_id")),
+        _text(rec.get("to")),
         line.decode("utf-8"),
     )
+
+
+def _text(value: Any) -> str | None:
+    """A column value: records are free-form JSON, and a list or an object where a name is
+    expected must not break the index (check and verify name such records)."""
+    return value if isinstance(value, str) else None
 
 
 def _flush(db: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:

@@ -25,12 +25,18 @@ def write(objects: Path, kind: str, body: bytes) -> str:
         return oid
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f"tmp_obj_{os.getpid()}_{os.urandom(6).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
     try:
-        os.write(fd, zlib.compress(data, 1))
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o444)
+        try:
+            view = memoryview(zlib.compress(data, 1))
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return oid
 
 

@@ -19,6 +19,8 @@ from repobus.errors import RemoteError
 from repobus.gitcmd import Repo
 
 ROOT = "refs/repobus"
+_TRANSIENT = ("Connection reset", "early EOF", "unexpected disconnect", "the remote end hung up",
+              "Broken pipe")
 
 
 @dataclass
@@ -33,13 +35,37 @@ class PushResult:
 class FetchResult:
     updated: list[str]
     refused: dict[str, str]
+    stuck: dict[str, str] = field(default_factory=dict)
 
 
 class Remote:
-    def __init__(self, repo: Repo, name: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, repo: Repo, name: str, timeout: float = 30.0, lock_stale: float = 10.0
+    ) -> None:
         self.repo = repo
         self.name = name
         self.timeout = timeout
+        self.lock_stale = lock_stale
+
+    def set_ref(self, ref: str, new: str, old: str | None) -> bool:
+        """Compare-and-swap one local ref; a lock left by a killed writer (older than the
+        safe age) is removed and the update tried once more."""
+        res = gitcmd.run(
+            self.repo.root, "update-ref", ref, new, old or gitcmd.zero_oid(), check=False
+        )
+        if res.returncode != 0 and ".lock" in res.stderr:
+            import time
+
+            lock = self.repo.common_dir / f"{ref}.lock"
+            try:
+                if time.time() - lock.stat().st_mtime >= self.lock_stale:
+                    lock.unlink()
+            except FileNotFoundError:
+                pass
+            res = gitcmd.run(
+                self.repo.root, "update-ref", ref, new, old or gitcmd.zero_oid(), check=False
+            )
+        return res.returncode == 0
 
     def tracking(self, ref: str) -> str:  # noqa: D401
         """refs/repobus/claims/T -> refs/remotes/<remote>-repobus/claims/T"""
@@ -55,6 +81,18 @@ class Remote:
 
     def _git(self, *args: str) -> gitcmd.Result:
         return gitcmd.run(self.repo.root, *args, check=False, timeout=self.timeout)
+
+    def _read(self, *args: str) -> gitcmd.Result:
+        """A read from the remote (fetch, ls-remote), tried again after a transient transport
+        failure (a busy server resets connections); reads change nothing, so this is safe."""
+        import time
+
+        for attempt in range(3):
+            res = self._git(*args)
+            if res.returncode == 0 or not any(t in res.stderr for t in _TRANSIENT):
+                return res
+            time.sleep(0.1 * 3**attempt)
+        return res
 
     def push(self, updates: list[tuple[str, str, str | None]], atomic: bool = False) -> PushResult:
         """updates: (new oid or local ref, remote ref, expected old oid; None = must not exist)."""
@@ -83,27 +121,42 @@ class Remote:
             out.transport_error = _first_error(res.stderr)
         return out
 
-    def incoming(self, ref: str) -> str:
-        return f"refs/remotes/{self.name}-repobus-incoming/{ref[len(ROOT) + 1 :]}"
-
     def fetch(self, pattern: str = "*") -> FetchResult:
-        """Fetch bus refs (`pattern` under refs/repobus/) into a quarantine namespace, then move
-        each tracking ref only by fast-forward; a rewritten remote ref is refused and named."""
-        spec = f"+{ROOT}/{pattern}:refs/remotes/{self.name}-repobus-incoming/{pattern}"
+        """Fetch bus refs (`pattern` under refs/repobus/) into a private quarantine namespace,
+        then move each tracking ref only by fast-forward.  A remote ref rewritten (neither a
+        descendant nor an ancestor of what was tracked) is refused and named; with the whole
+        bus fetched, a tracked ref missing on the remote is reported as deleted."""
+        import os
+
+        quarantine = (
+            f"refs/remotes/{self.name}-repobus-incoming/{os.getpid()}-{os.urandom(4).hex()}"
+        )
+        spec = f"+{ROOT}/{pattern}:{quarantine}/{pattern}"
         # --refmap= : no opportunistic update of the configured tracking refs (those refuse a
-        # non-fast-forward and would fail the whole fetch); we move them ourselves below.
-        res = self._git(
+        # non-fast-forward and would fail the whole fetch); we move them ourselves below.  The
+        # quarantine is private to this fetch, so concurrent fetches of one clone never meet.
+        res = self._read(
             "fetch", "--no-tags", "--no-write-fetch-head", "--quiet", "--refmap=", self.name, spec
         )
-        if res.returncode != 0:
-            if "couldn't find remote ref" in res.stderr:
-                return FetchResult([], {})
-            raise RemoteError(
-                f"cannot fetch the bus from remote '{self.name}': {_first_error(res.stderr)}",
-                hint="check the network and `git remote -v`; claims fail closed while the "
-                "remote is unreachable (or pass --offline)",
-            )
-        return self._integrate_tracking()
+        try:
+            if res.returncode != 0:
+                if "couldn't find remote ref" in res.stderr:
+                    return FetchResult([], {})
+                raise RemoteError(
+                    f"cannot fetch the bus from remote '{self.name}': {_first_error(res.stderr)}",
+                    hint="check the network and `git remote -v`; claims fail closed while the "
+                    "remote is unreachable (or pass --offline)",
+                )
+            fetched = self._heads(f"{quarantine}/")
+            return self._integrate_tracking(fetched, whole=pattern == "*")
+        finally:
+            self._drop(quarantine)
+
+    def _drop(self, prefix: str) -> None:
+        refs = self._heads(f"{prefix}/")
+        if refs:
+            script = "".join(f"delete {prefix}/{name} {oid}\n" for name, oid in refs.items())
+            gitcmd.run(self.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False)
 
     def _heads(self, prefix: str) -> dict[str, str]:
         res = gitcmd.run(
@@ -123,17 +176,19 @@ class Remote:
         res = gitcmd.run(self.repo.root, "merge-base", "--is-ancestor", old, new, check=False)
         return res.returncode == 0
 
-    def _integrate_tracking(self) -> FetchResult:
-        incoming = self._heads(f"refs/remotes/{self.name}-repobus-incoming/")
+    def _integrate_tracking(self, fetched: dict[str, str], whole: bool) -> FetchResult:
         tracking = self.tracking_heads()
         updated: list[str] = []
         refused: dict[str, str] = {}
+        stuck: dict[str, str] = {}
         script = []
-        for name, oid in sorted(incoming.items()):
+        for name, oid in sorted(fetched.items()):
             old = tracking.get(name)
             if old == oid:
                 continue
             if old is not None and not self.is_ancestor(old, oid):
+                if self.is_ancestor(oid, old):
+                    continue  # an older copy than ours (a slower fetch, or our own push): fine
                 refused[f"{ROOT}/{name}"] = (
                     f"remote '{self.name}' rewrote {ROOT}/{name} (not a fast-forward of "
                     f"{old[:12]}): refusing to take it"
@@ -143,15 +198,47 @@ class Remote:
                 f"update refs/remotes/{self.name}-repobus/{name} {oid} {old or gitcmd.zero_oid()}\n"
             )
             updated.append(f"{ROOT}/{name}")
+        if whole:
+            for name in sorted(set(tracking) - set(fetched)):
+                refused[f"{ROOT}/{name}"] = (
+                    f"remote '{self.name}' deleted {ROOT}/{name}: keeping this clone's copy"
+                )
         if script:
-            gitcmd.run(
+            res = gitcmd.run(
                 self.repo.root, "update-ref", "--stdin", stdin="".join(script).encode(), check=False
             )
-        return FetchResult(updated, refused)
+            if res.returncode != 0:  # a tracking ref moved meanwhile (another fetch of this
+                for line in script:  # clone) or is locked: settle them one by one
+                    _, ref, new, _old = line.split()
+                    if not self._settle(ref, new):
+                        name = ref.split("-repobus/", 1)[1]
+                        updated.remove(f"{ROOT}/{name}")
+                        stuck[f"{ROOT}/{name}"] = (
+                            f"cannot update {ref}: locked; if no other repobus is running, "
+                            "`repobus doctor --fix` clears a stale lock"
+                        )
+        return FetchResult(updated, refused, stuck)
+
+    def _settle(self, ref: str, new: str) -> bool:
+        """Move tracking ref `ref` forward to `new` unless another process already moved it
+        there or further; True when it holds `new` or a descendant of it."""
+        import time
+
+        for attempt in range(20):
+            res = gitcmd.run(self.repo.root, "rev-parse", "-q", "--verify", ref, check=False)
+            cur = res.stdout.decode().strip() or None
+            if cur == new or (cur is not None and self.is_ancestor(new, cur)):
+                return True
+            if cur is not None and not self.is_ancestor(cur, new):
+                return True  # it diverged meanwhile: the next fetch compares again
+            if self.set_ref(ref, new, cur):
+                return True
+            time.sleep(0.01 * (attempt + 1))
+        return False
 
     def ls(self, ref: str) -> str | None:
         try:
-            res = self._git("ls-remote", self.name, ref)
+            res = self._read("ls-remote", self.name, ref)
         except RemoteError:
             return None
         if res.returncode != 0:

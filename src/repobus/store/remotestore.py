@@ -57,7 +57,7 @@ class RemoteGitStore(GitStore):
     def __init__(self, repo: Repo, cfg: Config) -> None:
         super().__init__(repo, cfg)
         assert cfg.remote
-        self.remote = Remote(repo, cfg.remote, cfg.remote_timeout)
+        self.remote = Remote(repo, cfg.remote, cfg.remote_timeout, cfg.lock_stale)
         self.offline = False
         self.notes: list[str] = []
 
@@ -66,8 +66,7 @@ class RemoteGitStore(GitStore):
         return ref[len(ROOT) + 1 :]
 
     def _set(self, ref: str, new: str, old: str | None) -> bool:
-        res = self.repo.git("update-ref", ref, new, old or zero_oid(), check=False)
-        return res.returncode == 0
+        return self.remote.set_ref(ref, new, old)
 
     def _track(self, pushed: list[tuple[str, str, str | None]]) -> None:
         """Move the tracking refs of pushed chains, (ref, new, old) each, in one git call;
@@ -81,7 +80,11 @@ class RemoteGitStore(GitStore):
         res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
         if res.returncode != 0:
             for r, new, old in pushed:
-                self._set(self.remote.tracking(r), new, old)
+                if not self._set(self.remote.tracking(r), new, old):
+                    self.notes.append(
+                        f"could not move {self.remote.tracking(r)} (locked?); "
+                        "`repobus doctor --fix` clears a stale lock"
+                    )
 
     def _accepted(self, ref: str, oid: str, old: str | None) -> None:
         self._set(ref, oid, old)
