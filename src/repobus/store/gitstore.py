@@ -101,7 +101,10 @@ class GitStore:
 
     def all_heads(self) -> dict[str, str]:
         """Every bus ref and its tip, in one git call."""
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/")
+        return self._tips_under(f"{ROOT}/")
+
+    def _tips_under(self, prefix: str) -> dict[str, str]:
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
         out = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
@@ -327,12 +330,7 @@ class GitStore:
         return entries
 
     def heads(self, kind: str) -> dict[str, str]:
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/{kind}/")
-        out = {}
-        for line in res.stdout.decode().splitlines():
-            name, _, oid = line.partition(" ")
-            out[name] = oid
-        return out
+        return self._tips_under(f"{ROOT}/{kind}/")
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
