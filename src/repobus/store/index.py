@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from repobus.store import Entry, Slot
     from repobus.store.gitstore import GitStore
 
-SCHEMA = 2
+SCHEMA = 3
 ROOT = "refs/repobus"
 SLOT_KINDS = ("claims", "assignments")
 LOG_KINDS = ("events", "messages")
@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS heads (ref TEXT PRIMARY KEY, oid TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS slots (
   kind TEXT NOT NULL, key TEXT NOT NULL, oid TEXT NOT NULL, agent TEXT, status TEXT,
-  record TEXT NOT NULL, lease_end INTEGER, base INTEGER, PRIMARY KEY (kind, key));
+  record TEXT NOT NULL, lease_end INTEGER, base INTEGER, view TEXT,
+  PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS logs (
   oid TEXT PRIMARY KEY, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
   ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
@@ -184,9 +185,10 @@ class Index:
                     line.decode("utf-8"),
                     parse_or_none(rec.get("lease_expires_at")),
                     parse_or_none(rec.get("updated_at") or rec.get("claimed_at")),
+                    _static_view(kind, name[len(ROOT) + len(kind) + 2 :], rec),
                 )
             )
-        db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def _logs(
         self,
@@ -253,20 +255,21 @@ class Index:
             where.append("status IN ('active', 'paused')")
         sql = f"""
             WITH c AS (
-              SELECT key, record, COALESCE(status, '') AS st,
+              SELECT key, record, view, COALESCE(status, '') AS st,
                      COALESCE(lease_end, base + :ttl) AS fin
               FROM slots WHERE {" AND ".join(where)}),
             s AS (
-              SELECT key, record, fin,
+              SELECT key, record, view, fin,
                      CASE WHEN st != 'active' THEN (CASE WHEN st = '' THEN 'unknown' ELSE st END)
                           WHEN fin IS NOT NULL AND :now > fin + :grace THEN 'expired'
                           ELSE 'active' END AS state
               FROM c)
-            SELECT json_set(record, '$._path', '_bus/claims/' || key || '.json',
-                            '$.lease_state', state,
-                            '$.lease_seconds_left',
-                            CASE WHEN fin IS NULL OR state != 'active' THEN NULL
-                                 ELSE max(fin - :now, 0) END)
+            SELECT CASE WHEN view IS NOT NULL THEN view ELSE
+                     json_set(record, '$._path', '_bus/claims/' || key || '.json',
+                              '$.lease_state', state,
+                              '$.lease_seconds_left',
+                              CASE WHEN fin IS NULL OR state != 'active' THEN NULL
+                                   ELSE max(fin - :now, 0) END) END
             FROM s ORDER BY key"""
         return [row[0] for row in self.db().execute(sql, named)]
 
@@ -353,6 +356,21 @@ def _storage(exc: sqlite3.OperationalError) -> Exception:
         f"cannot write the derived index: {text}",
         hint="free some space (or fix permissions), then retry",
     )
+
+
+def _static_view(kind: str, key: str, rec: dict[str, Any]) -> str | None:
+    """A finished claim's status view does not change with time: made once, when indexed
+    (an active claim's lease fields are computed at read time)."""
+    status = rec.get("status") if isinstance(rec.get("status"), str) else ""
+    if kind != "claims" or status == "active":
+        return None
+    view = dict(
+        rec,
+        _path=f"_bus/claims/{key}.json",
+        lease_state=status or "unknown",
+        lease_seconds_left=None,
+    )
+    return models.canonical(view).decode("utf-8")
 
 
 def _obj(line: bytes, where: str) -> dict[str, Any]:
