@@ -128,23 +128,7 @@ def render(rows: list[dict[str, Any]], long: bool) -> str:
         (r["part"], k, v)
         for r in rows
         for k, v in sorted(r["counters"].items())
-        if k.startswith(
-            (
-                "known bug",
-                "skipped",
-                "loser answers",
-                "winner's",
-                "lock",
-                "locks",
-                "trials that",
-                "full: exit 70",
-                "incoming refs",
-                "consistent",
-                "superseded",
-                "temporary",
-                "unknown",
-            )
-        )
+        if k.startswith(NOTES) and v
     ]
     if notes:
         lines.append("")

@@ -95,15 +95,10 @@ def status_json(
     data = status(
         bus, limit=limit, agents=wanted, active_only=active_only, since=since, with_claims=False
     )
-    return (
-        '{"claims":['
-        + ",".join(claims)
-        + '],"events":'
-        + models.canonical(data["events"]).decode("utf-8")
-        + ',"filters":'
-        + models.canonical(data["filters"]).decode("utf-8")
-        + "}"
-    )
+    parts = ['{"claims":[', ",".join(claims), '],"events":',
+             models.canonical(data["events"]).decode("utf-8"), ',"filters":',
+             models.canonical(data["filters"]).decode("utf-8"), "}"]
+    return "".join(parts)
 
 
 def status_text(data: dict[str, Any]) -> str:

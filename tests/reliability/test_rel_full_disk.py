@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +30,7 @@ OPS = [
     ("verify", ["verify"]),
     ("export", ["export", "--to", "out-{n}"]),
 ]
-SPACE_WORDS = ("No space left", "no space", "disk is full", "disk full", "ENOSPC")
+SPACE_WORDS = ("No space left", "no space", "disk is full", "disk full", "free some space")
 APPENDS = {"log", "guarded log", "send"}  # on the dir backend: see the regression test below
 
 
@@ -135,10 +137,10 @@ def run(workdir: Path, cycles: int = 2) -> Outcome:
                         out.count(f"full: exit {code}")
                     if "Traceback" in err:
                         out.fail(f"{name} {op} on a full disk: a traceback: {err[-300:]}")
-                    if code == 70:
-                        out.count("full: exit 70 'internal error' (a bug: see the regression test)")
-                    elif code != 0 and not any(w in err + text for w in SPACE_WORDS):
-                        out.count("full: error not naming the full disk")
+                    if code not in (0, 74):  # 74: storage (docs/exit-codes.md)
+                        out.fail(f"{name} {op} on a full disk exited {code}: {err[-300:]}")
+                    elif code == 74 and not any(w in err + text for w in SPACE_WORDS):
+                        out.fail(f"{name} {op}: the error does not name the full disk: {err}")
                 _damage(out, name, place, f"cycle {cycle} full")
             filler.unlink()
             for name, place in places.items():
@@ -153,7 +155,8 @@ def run(workdir: Path, cycles: int = 2) -> Outcome:
                 if missing := acked[name] - _present(place):
                     out.fail(f"{name}: writes acknowledged on the full disk are gone: {missing}")
                 garbage = [p for p in place.rglob("*") if ".tmp" in p.name or "tmp_obj" in p.name]
-                out.count("temporary files left behind", len(garbage))
+                for g in garbage:
+                    out.count(f"temporary files left behind: {g.relative_to(place)}")
     finally:
         ctx.__exit__(None, None, None)
     return out
@@ -222,3 +225,30 @@ def test_dir_log_on_a_full_disk_never_leaves_a_torn_line(mounted: Path) -> None:
     filler.unlink()
     assert cli("verify", cwd=repo)[0] == 0, codes
     assert cli("log", "--event", "note", "--summary", "after", cwd=repo, agent="a1")[0] == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG views.py export writes each file through `.<name>.tmp` by hand (not "
+        "files.write_atomic): on a full disk it exits 74 but leaves the temporary file in the "
+        "destination (by default the worktree's _bus/, which dir-backend teams commit); the "
+        "fixed name also lets two concurrent exports write one temporary file.  Fix: "
+        "files.write_atomic(path, data, durable=False)"
+    ),
+)
+def test_export_on_a_full_disk_leaves_no_temporary_file(mounted: Path) -> None:
+    repo = new_repo(mounted / "git")
+    git(repo, "config", "repobus.mirror", "false")
+    assert cli("claim", "--task", "T-0", cwd=repo, agent="a1")[0] == 0
+    # The index trusts its fingerprint of the ref directories once they are 0.5 s old; age
+    # them, so that after this status the export reads the index without writing to it.
+    old = time.time() - 10
+    for d in (repo / ".git/refs/repobus", *(repo / ".git/refs/repobus").iterdir()):
+        os.utime(d, (old, old))
+    assert cli("status", cwd=repo)[0] == 0
+    filler = fill(mounted)
+    code, _, err = cli("export", "--to", "out", cwd=repo)
+    filler.unlink()
+    left = [str(p.relative_to(repo)) for p in (repo / "out").rglob("*.tmp")]
+    assert code == 74 and not left, (code, left, err)
