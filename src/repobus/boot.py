@@ -160,6 +160,10 @@ def boot(
     root = bus.repo.root
     branch = current_branch(bus.repo)
     warnings = _warnings(bus, agent, branch)
+    # every read first: a boot that fails on a damaged record must not have written anything
+    peer_list = peers(bus, agent, now)
+    count = tail_count if tail_count > 0 else 10
+    lines = [models.message_line(m) for m in bus.messages(task="manager-report", limit=count)]
     handshake = None
     if announce:
         extra: dict[str, Any] = {"branch_prefix": f"agent/{agent}/"}
@@ -180,8 +184,6 @@ def boot(
                 }
             ),
         )
-    count = tail_count if tail_count > 0 else 10
-    lines = [models.message_line(m) for m in bus.messages(task="manager-report", limit=count)]
     captured = times.fmt(now)
     path = guard.receipt_path(root, agent)
     ensure_excluded(bus.repo, "/_report/session/")
@@ -195,7 +197,7 @@ def boot(
         agent,
         branch,
         handshake,
-        peers(bus, agent, now),
+        peer_list,
         str(path.relative_to(root)),
         captured,
         wrap,

@@ -111,3 +111,15 @@ def test_non_utf8_arguments_are_a_usage_error(seeded: Path, argv: list[str]) -> 
     code, _, err = cli(*argv, cwd=seeded, agent="a1")
     assert code == 2 and "Traceback" not in err, (code, err)
     assert git(seeded, "for-each-ref") == before
+
+
+def test_a_boot_that_fails_on_a_damaged_assignment_writes_nothing(seeded: Path) -> None:
+    # found by the long stored-file run: the handshake was appended before the failing read
+    bad = git(seeded, "commit-tree", "-m", "", EMPTY_TREE)
+    git(seeded, "update-ref", "refs/repobus/assignments/T-3", bad)
+    before = git(seeded, "for-each-ref", "refs/repobus/events/")
+    code, _, err = cli(
+        "boot", "--summary", "again", "--no-sync", "--allow-dirty", cwd=seeded, agent="a1"
+    )
+    assert code == 1 and "Invalid JSON in refs/repobus/assignments/T-3" in err, (code, err)
+    assert git(seeded, "for-each-ref", "refs/repobus/events/") == before
