@@ -108,7 +108,7 @@ def _machine() -> dict[str, Any]:
 # fmt: off
 NOTES = ("known bug", "skipped", "loser answers", "winner's", "lock files", "lock left",
          "locks removed", "locks left", "trials that", "full: exit 70", "incoming refs",
-         "consistent", "superseded", "temporary", "unknown", "failed writes")
+         "consistent", "superseded", "temporary", "unknown", "failed writes", "fetch quar")
 # fmt: on
 
 

@@ -4,16 +4,16 @@ Checks: the git version; the repobus config (values that do not parse fall back 
 silently everywhere else, so they are named here); refspecs (the bus refspec of the remote,
 and any forced refspec, mirror or push setting that would let a plain `git fetch`/`git push`
 overwrite bus refs); the pre-push hook; leftover lock files - under `refs/repobus/`, in the
-remote-tracking namespaces `refs/remotes/<remote>-repobus*/` and `packed-refs.lock` - and
-temporary object files left by killed writers; the derived index's freshness; clock skew
-against the remote's newest commit.
+remote-tracking namespaces `refs/remotes/<remote>-repobus*/` and `packed-refs.lock` - fetch
+quarantines and temporary object files left by killed writers; the derived index's
+freshness; clock skew against the remote's newest commit.
 
 Each finding is `{"check", "level", "detail"}` with level ok, warning or problem.  With
 fix=True it does only what is safe and says what it did: remove lock and temporary files
-older than `repobus.lockStale` (git holds a ref lock for milliseconds), add the missing bus
-fetch refspec, make the repobus pre-push hook executable, catch the index up or rebuild it
-(it is a cache).  Nothing else is changed: a finding it cannot fix safely names the command
-that would.
+older than `repobus.lockStale` (git holds a ref lock for milliseconds), delete the fetch
+quarantines of processes that are gone, add the missing bus fetch refspec, make the repobus
+pre-push hook executable, catch the index up or rebuild it (it is a cache).  Nothing else is
+changed: a finding it cannot fix safely names the command that would.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ def diagnose(bus: Bus, fix: bool = False) -> list[dict[str, str]]:
     out += _refspecs(bus, fix)
     out.append(_hooks(bus, fix))
     out += _locks(bus, fix)
+    if bus.cfg.remote:
+        out.append(_quarantines(bus, fix))
     out.append(_temp_objects(bus, fix))
     out.append(_index(bus, fix))
     if bus.cfg.remote:
@@ -336,6 +338,48 @@ def _locks(bus: Bus, fix: bool) -> list[dict[str, str]]:
             f"{len(old)} older than {stale}s" + ("; run `repobus doctor --fix`" if old else ""),
         )
     ]
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that named a fetch quarantine `<pid>-<tag>` still runs."""
+    pid = owner.split("-", 1)[0]
+    if not pid.isdigit():
+        return False  # not a quarantine of a process (an older layout): nobody owns it
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _quarantines(bus: Bus, fix: bool) -> dict[str, str]:
+    """Refs a fetch killed before its clean-up left in its private quarantine
+    (refs/remotes/<remote>-repobus-incoming/<pid>-<tag>/): garbage once the process is gone."""
+    prefix = f"refs/remotes/{bus.cfg.remote}-repobus-incoming/"
+    res = gitcmd.run(
+        bus.repo.root, "for-each-ref", "--format=%(refname) %(objectname)", prefix, check=False
+    )
+    stale = {}
+    for line in res.stdout.decode("utf-8", "replace").splitlines():
+        ref, _, oid = line.partition(" ")
+        if not _alive(ref[len(prefix) :].split("/", 1)[0]):
+            stale[ref] = oid
+    if not stale:
+        return _finding("quarantine", "ok", "no fetch quarantine left behind")
+    owners = len({ref[len(prefix) :].split("/", 1)[0] for ref in stale})
+    what = f"{len(stale)} ref(s) in {owners} fetch quarantine(s) left by killed processes"
+    if not fix:
+        return _finding(
+            "quarantine", "warning", f"{what} (harmless; `repobus doctor --fix` deletes them)"
+        )
+    script = "".join(f"delete {ref} {oid}\n" for ref, oid in stale.items())
+    done = gitcmd.run(bus.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False)
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        return _finding("quarantine", "problem", f"{what}; deleting them failed: {first}")
+    return _finding("quarantine", "ok", f"fixed: deleted {what}")
 
 
 def _temp_objects(bus: Bus, fix: bool) -> dict[str, str]:

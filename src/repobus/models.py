@@ -46,6 +46,16 @@ def record_hash(data: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(data)).hexdigest()
 
 
+def next_seq(prev: dict[str, Any] | None, fallback: int = 0) -> int:
+    """The `seq` of the record after `prev`.  A damaged `seq` (not an integer) is treated as
+    `fallback`: the write goes on, and `verify` names the damaged record."""
+    if prev is None:
+        return 1
+    seq = prev.get("seq")
+    ok = isinstance(seq, int) and not isinstance(seq, bool)
+    return (seq if ok else fallback) + 1  # type: ignore[operator]
+
+
 def loads(raw: bytes | str, where: str) -> Any:
     try:
         return json.loads(raw)

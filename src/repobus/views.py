@@ -254,10 +254,9 @@ def export(bus: Bus, dest: Path) -> dict[str, int]:
                 continue
         except OSError:
             pass
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        from repobus.files import write_atomic
+
+        write_atomic(path, data, durable=False)
         counts["written"] += 1
     for sub in ("claims", "assignments", "events", "messages"):
         folder = dest / sub

@@ -123,3 +123,17 @@ def test_a_boot_that_fails_on_a_damaged_assignment_writes_nothing(seeded: Path) 
     )
     assert code == 1 and "Invalid JSON in refs/repobus/assignments/T-3" in err, (code, err)
     assert git(seeded, "for-each-ref", "refs/repobus/events/") == before
+
+
+def test_a_claim_with_a_damaged_seq_is_not_an_internal_error(seeded: Path) -> None:
+    # found by the long stored-file run: `"seq": ":"` in a claim record crashed the next write
+    tip = git(seeded, "rev-parse", "refs/repobus/claims/T-1")
+    rec = (
+        '{"agent_id":"a1","branch":"agent/a1/t-1","claimed_at":"2026-01-01T00:00:00Z",'
+        '"seq":":","status":"active","task_id":"T-1"}'
+    )
+    oid = git(seeded, "commit-tree", "-p", tip, "-m", rec, EMPTY_TREE)
+    git(seeded, "update-ref", "refs/repobus/claims/T-1", oid)
+    code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent="a1")
+    assert code != 70 and "Traceback" not in err, (code, err)
+    assert cli("verify", cwd=seeded)[0] == 1

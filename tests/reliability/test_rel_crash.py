@@ -130,6 +130,12 @@ def _check(
     for p in refs_problems(place):
         out.fail(f"{tag}: bad ref {p}")
     _recover_locks(out, place, agent, by_doctor=trial % 2 == 0)
+    if bare is not None and (left := bus_refs(place, "refs/remotes/origin-repobus-incoming/")):
+        out.count("fetch quarantines left by killed fetches (doctor --fix deletes them)")
+        _, said, _ = cli("doctor", "--fix", cwd=place)
+        if bus_refs(place, "refs/remotes/origin-repobus-incoming/"):
+            said = next((ln for ln in said.splitlines() if "quarantine" in ln), said)
+            out.fail(f"{tag}: doctor --fix left {len(left)} quarantine ref(s): {said}")
     if missing := _lost(place, acks, agent):
         out.fail(f"{tag}: acknowledged writes lost: {missing[:3]}")
     if bare is not None:

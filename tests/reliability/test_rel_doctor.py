@@ -54,6 +54,7 @@ def test_a_healthy_clone_is_all_ok(pair: tuple[Path, Path]) -> None:
         "refspec",
         "hooks",
         "locks",
+        "quarantine",
         "temp objects",
         "index",
         "clock",
@@ -284,3 +285,23 @@ def run(workdir: Path) -> Outcome:
         except AssertionError as exc:
             out.fail(f"{name}: {str(exc)[:300]}")
     return out
+
+
+def test_fetch_quarantines_of_killed_processes_are_deleted(pair: tuple[Path, Path]) -> None:
+    _, c = pair
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    tip = git(c, "rev-parse", "refs/repobus/events/a1")
+    dead = f"refs/remotes/origin-repobus-incoming/{gone.pid}-0badc0de/events/a1"
+    mine = f"refs/remotes/origin-repobus-incoming/{os.getpid()}-00000000/events/a1"
+    for ref in (dead, mine):
+        git(c, "update-ref", ref, tip)
+    code, rep = doctor(c)
+    assert (
+        level(rep, "quarantine") == "warning"
+        and "1 ref(s) in 1 fetch quarantine" in (finding(rep, "quarantine")[0]["detail"])
+    )
+    code, rep = doctor(c, "--fix")
+    assert "fixed: deleted 1 ref(s)" in finding(rep, "quarantine")[0]["detail"]
+    left = git(c, "for-each-ref", "--format=%(refname)", "refs/remotes/origin-repobus-incoming/")
+    assert left.split() == [mine]  # a live process's quarantine is left alone

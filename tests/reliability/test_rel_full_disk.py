@@ -227,16 +227,6 @@ def test_dir_log_on_a_full_disk_never_leaves_a_torn_line(mounted: Path) -> None:
     assert cli("log", "--event", "note", "--summary", "after", cwd=repo, agent="a1")[0] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG views.py export writes each file through `.<name>.tmp` by hand (not "
-        "files.write_atomic): on a full disk it exits 74 but leaves the temporary file in the "
-        "destination (by default the worktree's _bus/, which dir-backend teams commit); the "
-        "fixed name also lets two concurrent exports write one temporary file.  Fix: "
-        "files.write_atomic(path, data, durable=False)"
-    ),
-)
 def test_export_on_a_full_disk_leaves_no_temporary_file(mounted: Path) -> None:
     repo = new_repo(mounted / "git")
     git(repo, "config", "repobus.mirror", "false")

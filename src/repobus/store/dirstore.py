@@ -153,7 +153,7 @@ class DirStore:
             rec.pop("prev_hash", None)
             if cur is not None:
                 rec["prev_hash"] = models.record_hash(cur)
-            rec["seq"] = int(cur.get("seq") or 0) + 1 if cur else 1
+            rec["seq"] = models.next_seq(cur)
             self._write_atomic(path, models.doc_text(rec))
             self._append_line(hist, models.canonical(rec).decode() + "\n")
         return Slot(kind, key, rec, models.record_hash(rec))
@@ -202,7 +202,9 @@ class DirStore:
                 last = self._last(path)
                 if last is not None:
                     rec["prev_hash"] = models.record_hash(last)
-                    rec["seq"] = int(last.get("seq") or self._count(path)) + 1
+                    s = last.get("seq")
+                    valid = isinstance(s, int) and not isinstance(s, bool)
+                    rec["seq"] = models.next_seq(last, 0 if valid else self._count(path))
                 else:
                     rec["seq"] = 1
                 line = models.event_line(rec) if kind == "events" else models.message_line(rec)

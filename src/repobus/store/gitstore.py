@@ -147,7 +147,7 @@ class GitStore:
         rec.pop("prev_hash", None)
         if prev is not None:
             rec["prev_hash"] = models.record_hash(prev)
-        rec["seq"] = int(prev.get("seq") or 0) + 1 if prev is not None else 1
+        rec["seq"] = models.next_seq(prev)
         return rec
 
     def prepare(
