@@ -165,3 +165,18 @@ def test_bad_event_name_and_extra(repo: Path, cli) -> None:  # type: ignore[no-u
             "log", "--event", "e", "--summary", "x", "--extra", "novalue", cwd=repo, agent="a"
         )
         assert res.code == 2 and "invalid extra field 'novalue', expected key=value" in res.err
+
+
+def test_export_to_a_file_is_a_usage_error(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    (repo / "afile").write_text("x")
+    with unchanged(repo):
+        res = cli("export", "--to", "afile", cwd=repo)
+    assert res.code == 2 and "must be a directory" in res.err
+
+
+def test_verify_names_a_non_object_line(dir_repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    open_bus(dir_repo).log("a1", "note", "one")
+    path = dir_repo / "_bus/events/events.jsonl"
+    path.write_text(path.read_text() + '["not", "an", "object"]\n')
+    res = cli("verify", cwd=dir_repo)
+    assert res.code == 1 and "line 2" in res.err

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
-def _seq(rec: dict[str, Any]) -> int | None:
+def _seq(rec: Any) -> int | None:
+    if not isinstance(rec, dict):
+        return None
     s = rec.get("seq")
     return s if isinstance(s, int) and not isinstance(s, bool) else None
 

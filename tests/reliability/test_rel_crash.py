@@ -41,6 +41,7 @@ KINDS = [
     ("remote", "sync"),
 ]
 LOCK_STALE = 1
+QUARANTINE = "refs/remotes/origin-repobus-incoming/"
 
 
 def kill_during(place: Path, agent: str, seed: int, mode: str, delay: float) -> list[list[str]]:
@@ -130,12 +131,22 @@ def _check(
     for p in refs_problems(place):
         out.fail(f"{tag}: bad ref {p}")
     _recover_locks(out, place, agent, by_doctor=trial % 2 == 0)
-    if bare is not None and (left := bus_refs(place, "refs/remotes/origin-repobus-incoming/")):
+    if bare is not None and bus_refs(place, QUARANTINE):
         out.count("fetch quarantines left by killed fetches (doctor --fix deletes them)")
         _, said, _ = cli("doctor", "--fix", cwd=place)
-        if bus_refs(place, "refs/remotes/origin-repobus-incoming/"):
-            said = next((ln for ln in said.splitlines() if "quarantine" in ln), said)
+        mine = f"{QUARANTINE}{os.getpid()}-"  # this process fetched in-process (cli sync)
+        left = [r for r in bus_refs(place, QUARANTINE) if not r.startswith(mine)]
+        if left:
             out.fail(f"{tag}: doctor --fix left {len(left)} quarantine ref(s): {said}")
+        if leaked := [r for r in bus_refs(place, QUARANTINE) if r.startswith(mine)]:
+            # a stale packed-refs.lock made our own fetch's clean-up fail: see the xfail test
+            out.count("quarantine refs leaked by a live process's fetch", len(leaked))
+            git(
+                place,
+                "update-ref",
+                "--stdin",
+                stdin="".join(f"delete {r}\n" for r in leaked).encode(),
+            )
     if missing := _lost(place, acks, agent):
         out.fail(f"{tag}: acknowledged writes lost: {missing[:3]}")
     if bare is not None:
@@ -254,3 +265,28 @@ def test_a_stale_lock_on_the_claim_ref_does_not_block_guarded_events(tmp_path: P
     argv = ["log", "--event", "status", "--summary", "x", "--task", "T-1"]
     code, _, err = cli(*argv, cwd=repo, agent="a1")
     assert code == 0, err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG store/remote.py Remote._drop runs `update-ref --stdin` with check=False: a ref "
+        "deletion needs packed-refs.lock, so a stale packed-refs.lock (left by a fetch killed "
+        "during its own clean-up) makes every later fetch leave its quarantine refs behind "
+        "(refs/remotes/<remote>-repobus-incoming/<pid>-<tag>/*, one per bus ref) - silently, "
+        "and no normal command clears that lock (clear_stale_lock runs only when a ref update "
+        "fails, and updates of loose refs do not need it).  Fix: clear a stale packed-refs.lock "
+        "and retry in _drop, or fail loudly"
+    ),
+)
+def test_a_stale_packed_refs_lock_does_not_make_fetches_leak_refs(tmp_path: Path) -> None:
+    bare = new_bare(tmp_path / "served" / "bus.git")
+    c = clone(f"file://{bare}", tmp_path / "c")
+    git(c, "config", "repobus.lockStale", "2")
+    assert cli("log", "--event", "note", "--summary", "x", cwd=c, agent="a1")[0] == 0
+    lock = c / ".git/packed-refs.lock"
+    lock.write_text("")
+    old = time.time() - 5
+    os.utime(lock, (old, old))
+    assert cli("sync", cwd=c)[0] == 0
+    assert bus_refs(c, QUARANTINE) == {}

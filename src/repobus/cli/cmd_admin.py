@@ -127,6 +127,10 @@ def export(ctx: Ctx) -> int:
 
     bus = ctx.bus()
     dest = Path(ctx.to).resolve() if ctx.values.get("to") else bus.repo.root / "_bus"
+    if dest.exists() and not dest.is_dir():
+        from repobus.errors import UsageError
+
+        raise UsageError(f"--to must be a directory: {ctx.to} is a file")
     if bus.store.kind == "dir" and dest == bus.store.base.resolve():
         ctx.emit({"to": str(dest), "written": 0}, f"the dir backend already lives in {dest}")
         return 0
