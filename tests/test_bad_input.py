@@ -180,3 +180,12 @@ def test_verify_names_a_non_object_line(dir_repo: Path, cli) -> None:  # type: i
     path.write_text(path.read_text() + '["not", "an", "object"]\n')
     res = cli("verify", cwd=dir_repo)
     assert res.code == 1 and "line 2" in res.err
+
+
+def test_a_claim_missing_a_field_is_named(dir_repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    open_bus(dir_repo).claim("a1", "T-1")
+    path = dir_repo / "_bus/claims/T-1.json"
+    path.write_text(path.read_text().replace('"agent_id": "a1",', ""))
+    with unchanged(dir_repo):
+        res = cli("pause", "--task", "T-1", "--notes", "n", cwd=dir_repo, agent="a2")
+    assert res.code == 1 and "Claim _bus/claims/T-1.json missing field 'agent_id'" in res.err

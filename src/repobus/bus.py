@@ -14,7 +14,14 @@ Invariants:
 from __future__ import annotations
 
 from repobus import models, names, times
-from repobus.errors import CasFailed, ConflictError, NotFoundError, StaleTokenError, UsageError
+from repobus.errors import (
+    CasFailed,
+    ConflictError,
+    CorruptError,
+    NotFoundError,
+    StaleTokenError,
+    UsageError,
+)
 from repobus.messaging import Messaging
 
 TYPE_CHECKING = False
@@ -79,7 +86,7 @@ class Bus(Messaging):
         if self.cfg.require_assignment:
             self._require_assignment(agent, task)
         stale = self.has_remote  # with a remote, the local copy may lag: check before refusing
-        cur: Slot | None = self.store.get("claims", task) if stale else None
+        cur: Slot | None = self.claim_slot(task) if stale else None
         for _ in range(MAX_ATTEMPTS):
             now = self.clock()
             try:
@@ -89,14 +96,14 @@ class Bus(Messaging):
                     raise
                 stale = False  # decide again once, on the remote's latest state
                 self.store.refresh("claims", task)
-                cur = self.store.get("claims", task)
+                cur = self.claim_slot(task)
                 continue
             try:
                 return self.store.put("claims", task, rec, cur)
             except CasFailed as lost:
                 # a lost race leaves the store's copy fresh (a remote store re-fetched it)
                 stale = False
-                cur = lost.current if lost.known else self.store.get("claims", task)  # type: ignore[assignment]
+                cur = self._checked(lost.current) if lost.known else self.claim_slot(task)  # type: ignore[arg-type]
         raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
 
     def _granted(
@@ -153,7 +160,7 @@ class Bus(Messaging):
         )
 
     def _require_assignment(self, agent: str, task: str) -> None:
-        if self.store.get("claims", task) is not None:
+        if self.claim_slot(task) is not None:
             return
         asg = self.store.get("assignments", task)
         if asg is None:
@@ -167,6 +174,27 @@ class Bus(Messaging):
                 f"assignment for {task} targets {eng}; update assignment or claim with "
                 "--allow-unassigned"
             )
+
+    def claim_slot(self, task: str) -> Slot | None:
+        """The task's current claim, its required fields checked (as the original bus_claim
+        did: "Claim <path> missing field '<f>'"), so no decision is made on a damaged record."""
+        return self._checked(self.store.get("claims", task))
+
+    def _checked(self, slot: Slot | None) -> Slot | None:
+        if slot is not None:
+            rec = slot.record
+            where = (
+                f"_bus/claims/{slot.key}.json"
+                if self.store.kind == "dir"
+                else f"refs/repobus/claims/{slot.key}"
+            )
+            for name in ("task_id", "agent_id", "branch", "status"):
+                if not isinstance(rec.get(name), str) or not rec.get(name):
+                    raise CorruptError(
+                        f"Claim {where} missing field '{name}'",
+                        hint="run `repobus verify`; restore or release the claim",
+                    )
+        return slot
 
     @property
     def has_remote(self) -> bool:
@@ -190,7 +218,7 @@ class Bus(Messaging):
         return slot
 
     def _holder_check(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
-        cur = self.store.get("claims", task)
+        cur = self.claim_slot(task)
         if cur is None:
             raise NotFoundError(
                 f"no claim found for task {task}",
@@ -263,7 +291,7 @@ class Bus(Messaging):
         raise ConflictError(f"task {task}: too much contention")
 
     def _pausable(self, task: str) -> Slot:
-        cur = self.store.get("claims", task)
+        cur = self.claim_slot(task)
         if cur is None:
             raise NotFoundError(f"no claim found for task {task}")
         status = cur.record.get("status")
@@ -383,7 +411,7 @@ class Bus(Messaging):
     def _guard_check(
         self, agent: str, task: str, action: str, fence: int | None, record: bool = True
     ) -> Slot | None:
-        cur = self.store.get("claims", task)
+        cur = self.claim_slot(task)
         if cur is None:
             if record:
                 self._guard_error(agent, task, action, None)

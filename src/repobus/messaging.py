@@ -121,7 +121,7 @@ class Messaging:
         )
         for _ in range(MAX_ATTEMPTS):
             cur = self.store.get("assignments", task)
-            held = self.store.get("claims", task)
+            held = self.claim_slot(task)  # type: ignore[attr-defined]
             if not force:
                 self._check_reassign(task, engineer, cur, held)
             rec = {

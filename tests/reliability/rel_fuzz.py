@@ -211,8 +211,8 @@ def fuzz_command_lines(
 ) -> Outcome:
     out = Outcome(
         "bad input: argv",
-        "hypothesis argv for {n} commands x 3 repo kinds: exit "
-        "in 0-6, no traceback, nothing written on error",
+        "hypothesis argv for {n} commands x 3 repo kinds: exit in the table (0-6, 74), "
+        "no traceback, nothing written on error",
     )
     from repobus.cli.commands import TABLE
 

@@ -262,8 +262,8 @@ def run(workdir: Path) -> Outcome:
 
     out = Outcome(
         "doctor",
-        "git, config, refspecs, hooks, locks (all bus namespaces), temp "
-        "objects, index freshness, clock skew; --fix",
+        "git, config, refspecs, hooks, locks (all bus namespaces), fetch quarantines, "
+        "temp objects, index freshness, clock skew; --fix",
     )
     mod = sys.modules[__name__]
     for n, (name, fn) in enumerate(sorted(inspect.getmembers(mod, inspect.isfunction))):
