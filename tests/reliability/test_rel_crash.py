@@ -267,18 +267,6 @@ def test_a_stale_lock_on_the_claim_ref_does_not_block_guarded_events(tmp_path: P
     assert code == 0, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG store/remote.py Remote._drop runs `update-ref --stdin` with check=False: a ref "
-        "deletion needs packed-refs.lock, so a stale packed-refs.lock (left by a fetch killed "
-        "during its own clean-up) makes every later fetch leave its quarantine refs behind "
-        "(refs/remotes/<remote>-repobus-incoming/<pid>-<tag>/*, one per bus ref) - silently, "
-        "and no normal command clears that lock (clear_stale_lock runs only when a ref update "
-        "fails, and updates of loose refs do not need it).  Fix: clear a stale packed-refs.lock "
-        "and retry in _drop, or fail loudly"
-    ),
-)
 def test_a_stale_packed_refs_lock_does_not_make_fetches_leak_refs(tmp_path: Path) -> None:
     bare = new_bare(tmp_path / "served" / "bus.git")
     c = clone(f"file://{bare}", tmp_path / "c")

@@ -19,8 +19,13 @@ from repobus.errors import RemoteError
 from repobus.gitcmd import Repo
 
 ROOT = "refs/repobus"
-_TRANSIENT = ("Connection reset", "early EOF", "unexpected disconnect", "the remote end hung up",
-              "Broken pipe")
+_TRANSIENT = (
+    "Connection reset",
+    "early EOF",
+    "unexpected disconnect",
+    "the remote end hung up",
+    "Broken pipe",
+)
 
 
 @dataclass
@@ -153,10 +158,35 @@ class Remote:
             self._drop(quarantine)
 
     def _drop(self, prefix: str) -> None:
+        """Delete this fetch's quarantine refs.  Deleting needs packed-refs.lock: one left by
+        a killed process (older than the safe age) is removed and the deletion tried again;
+        a deletion that still fails is an error, not a silent leak of refs."""
         refs = self._heads(f"{prefix}/")
-        if refs:
-            script = "".join(f"delete {prefix}/{name} {oid}\n" for name, oid in refs.items())
-            gitcmd.run(self.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False)
+        if not refs:
+            return
+        script = "".join(f"delete {prefix}/{name} {oid}\n" for name, oid in refs.items())
+        for attempt in range(2):
+            res = gitcmd.run(
+                self.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False
+            )
+            if res.returncode == 0:
+                return
+            if attempt == 0 and "packed-refs.lock" in res.stderr:
+                import time
+
+                lock = self.repo.common_dir / "packed-refs.lock"
+                try:
+                    if time.time() - lock.stat().st_mtime >= self.lock_stale:
+                        lock.unlink()
+                except FileNotFoundError:
+                    pass
+        from repobus.errors import LockedError
+
+        raise LockedError(
+            f"cannot remove the fetch's quarantine refs {prefix}/*: "
+            f"{res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'git failed'}",
+            hint="if no other git is running, `repobus doctor --fix` clears a stale lock",
+        )
 
     def _heads(self, prefix: str) -> dict[str, str]:
         res = gitcmd.run(
