@@ -184,3 +184,10 @@ def test_time_parsing_rejects_invalid(bad: str) -> None:
     from repobus import times
 
     assert times.parse_or_none(bad) is None
+
+
+@pytest.mark.parametrize("raw", [b'{"a": NaN}', b'{"a": Infinity}', b'{"a": -Infinity}'])
+def test_nan_and_infinity_are_invalid_json(raw: bytes) -> None:
+    # found by the long fuzz run: `"agent_id": Infinity` in a claim broke status (exit 70)
+    with pytest.raises(CorruptError, match="not valid JSON"):
+        models.loads(raw, "x")

@@ -56,9 +56,13 @@ def next_seq(prev: dict[str, Any] | None, fallback: int = 0) -> int:
     return (seq if ok else fallback) + 1  # type: ignore[operator]
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def loads(raw: bytes | str, where: str) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_no_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
         raise CorruptError(f"Invalid JSON in {where}: {exc}") from None
 
