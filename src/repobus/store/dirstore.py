@@ -14,7 +14,6 @@ kernel drops a dead process's flock, so a crash leaves no lock held.
 from __future__ import annotations
 
 import builtins
-import fcntl
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,15 +86,8 @@ class DirStore:
 
     @contextmanager
     def _lock(self, name: str) -> Iterator[None]:
-        folder = self.repo.git_dir / "repobus-locks"
-        if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with files.locked(self.repo.git_dir / "repobus-locks" / f"{name}.lock"):
             yield
-        finally:
-            os.close(fd)
 
     def _read_doc(self, path: Path) -> dict[str, Any] | None:
         try:

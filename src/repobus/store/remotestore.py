@@ -277,12 +277,8 @@ class RemoteGitStore(GitStore):
         return report
 
     def _heads_all(self) -> dict[str, str]:
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/")
-        out = {}
-        for line in res.stdout.decode().splitlines():
-            name, _, oid = line.partition(" ")
-            out[name[len(ROOT) + 1 :]] = oid
-        return out
+        """Every bus ref's tip, keyed `kind/key` (as the tracking heads are)."""
+        return {ref[len(ROOT) + 1 :]: oid for ref, oid in self.all_heads().items()}
 
     def _holder(self, oid: str) -> str:
         body = self.repo.git("log", "-1", "--format=%B", oid).stdout
