@@ -7,9 +7,6 @@ writing goes through `git config` so git's own rules apply.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -20,36 +17,6 @@ DEFAULT_TTL = 2 * 3600
 DEFAULT_GRACE = 60
 DEFAULT_SESSION_MAX_AGE = 3600
 DEFAULT_LOCK_STALE = 10
-
-_SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)\s*(?:\"([^\"]*)\")?\s*\]\s*(.*)$")
-_KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
-
-
-def read_sections(path: Path) -> dict[str, dict[str, str]]:
-    """`{section(.subsection): {key(lower): value}}` from a git config file (subset parser)."""
-    out: dict[str, dict[str, str]] = {}
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return out
-    current = ""
-    for raw in text.splitlines():
-        line = raw.split("#", 1)[0].split(";", 1)[0] if '"' not in raw else raw
-        if not line.strip():
-            continue
-        m = _SECTION.match(line)
-        if m:
-            current = m.group(1).lower() + (f".{m.group(2)}" if m.group(2) else "")
-            line = m.group(3)
-            if not line.strip():
-                continue
-        k = _KEY.match(line)
-        if k and current:
-            value = (k.group(2) or "true").strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            out.setdefault(current, {})[k.group(1).lower()] = value
-    return out
 
 
 class Config:
@@ -123,7 +90,13 @@ def _float(value: str | None, default: float) -> float:
 
 
 def load(repo: Repo) -> Config:
-    sections = read_sections(repo.common_dir / "config")
+    from repobus.quick import read_config
+
+    return from_sections(read_config(str(repo.common_dir / "config")))
+
+
+def from_sections(sections: dict[str, dict[str, str]]) -> Config:
+    """The settings a parsed config file holds (defaults for the rest)."""
     mine = sections.get("repobus", {})
     ext = sections.get("extensions", {})
     grace = mine.get("leasegrace")

@@ -142,39 +142,16 @@ class Repo:
         return run(self.root, *args, **kw)  # type: ignore[arg-type]
 
 
-def _read_gitfile(path: Path) -> Path | None:
-    try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    if not text.startswith("gitdir:"):
-        return None
-    target = Path(text[len("gitdir:") :].strip())
-    return target if target.is_absolute() else (path.parent / target).resolve()
-
-
-def _common(git_dir: Path) -> Path:
-    try:
-        rel = (git_dir / "commondir").read_text(encoding="utf-8").strip()
-    except OSError:
-        return git_dir
-    p = Path(rel)
-    return p if p.is_absolute() else (git_dir / p).resolve()
-
-
 def discover(start: Path | str | None = None) -> Repo:
     """Find the worktree containing `start` (default: the current directory)."""
+    from repobus.quick import locate
+
     here = Path(start or os.getcwd()).resolve()
     if not here.exists():
         raise SetupError(f"no such directory: {here}")
-    for d in (here, *here.parents):
-        dot = d / ".git"
-        if dot.is_dir() and (dot / "HEAD").exists():
-            return Repo(d, dot, _common(dot))
-        if dot.is_file():
-            gd = _read_gitfile(dot)
-            if gd is not None and (gd / "HEAD").exists():
-                return Repo(d, gd, _common(gd))
+    found = locate(str(here))
+    if found is not None:
+        return Repo(*(Path(p) for p in found))
     return _discover_with_git(here)
 
 

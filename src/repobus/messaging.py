@@ -50,12 +50,7 @@ class Messaging:
         """Post a message to a task thread (and to an agent's inbox with `to`).  Guarded types
         on a task must come from the claim holder; lanes that are not tasks (manager-report,
         BUS-COORD-* directive threads) are not guarded."""
-        agent, task = names.agent_id(agent), names.task_id(task)
-        msg_type = (msg_type or "").strip()
-        if not msg_type or any(c.isspace() for c in msg_type) or len(msg_type) > _NAME_MAX:
-            raise UsageError(
-                f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} characters without spaces"
-            )
+        agent, task, msg_type = names.agent_id(agent), names.task_id(task), _type(msg_type)
         if not summary or not summary.strip():
             raise UsageError("message --summary must not be empty")
         rec: dict[str, Any] = {
@@ -78,8 +73,7 @@ class Messaging:
             rec["note"] = note
         if to:
             rec["to"] = names.agent_id(to.lower())
-        lane = task == "manager-report" or task.startswith(("BUS-COORD-", "agent-"))
-        if lane or msg_type not in models.GUARDED_MESSAGE_TYPES:
+        if not self._guarded(task, msg_type):
             return self.store.append("messages", agent, rec)
         for _ in range(MAX_ATTEMPTS):
             guard = self.claim_guard(agent, task, msg_type, fence)
@@ -88,6 +82,18 @@ class Messaging:
             except CasFailed:
                 continue
         raise ConflictError(f"task {task}: too much contention")
+
+    @staticmethod
+    def _guarded(task: str, msg_type: str) -> bool:
+        lane = task == "manager-report" or task.startswith(("BUS-COORD-", "agent-"))
+        return not lane and msg_type in models.GUARDED_MESSAGE_TYPES
+
+    def check_send(self, agent: str, task: str, msg_type: str) -> None:
+        """Raise what `send(agent, task, msg_type, ...)` would refuse with, writing nothing:
+        for commands that write something else first (a receipt, an event)."""
+        agent, task, msg_type = names.agent_id(agent), names.task_id(task), _type(msg_type)
+        if self._guarded(task, msg_type):
+            self.claim_guard(agent, task, msg_type, None)
 
     def messages(
         self, *, task: str | None = None, to: str | None = None, limit: int | None = None
@@ -171,3 +177,12 @@ class Messaging:
                     f"(status={rec.get('status')}, token {rec.get('fencing_token')})",
                     hint="re-assign with --force, or ask the holder to release it",
                 )
+
+
+def _type(msg_type: str | None) -> str:
+    msg_type = (msg_type or "").strip()
+    if not msg_type or any(c.isspace() for c in msg_type) or len(msg_type) > _NAME_MAX:
+        raise UsageError(
+            f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} characters without spaces"
+        )
+    return msg_type

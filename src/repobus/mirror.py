@@ -23,7 +23,7 @@ import stat
 import time
 from pathlib import Path
 
-from repobus import files, models
+from repobus import files, models, quick
 from repobus.bus import Bus
 from repobus.ignore import ensure_excluded
 from repobus.store import Entry
@@ -70,14 +70,11 @@ class Mirror:
     def fast_path(self) -> dict[str, Any] | None:
         """The result when the mirror is known current (or disabled) without reading any
         ref; None when a refresh must look."""
-        try:
-            saved = self.sig_path.read_text(encoding="utf-8")
-        except OSError:
-            return None
-        if saved == "disabled":
+        repo = self.bus.repo
+        state = quick.mirror_state(str(repo.root), str(repo.git_dir), str(repo.common_dir))
+        if state == "disabled":
             return {"changed": 0, "disabled": "tracked"}
-        sig = self.signature()
-        if sig is not None and saved == json.dumps(sig) and self.dest.is_dir():
+        if state == "current":
             return {"changed": 0, "fast": True}
         return None
 
@@ -136,7 +133,7 @@ class Mirror:
             state["sig"][kind] = None if racy else sig[kind]
         self._save(state)
         if sig and all(state["sig"].get(k) == sig[k] for k in sig):
-            self.sig_path.write_text(json.dumps(sig), encoding="utf-8")
+            self.sig_path.write_text(quick.mirror_text(sig), encoding="utf-8")
         else:
             self.sig_path.unlink(missing_ok=True)
         return {"changed": changed, "fast": False}
@@ -313,9 +310,7 @@ class Mirror:
 
 
 def applies(bus: Bus) -> bool:
-    from repobus import policy
-
-    return bus.store.kind == "git" and bus.cfg.initialized and policy.mirror_enabled(bus.cfg)
+    return bus.store.kind == "git" and quick.mirror_applies(bus.cfg)
 
 
 def refresh(bus: Bus, full: bool = False) -> dict[str, Any] | None:

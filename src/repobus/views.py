@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from repobus import models, times
+from repobus import models, quick, times
 from repobus.bus import Bus
 from repobus.store import Entry, Slot
 
@@ -37,14 +37,12 @@ def status(
     agents: Iterable[str] | None = None,
     active_only: bool = False,
     since: int | None = None,
-    with_claims: bool = True,
 ) -> dict[str, Any]:
     """The original bus_status JSON shape (claims, events, filters) plus lease fields."""
     wanted = sorted(set(agents or ()))
     now = bus.clock()
     claims = []
-    slots = bus.store.list("claims") if with_claims else []
-    for slot in sorted(slots, key=lambda s: s.key):
+    for slot in sorted(bus.store.list("claims"), key=lambda s: s.key):
         rec = slot.record
         if wanted and rec.get("agent_id") not in wanted:
             continue
@@ -57,15 +55,16 @@ def status(
         rec = dict(e.record)
         rec["_index"] = len(entries) - i
         events.append(rec)
+    filters = _filters(wanted, active_only, limit, since)
+    return {"claims": claims, "events": events, "filters": filters}
+
+
+def _filters(wanted: list[str], active_only: bool, limit: int, since: int | None) -> dict[str, Any]:
     return {
-        "claims": claims,
-        "events": events,
-        "filters": {
-            "agents": wanted,
-            "active_only": active_only,
-            "limit": limit,
-            "since": times.fmt(since) if since is not None else None,
-        },
+        "agents": wanted,
+        "active_only": active_only,
+        "limit": limit,
+        "since": times.fmt(since) if since is not None else None,
     }
 
 
@@ -85,20 +84,24 @@ def status_json(
             status(bus, limit=limit, agents=agents, active_only=active_only, since=since)
         ).decode("utf-8")
     wanted = sorted(set(agents or ()))
-    claims = index.claims_json(
-        now=bus.clock(),
-        ttl=bus.cfg.ttl,
-        grace=bus.cfg.grace,
-        agents=wanted,
-        active_only=active_only,
-    )
-    data = status(
-        bus, limit=limit, agents=wanted, active_only=active_only, since=since, with_claims=False
-    )
-    parts = ['{"claims":[', ",".join(claims), '],"events":',
-             models.canonical(data["events"]).decode("utf-8"), ',"filters":',
-             models.canonical(data["filters"]).decode("utf-8"), "}"]
-    return "".join(parts)
+    index.catch_up()
+    filters = _filters(wanted, active_only, limit, since)
+    db = index.db()
+    db.execute("BEGIN")  # one snapshot for the claims and the events
+    try:
+        return quick.status_json(
+            db,
+            now=bus.clock(),
+            ttl=bus.cfg.ttl,
+            grace=bus.cfg.grace,
+            limit=limit,
+            agents=wanted,
+            active_only=active_only,
+            since=since,
+            filters=models.canonical(filters).decode("utf-8"),
+        )
+    finally:
+        db.execute("COMMIT")
 
 
 def status_text(data: dict[str, Any]) -> str:

@@ -137,3 +137,17 @@ def test_a_claim_with_a_damaged_seq_is_not_an_internal_error(seeded: Path) -> No
     code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent="a1")
     assert code != 70 and "Traceback" not in err, (code, err)
     assert cli("verify", cwd=seeded)[0] == 1
+
+
+def test_a_heartbeat_whose_alert_message_is_refused_writes_nothing(seeded: Path) -> None:
+    # found by the long argv run: the receipt and the alert event were written, then the
+    # message to an unclaimed task was refused
+    before = git(seeded, "for-each-ref")
+    reports = seeded / "_report"
+    had = set(reports.rglob("*"))
+    code, _, err = cli("heartbeat", "--message-task", "T-3", cwd=seeded)
+    assert code == 4 and "task T-3 has no claim file" in err, (code, err)
+    assert git(seeded, "for-each-ref") == before
+    new = [p for p in reports.rglob("*") if p not in had and not p.is_dir()]
+    assert [p.name for p in new] == ["errors.jsonl"], new  # the claim guard's own record
+    assert cli("heartbeat", cwd=seeded)[0] in (0, 1)  # the default lane is not guarded

@@ -77,6 +77,8 @@ def heartbeat(ctx: Ctx) -> int:
     agent = _maybe_agent(ctx)
     root = bus.repo.root
     rep = hb.assess(bus, root, now=now, manager_window=manager_window, agent_window=agent_window)
+    if rep["alerts"] and not ctx.dry_run and agent and not ctx.no_bus_message:
+        bus.check_send(agent, ctx.message_task, ctx.message_type)  # refused: nothing written
     if ctx.values.get("alert_dir"):
         folder = Path(ctx.alert_dir)
         folder = folder if folder.is_absolute() else root / folder

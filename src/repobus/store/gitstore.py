@@ -24,7 +24,7 @@ from __future__ import annotations
 import builtins
 import time
 
-from repobus import models
+from repobus import models, quick
 from repobus.errors import CasFailed, CorruptError, GitError, LockedError
 from repobus.gitcmd import zero_oid
 from repobus.store import Entry, Problem, Slot, objects
@@ -334,17 +334,7 @@ class GitStore:
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
-        sig: builtins.list[int] = []
-        for p in (
-            self.repo.common_dir / "refs/repobus" / kind,
-            self.repo.common_dir / "packed-refs",
-        ):
-            try:
-                st = p.stat()
-                sig += [st.st_mtime_ns, st.st_size, st.st_ino]
-            except OSError:
-                sig += [0, 0, 0]
-        return tuple(sig)
+        return quick.kind_signature(str(self.repo.common_dir), kind)
 
     def since_heads(
         self, kind: str, old: dict[str, str]

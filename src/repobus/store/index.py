@@ -16,12 +16,11 @@ Invariants:
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from pathlib import Path
 
-from repobus import gitcmd, models
+from repobus import gitcmd, models, quick
 from repobus.errors import CorruptError
 from repobus.times import parse_or_none
 
@@ -34,10 +33,10 @@ if TYPE_CHECKING:
     from repobus.store import Entry, Slot
     from repobus.store.gitstore import GitStore
 
-SCHEMA = 3
-ROOT = "refs/repobus"
-SLOT_KINDS = ("claims", "assignments")
-LOG_KINDS = ("events", "messages")
+SCHEMA = int(quick.INDEX_SCHEMA)
+ROOT = quick.ROOT
+SLOT_KINDS = quick.SLOT_KINDS
+LOG_KINDS = quick.LOG_KINDS
 _TRUST_AFTER = 0.5  # seconds between the newest ref change and a trusted signature
 
 _DDL = """
@@ -60,7 +59,7 @@ CREATE INDEX IF NOT EXISTS logs_chain ON logs (chain, seq);
 class Index:
     def __init__(self, store: GitStore) -> None:
         self.store = store
-        self.path = store.repo.common_dir / "repobus" / "index.sqlite3"
+        self.path = store.repo.common_dir / "repobus" / quick.INDEX_FILE
         self._db: sqlite3.Connection | None = None
 
     # -- connection ------------------------------------------------------------------------
@@ -106,19 +105,7 @@ class Index:
     # -- catching up -------------------------------------------------------------------------
     def _signature(self) -> tuple[str, float]:
         """A fingerprint of the ref storage, and the newest mtime in it."""
-        common = self.store.repo.common_dir
-        parts: list[str] = []
-        newest = 0.0
-        paths = [common / ROOT / k for k in (*SLOT_KINDS, *LOG_KINDS)]
-        for p in (*paths, common / ROOT, common / "packed-refs"):
-            try:
-                st = os.stat(p)
-            except OSError:
-                parts.append("-")
-                continue
-            parts.append(f"{st.st_mtime_ns}.{st.st_size}.{st.st_ino}")
-            newest = max(newest, st.st_mtime)
-        return "|".join(parts), newest
+        return quick.ref_signature(str(self.store.repo.common_dir))
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Bring the index up to the refs; returns how many records were added."""
@@ -246,31 +233,8 @@ class Index:
         same values as `views.claim_view` (a test holds them equal), without decoding and
         re-encoding ten thousand claims in Python."""
         self.catch_up()
-        named: dict[str, Any] = {"ttl": ttl, "now": now, "grace": grace}
-        where = ["kind='claims'"]
-        if agents:
-            named.update((f"a{i}", a) for i, a in enumerate(agents))
-            where.append(f"agent IN ({', '.join(f':a{i}' for i in range(len(agents)))})")
-        if active_only:
-            where.append("status IN ('active', 'paused')")
-        sql = f"""
-            WITH c AS (
-              SELECT key, record, view, COALESCE(status, '') AS st,
-                     COALESCE(lease_end, base + :ttl) AS fin
-              FROM slots WHERE {" AND ".join(where)}),
-            s AS (
-              SELECT key, record, view, fin,
-                     CASE WHEN st != 'active' THEN (CASE WHEN st = '' THEN 'unknown' ELSE st END)
-                          WHEN fin IS NOT NULL AND :now > fin + :grace THEN 'expired'
-                          ELSE 'active' END AS state
-              FROM c)
-            SELECT CASE WHEN view IS NOT NULL THEN view ELSE
-                     json_set(record, '$._path', '_bus/claims/' || key || '.json',
-                              '$.lease_state', state,
-                              '$.lease_seconds_left',
-                              CASE WHEN fin IS NULL OR state != 'active' THEN NULL
-                                   ELSE max(fin - :now, 0) END) END
-            FROM s ORDER BY key"""
+        sql, named = quick.claims_sql(agents, active_only)
+        named.update(now=now, ttl=ttl, grace=grace)
         return [row[0] for row in self.db().execute(sql, named)]
 
     def snapshot(self, kind: str) -> tuple[dict[str, str], dict[str, int], Iterator[str]]:
@@ -321,18 +285,8 @@ class Index:
         from repobus.store import Entry
 
         self.catch_up()
-        where, args = ["kind=?"], [kind]
-        if since is not None:
-            where.append("ts>=?")
-            args.append(since)  # type: ignore[arg-type]
-        if writers is not None:
-            chains = [f"{ROOT}/{kind}/{w}" for w in writers]
-            where.append(f"chain IN ({','.join('?' * len(chains))})")
-            args += chains
-        sql = (
-            f"SELECT oid, chain, record FROM logs WHERE {' AND '.join(where)} "
-            "ORDER BY ts DESC, chain DESC, seq DESC"
-        )
+        where, args = quick.log_where(kind, since, writers)
+        sql = f"SELECT oid, chain, record FROM logs WHERE {where} {quick.NEWEST_FIRST}"
         if limit is not None:
             sql += f" LIMIT {int(max(limit, 0))}"
         rows = self.db().execute(sql, args).fetchall()

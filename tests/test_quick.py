@@ -1,0 +1,256 @@
+"""The lean read path (repobus.quick): `status --json` answered from a current index without
+loading the CLI, equal to the full command, never stale; and the config parser it shares
+with the rest of repobus, held equal to the regular-expression parser it replaced."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from repobus import quick
+
+# -- the config parser ---------------------------------------------------------------------------
+# The parser repobus used before quick.read_config, kept here as the reference.
+_SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)\s*(?:\"([^\"]*)\")?\s*\]\s*(.*)$")
+_KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
+
+
+def reference_sections(text: str) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].split(";", 1)[0] if '"' not in raw else raw
+        if not line.strip():
+            continue
+        m = _SECTION.match(line)
+        if m:
+            current = m.group(1).lower() + (f".{m.group(2)}" if m.group(2) else "")
+            line = m.group(3)
+            if not line.strip():
+                continue
+        k = _KEY.match(line)
+        if k and current:
+            value = (k.group(2) or "true").strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out.setdefault(current, {})[k.group(1).lower()] = value
+    return out
+
+
+_PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        '"',
+        "=",
+        "#",
+        ";",
+        " ",
+        "\t",
+        "\u00a0",
+        "\x0c",
+        ".",
+        "-",
+        "repobus",
+        "Ttl",
+        "core",
+        "x1",
+        "9",
+        "2h",
+        "remote",
+        "origin",
+        "é",
+        "k-2",
+        "\\",
+        "",
+    ]
+)
+_LINE = st.lists(_PIECES, max_size=9).map("".join)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=st.lists(_LINE, max_size=8))
+def test_config_parser_matches_the_reference(tmp_path: Path, lines: list[str]) -> None:
+    text = "\n".join(lines)
+    path = tmp_path / "config"
+    path.write_text(text, encoding="utf-8")
+    assert quick.read_config(str(path)) == reference_sections(text), text
+
+
+def test_config_parser_reads_what_git_writes(repo: Path) -> None:
+    git(repo, "config", "repobus.ttl", "15m")
+    git(repo, "config", "repobus.leaseGrace", "30")
+    git(repo, "config", "remote.origin.url", "git://127.0.0.1/x")
+    got = quick.read_config(str(repo / ".git" / "config"))
+    assert got["repobus"] == {"ttl": "15m", "leasegrace": "30"}
+    assert got["remote.origin"]["url"] == "git://127.0.0.1/x"
+    assert quick.read_config(str(repo / "no-such-file")) == {}
+
+
+# -- status --json -------------------------------------------------------------------------------
+def status(cwd: Path, *args: str) -> tuple[dict[str, object], bool]:
+    """`repobus status --json ARGS` as a console process: its document, and whether the lean
+    path answered (the full command imports the command table; the lean path does not)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repobus", "status", "--json", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    lean = "repobus.cli.commands" not in res.stderr
+    assert ("repobus.quick" in res.stderr) or not lean
+    return json.loads(res.stdout), lean
+
+
+def full(cwd: Path, **opts: object) -> dict[str, object]:
+    from repobus import views
+    from repobus.bus import open_bus
+
+    got: dict[str, object] = json.loads(views.status_json(open_bus(cwd), **opts))  # type: ignore[arg-type]
+    return got
+
+
+def without_clock(doc: dict[str, object]) -> dict[str, object]:
+    """The document without `lease_seconds_left` (it moves with the clock between reads)."""
+    claims = [{k: v for k, v in c.items() if k != "lease_seconds_left"} for c in doc["claims"]]  # type: ignore[attr-defined]
+    return {**doc, "claims": claims}
+
+
+def settled(repo: Path) -> None:
+    """Let the ref directories age past the trust window, then let one full read catch the
+    index and the mirror up (what any command does)."""
+    time.sleep(0.7)
+    status(repo, "--limit", "1")
+
+
+@pytest.fixture
+def busy(repo: Path) -> Path:
+    from repobus.bus import open_bus
+
+    run = subprocess.run(
+        [sys.executable, "-m", "repobus", "init", "--agent", "a1"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    bus = open_bus(repo)
+    bus.claim("a1", "T-1", ttl=3600)
+    bus.claim("a2", "T-2", ttl=3600)
+    bus.pause("a2", "T-2", notes="stuck")
+    bus.claim("a3", "T-3", ttl=3600)
+    bus.release("a3", "T-3")
+    for i in range(12):
+        bus.log(
+            f"a{1 + i % 3}", "status", f"step {i} \u00e9\u2028", task="T-1" if i % 3 == 0 else None
+        )
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("args", "opts"),
+    [
+        ((), {}),
+        (("--limit", "5"), {"limit": 5}),
+        (("--limit=0",), {"limit": 0}),
+        (("--active-only", "--limit", "40"), {"limit": 40, "active_only": True}),
+    ],
+)
+def test_lean_status_equals_the_full_command(
+    busy: Path, args: tuple[str, ...], opts: dict[str, object]
+) -> None:
+    settled(busy)
+    doc, lean = status(busy, *args)
+    assert lean, "the lean path did not answer on a current index"
+    ref = full(busy, **opts)
+    assert without_clock(doc) == without_clock(ref)
+    left = {c["task_id"]: c["lease_seconds_left"] for c in doc["claims"]}  # type: ignore[index, union-attr]
+    for c in ref["claims"]:  # type: ignore[union-attr]
+        if c["lease_seconds_left"] is not None:  # type: ignore[index]
+            assert abs(left[c["task_id"]] - c["lease_seconds_left"]) <= 2  # type: ignore[index, operator]
+    assert [e["_index"] for e in doc["events"]] == list(range(len(doc["events"]), 0, -1))  # type: ignore[union-attr, index]
+
+
+def test_lean_status_never_shows_a_stale_bus(busy: Path) -> None:
+    """Every write from another worktree is seen by the very next status: a moved ref
+    changes the fingerprint, and the lean path then leaves the answer to the full command."""
+    other = busy.parent / "other"
+    git(busy, "worktree", "add", "-q", "--detach", str(other))
+    settled(busy)
+    served = 0
+    for i in range(6):
+        w = subprocess.run(
+            [sys.executable, "-m", "repobus", "log", "--event", "status", "--summary", f"w{i}"],
+            cwd=other,
+            env={**os.environ, "REPOBUS_AGENT": "a9"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert w.returncode == 0, w.stderr
+        doc, _ = status(busy, "--limit", "1")
+        assert doc["events"][-1]["summary"] == f"w{i}"  # type: ignore[index]
+        if i % 2:
+            settled(busy)  # the ref directories aged, the index and the mirror caught up
+            doc, lean = status(busy, "--limit", "1")
+            served += lean
+            assert doc["events"][-1]["summary"] == f"w{i}"  # type: ignore[index]
+    assert served >= 2, "the lean path never answered"
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [(("--agent", "a1"), 0), (("--limit", "-1"), 2), (("--limit", "x"), 2), (("--bogus",), 2)],
+)
+def test_other_options_go_to_the_full_command(busy: Path, args: tuple[str, ...], code: int) -> None:
+    settled(busy)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repobus", "status", "--json", *args],
+        cwd=busy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == code, res.stderr[-1000:]
+    assert "repobus.cli.commands" in res.stderr or "repobus.cli.clickapp" in res.stderr
+    if code == 0:
+        assert {c["agent_id"] for c in json.loads(res.stdout)["claims"]} == {"a1"}
+
+
+def test_the_lean_path_steps_aside(repo: Path, dir_repo: Path) -> None:
+    """No index yet, the index turned off, the dir backend: the full command answers."""
+    from repobus.bus import open_bus
+
+    bus = open_bus(dir_repo)
+    bus.claim("a1", "T-1")
+    time.sleep(0.7)
+    for _ in range(2):
+        doc, lean = status(dir_repo)
+        assert not lean and [c["task_id"] for c in doc["claims"]] == ["T-1"]  # type: ignore[index, union-attr]
+    git(repo, "config", "repobus.backend", "git")
+    git(repo, "config", "repobus.index", "false")
+    open_bus(repo).claim("a1", "T-2")
+    time.sleep(0.7)
+    for _ in range(2):
+        doc, lean = status(repo)
+        assert not lean and [c["task_id"] for c in doc["claims"]] == ["T-2"]  # type: ignore[index, union-attr]
+    assert not (repo / ".git" / "repobus" / quick.INDEX_FILE).exists()
