@@ -146,9 +146,14 @@ def discover(start: Path | str | None = None) -> Repo:
     """Find the worktree containing `start` (default: the current directory)."""
     from repobus.quick import locate
 
-    here = Path(start or os.getcwd()).resolve()
-    if not here.exists():
-        raise SetupError(f"no such directory: {here}")
+    try:
+        here = Path(start or os.getcwd()).resolve()
+        found, why = here.exists(), "no such directory"
+    except OSError as exc:  # a name too long, a loop of links
+        found, here, why = False, Path(start or "."), exc.strerror or "cannot use"
+    if not found:
+        shown = str(here) if len(str(here)) <= 200 else str(here)[:200] + "..."
+        raise SetupError(f"{why}: {shown}")
     found = locate(str(here))
     if found is not None:
         return Repo(*(Path(p) for p in found))

@@ -151,3 +151,11 @@ def test_a_heartbeat_whose_alert_message_is_refused_writes_nothing(seeded: Path)
     new = [p for p in reports.rglob("*") if p not in had and not p.is_dir()]
     assert [p.name for p in new] == ["errors.jsonl"], new  # the claim guard's own record
     assert cli("heartbeat", cwd=seeded)[0] in (0, 1)  # the default lane is not guarded
+
+
+def test_a_repo_path_too_long_for_the_system_is_a_setup_error(seeded: Path) -> None:
+    # found by the long argv run: ENAMETOOLONG escaped as an internal error
+    code, _, err = cli("doctor", "--repo", "x" * 300, cwd=seeded)
+    assert code == 5 and "File name too long" in err and "Traceback" not in err, (code, err)
+    code, _, err = cli("status", "--repo", "no/such/dir", cwd=seeded)
+    assert code == 5 and "no such directory" in err, (code, err)
