@@ -159,3 +159,31 @@ def test_a_repo_path_too_long_for_the_system_is_a_setup_error(seeded: Path) -> N
     assert code == 5 and "File name too long" in err and "Traceback" not in err, (code, err)
     code, _, err = cli("status", "--repo", "no/such/dir", cwd=seeded)
     assert code == 5 and "no such directory" in err, (code, err)
+
+
+def test_a_heartbeat_with_a_bad_task_id_writes_nothing(seeded: Path) -> None:
+    # found by the long argv run: the receipt was written before the event's task id was read
+    reports = seeded / "_report"
+    had = set(reports.rglob("*"))
+    code, _, err = cli("heartbeat", "--task", "x" * 200, cwd=seeded)
+    assert code == 2 and "longer than 128 characters" in err, (code, err)
+    assert set(reports.rglob("*")) == had
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--log-heartbeat", "--heartbeat-meta", "agent_id=a2"],
+        ["report", "--consensus", "--log-heartbeat", "--heartbeat-meta", "event=x"],
+    ],
+)
+def test_a_report_whose_heartbeat_is_refused_writes_nothing(seeded: Path, argv: list[str]) -> None:
+    # the same order as the heartbeat's (found by reading after the long argv run): the
+    # report file and the consensus message came before the heartbeat event was checked
+    before = git(seeded, "for-each-ref")
+    reports = seeded / "_report"
+    had = set(reports.rglob("*"))
+    code, _, err = cli(*argv, cwd=seeded, agent="a1")
+    assert code == 2 and "Traceback" not in err, (code, err)
+    assert set(reports.rglob("*")) == had
+    assert git(seeded, "for-each-ref") == before

@@ -27,6 +27,17 @@ def report(ctx: Ctx) -> int:
     meta = parse_pairs(ctx.heartbeat_meta, "--heartbeat-meta")
     now = bus.clock()
     root = bus.repo.root
+    if ctx.log_heartbeat:  # bad input is refused before the report is written
+        from repobus.bus import build_event
+
+        build_event(
+            manager,
+            "status",
+            ctx.heartbeat_summary,
+            receipts=["-"],
+            extra=meta or None,
+            ts=times.fmt(now),
+        )
     path = rp.write(root, rp.render(bus, rp.collect(bus, root, now), manager, now), now)
     rel = str(path.relative_to(root))
     lines = [f"Manager report written to {rel}"]
@@ -77,8 +88,25 @@ def heartbeat(ctx: Ctx) -> int:
     agent = _maybe_agent(ctx)
     root = bus.repo.root
     rep = hb.assess(bus, root, now=now, manager_window=manager_window, agent_window=agent_window)
-    if rep["alerts"] and not ctx.dry_run and agent and not ctx.no_bus_message:
-        bus.check_send(agent, ctx.message_task, ctx.message_type)  # refused: nothing written
+    plan = names.plan_id(ctx.plan)
+    if rep["alerts"] and not ctx.dry_run and agent:  # bad input is refused before any write
+        if not ctx.no_bus_event:
+            from repobus.bus import build_event
+
+            build_event(
+                agent,
+                "alert",
+                hb.summary(rep),
+                task=ctx.task,
+                plan=plan,
+                branch=ctx.branch,
+                receipts=["-"],
+                severity=rep["severity"],
+                extra={"alerts": rep["alerts"]},
+                ts=times.fmt(now),
+            )
+        if not ctx.no_bus_message:
+            bus.check_send(agent, ctx.message_task, ctx.message_type)
     if ctx.values.get("alert_dir"):
         folder = Path(ctx.alert_dir)
         folder = folder if folder.is_absolute() else root / folder
@@ -104,7 +132,7 @@ def heartbeat(ctx: Ctx) -> int:
                 "alert",
                 summary,
                 task=ctx.task,
-                plan=names.plan_id(ctx.plan),
+                plan=plan,
                 branch=ctx.branch,
                 receipts=[rel],
                 severity=rep["severity"],
@@ -116,7 +144,7 @@ def heartbeat(ctx: Ctx) -> int:
                 ctx.message_task,
                 ctx.message_type,
                 summary,
-                plan=names.plan_id(ctx.plan),
+                plan=plan,
                 receipts=[rel],
                 note=ctx.values.get("note"),
                 branch=ctx.branch,
