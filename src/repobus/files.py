@@ -43,6 +43,8 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool
     """Replace `path` whole.  `durable=False` skips the fsync, for derived files (the
     mirror) that are rebuilt from the bus when lost.  On failure nothing is left behind."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.is_dir():
+        raise IsADirectoryError(21, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

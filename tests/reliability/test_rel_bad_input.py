@@ -187,3 +187,12 @@ def test_a_report_whose_heartbeat_is_refused_writes_nothing(seeded: Path, argv: 
     assert code == 2 and "Traceback" not in err, (code, err)
     assert set(reports.rglob("*")) == had
     assert git(seeded, "for-each-ref") == before
+
+
+def test_a_directory_given_as_an_output_file_is_a_usage_error(seeded: Path) -> None:
+    # found by the long argv run: `inbox --receipt _bus` ended in IsADirectoryError
+    (seeded / "adir").mkdir()
+    before = git(seeded, "for-each-ref")
+    code, _, err = cli("inbox", "--receipt", "adir", cwd=seeded, agent="a1")
+    assert code == 2 and "adir: Is a directory" in err and "Traceback" not in err, (code, err)
+    assert git(seeded, "for-each-ref") == before

@@ -130,6 +130,14 @@ def _report(ctx: Ctx, exc: Exception) -> int:
             hint="fix the disk (free space, permissions), then retry; a write "
             "that failed changed nothing",
         )
+    elif isinstance(exc, OSError) and exc.errno in (20, 21, 36, 40):  # ENOTDIR EISDIR ...
+        from repobus.errors import UsageError
+
+        name = str(exc.filename or "a path")
+        exc = UsageError(
+            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror}",
+            hint="give a file where a file is expected (not a directory), with a shorter name",
+        )
     if isinstance(exc, BusError):
         code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
     else:
