@@ -148,10 +148,10 @@ def discover(start: Path | str | None = None) -> Repo:
 
     try:
         here = Path(start or os.getcwd()).resolve()
-        found, why = here.exists(), "no such directory"
+        exists, why = here.exists(), "no such directory"
     except OSError as exc:  # a name too long, a loop of links
-        found, here, why = False, Path(start or "."), exc.strerror or "cannot use"
-    if not found:
+        exists, here, why = False, Path(start or "."), exc.strerror or "cannot use"
+    if not exists:
         shown = str(here) if len(str(here)) <= 200 else str(here)[:200] + "..."
         raise SetupError(f"{why}: {shown}")
     found = locate(str(here))

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 ROOT = "refs/repobus"
 SLOT_KINDS = ("claims", "assignments")
 LOG_KINDS = ("events", "messages")
-INDEX_SCHEMA = "3"
+INDEX_SCHEMA = "4"
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
+MMAP = "PRAGMA mmap_size=268435456"
 
 
 # -- the repository -----------------------------------------------------------------------
@@ -230,17 +231,22 @@ def claims_sql(agents: Iterable[str], active_only: bool) -> tuple[str, dict[str,
                  COALESCE(lease_end, base + :ttl) AS fin
           FROM slots WHERE {" AND ".join(where)}),
         s AS (
-          SELECT key, record, view, fin,
+          SELECT key, record, view, fin, st,
                  CASE WHEN st != 'active' THEN (CASE WHEN st = '' THEN 'unknown' ELSE st END)
                       WHEN fin IS NOT NULL AND :now > fin + :grace THEN 'expired'
                       ELSE 'active' END AS state
           FROM c)
-        SELECT CASE WHEN view IS NOT NULL THEN view ELSE
+        SELECT CASE WHEN view IS NULL THEN
                  json_set(record, '$._path', '_bus/claims/' || key || '.json',
                           '$.lease_state', state,
                           '$.lease_seconds_left',
                           CASE WHEN fin IS NULL OR state != 'active' THEN NULL
-                               ELSE max(fin - :now, 0) END) END
+                               ELSE max(fin - :now, 0) END)
+               WHEN st != 'active' THEN view
+               ELSE view || ',"lease_seconds_left":'
+                         || CASE WHEN fin IS NULL OR state != 'active' THEN 'null'
+                                 ELSE max(fin - :now, 0) END
+                         || ',"lease_state":"' || state || '"}}' END
         FROM s ORDER BY key"""
     return sql, named
 
@@ -322,6 +328,21 @@ def _options(args: list[str]) -> tuple[int, bool] | None:
     return (limit, active) if json_seen else None
 
 
+def _connect(path: str) -> Any:
+    """A connection to the index.  The `sqlite3` package is the C module `_sqlite3` plus
+    date/time adapters this path never uses, and importing those costs more than the query
+    on a small bus, so the C module is used directly when it offers `connect`."""
+    try:
+        import _sqlite3 as sqlite
+
+        connect = sqlite.connect
+    except (ImportError, AttributeError):
+        import sqlite3
+
+        connect = sqlite3.connect
+    return connect(path, timeout=5, isolation_level=None)
+
+
 def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 10
 
@@ -349,10 +370,9 @@ def serve_status(args: list[str]) -> str | None:
         path = os.path.join(common, "repobus", INDEX_FILE)
         if not os.path.isfile(path):
             return None
-        import sqlite3
-
-        db = sqlite3.connect(path, timeout=5, isolation_level=None)
+        db = _connect(path)
         try:
+            db.execute(MMAP)  # pages read straight from the OS cache, not copied in
             db.execute("BEGIN")  # one snapshot for every query
             meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'sig')"))
             if meta.get("schema") != INDEX_SCHEMA or meta.get("sig") != ref_signature(common)[0]:
