@@ -170,7 +170,7 @@ def busy(repo: Path) -> Path:
         ((), {}),
         (("--limit", "5"), {"limit": 5}),
         (("--limit=0",), {"limit": 0}),
-        (("--active-only", "--limit", "40"), {"limit": 40, "active_only": True}),
+        (("--limit", "100"), {"limit": 100}),
     ],
 )
 def test_lean_status_equals_the_full_command(
@@ -217,7 +217,13 @@ def test_lean_status_never_shows_a_stale_bus(busy: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code"),
-    [(("--agent", "a1"), 0), (("--limit", "-1"), 2), (("--limit", "x"), 2), (("--bogus",), 2)],
+    [
+        (("--agent", "a1"), 0),
+        (("--active-only",), 0),
+        (("--limit", "-1"), 2),
+        (("--limit", "x"), 2),
+        (("--bogus",), 2),
+    ],
 )
 def test_other_options_go_to_the_full_command(busy: Path, args: tuple[str, ...], code: int) -> None:
     settled(busy)
@@ -232,8 +238,11 @@ def test_other_options_go_to_the_full_command(busy: Path, args: tuple[str, ...],
     )
     assert res.returncode == code, res.stderr[-1000:]
     assert "repobus.cli.commands" in res.stderr or "repobus.cli.clickapp" in res.stderr
-    if code == 0:
+    if args == ("--agent", "a1"):
         assert {c["agent_id"] for c in json.loads(res.stdout)["claims"]} == {"a1"}
+    if args == ("--active-only",):
+        got = {c["task_id"]: c["status"] for c in json.loads(res.stdout)["claims"]}
+        assert got == {"T-1": "active", "T-2": "paused"}
 
 
 def test_the_lean_path_steps_aside(repo: Path, dir_repo: Path) -> None:
@@ -254,3 +263,121 @@ def test_the_lean_path_steps_aside(repo: Path, dir_repo: Path) -> None:
         doc, lean = status(repo)
         assert not lean and [c["task_id"] for c in doc["claims"]] == ["T-2"]  # type: ignore[index, union-attr]
     assert not (repo / ".git" / "repobus" / quick.INDEX_FILE).exists()
+
+
+def test_the_lean_path_reads_the_options_as_the_command_table_does() -> None:
+    from repobus.cli.commands import TABLE
+
+    limit = next(o for o in TABLE["status"].opts if o.flag == "--limit")
+    assert limit.default == quick.DEFAULT_LIMIT
+    assert quick._options(["--json"]) == limit.default
+    assert quick._options(["--limit=3", "--json"]) == 3
+    for other in (
+        ["--json", "--active-only"],
+        ["--limit", "5"],
+        ["--json", "--since", "x"],
+        ["--json", "--limit", "-1"],
+        ["--json", "--limit"],
+        ["--json", "--limit", "\u0661"],
+        ["--json", "-h"],
+    ):
+        assert quick._options(other) is None, other
+
+
+# -- the status snapshot -------------------------------------------------------------------------
+def _commit_claim(repo: Path, task: str, record: dict[str, object]) -> None:
+    text = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    oid = git(repo, "commit-tree", "-m", text, "4b825dc642cb6eb9a060e54bf8d69288fbee4904")
+    git(repo, "update-ref", f"refs/repobus/claims/{task}", oid)
+
+
+def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
+    """Every kind of claim (active, expired, paused, done, legacy without a lease, records
+    ending in a nested object or holding the view's own field names) and the event window,
+    at several clock readings: the snapshot's document equals views.status's."""
+    from repobus import snapshot, views
+    from repobus.bus import open_bus, with_config
+
+    git(repo, "config", "repobus.leaseGrace", "5")
+    bus = open_bus(repo)
+    base = bus.clock()
+    bus.claim("a1", "T-active", ttl=3600)
+    bus.claim("a2", "T-expired", ttl=1)
+    bus.claim("a1", "T-paused")
+    bus.pause("a3", "T-paused", notes="crashed")
+    bus.claim("a2", "T-done")
+    bus.release("a2", "T-done")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base))
+    common = {"branch": "agent/x/t", "task_id": "T", "claimed_at": stamp}
+    _commit_claim(
+        repo,
+        "T-legacy",
+        {**common, "agent_id": "old", "status": "active", "claimed_at": "2020-01-01T00:00:00Z"},
+    )
+    _commit_claim(
+        repo,
+        "T-nested",
+        {**common, "agent_id": "n", "status": "active", "zz": {"deep": {"er": [1, {"x": "}"}]}}},
+    )
+    _commit_claim(
+        repo,
+        "T-own",
+        {
+            **common,
+            "agent_id": "o",
+            "status": "active",
+            "lease_state": "mine",
+            "lease_seconds_left": 3,
+            "_path": "p",
+        },
+    )
+    _commit_claim(repo, "T-odd", {**common, "agent_id": "q", "status": ["not", "text"]})
+    for i in range(snapshot.EVENTS + 5):
+        bus.log("a1", "status", f"e{i} \u2028 \u00e9", task="T-active" if i % 7 == 0 else None)
+    index = bus.store.index
+    index.catch_up()
+    db = index.db()
+    text = snapshot.build(db, "test")
+    assert snapshot.sig_of(text) == "test"
+    for shift in (0, 3, 10, 7200):
+        later = with_config(bus)
+        later.clock = lambda shift=shift: base + shift  # type: ignore[misc]
+        for limit in (0, 1, 20, snapshot.EVENTS):
+            shown = snapshot.render(
+                text,
+                now=base + shift,
+                ttl=bus.cfg.ttl,
+                grace=bus.cfg.grace,
+                limit=limit,
+                filters="{}",
+            )
+            assert shown is not None
+            got = json.loads(shown)
+            want = json.loads(json.dumps(views.status(later, limit=limit)))
+            assert got["claims"] == want["claims"], (shift, limit)
+            assert got["events"] == want["events"], (shift, limit)
+    # more events asked for than the snapshot keeps: it declines, the index answers
+    assert (
+        snapshot.render(text, now=base, ttl=1, grace=1, limit=snapshot.EVENTS + 1, filters="{}")
+        is None
+    )
+    # a damaged snapshot declines too
+    assert snapshot.render(text[:-40], now=base, ttl=1, grace=1, limit=1, filters="{}") is None
+    assert snapshot.sig_of(b"garbage") is None
+
+
+def test_the_snapshot_is_written_only_for_a_trusted_fingerprint(busy: Path) -> None:
+    from repobus import snapshot
+
+    path = Path(snapshot.path_in(str(busy / ".git")))
+    path.unlink(missing_ok=True)
+    status(busy)  # right after the writes: not trusted yet
+    assert not path.exists()
+    settled(busy)
+    assert snapshot.sig_of(path.read_bytes())
+    doc, lean = status(busy)
+    assert lean
+    path.write_text("not a snapshot", encoding="utf-8")
+    doc2, lean = status(busy)
+    assert not lean and doc2["claims"] == doc["claims"]  # the full command answered ...
+    assert snapshot.sig_of(path.read_bytes())  # ... and wrote it again

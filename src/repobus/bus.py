@@ -64,7 +64,8 @@ class Bus(Messaging):
         return end is not None and (now or self.clock()) > end + self.cfg.grace
 
     def lease_state(self, rec: dict[str, Any], now: int | None = None) -> str:
-        status = str(rec.get("status", ""))
+        status = rec.get("status")
+        status = status if isinstance(status, str) else ""  # a damaged record: unknown
         if status != "active":
             return status or "unknown"
         return "expired" if self.is_expired(rec, now) else "active"

@@ -29,6 +29,7 @@ INDEX_SCHEMA = "4"
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
 MMAP = "PRAGMA mmap_size=268435456"
+DEFAULT_LIMIT = 10  # status's --limit default in the command table (a test holds them equal)
 
 
 # -- the repository -----------------------------------------------------------------------
@@ -225,24 +226,24 @@ def claims_sql(agents: Iterable[str], active_only: bool) -> tuple[str, dict[str,
         where.append(f"agent IN ({', '.join(f':a{i}' for i in range(len(agents)))})")
     if active_only:
         where.append("status IN ('active', 'paused')")
+    # A finished claim's view is stored whole: returned as it is, nothing computed.
     sql = f"""
         WITH c AS (
-          SELECT key, record, view, COALESCE(status, '') AS st,
-                 COALESCE(lease_end, base + :ttl) AS fin
+          SELECT key, record, view, status, COALESCE(lease_end, base + :ttl) AS fin
           FROM slots WHERE {" AND ".join(where)}),
         s AS (
-          SELECT key, record, view, fin, st,
-                 CASE WHEN st != 'active' THEN (CASE WHEN st = '' THEN 'unknown' ELSE st END)
+          SELECT key, record, view, status, fin,
+                 CASE WHEN status IS NOT 'active' THEN COALESCE(NULLIF(status, ''), 'unknown')
                       WHEN fin IS NOT NULL AND :now > fin + :grace THEN 'expired'
                       ELSE 'active' END AS state
           FROM c)
-        SELECT CASE WHEN view IS NULL THEN
+        SELECT CASE WHEN status IS NOT 'active' AND view IS NOT NULL THEN view
+               WHEN view IS NULL THEN
                  json_set(record, '$._path', '_bus/claims/' || key || '.json',
                           '$.lease_state', state,
                           '$.lease_seconds_left',
                           CASE WHEN fin IS NULL OR state != 'active' THEN NULL
                                ELSE max(fin - :now, 0) END)
-               WHEN st != 'active' THEN view
                ELSE view || ',"lease_seconds_left":'
                          || CASE WHEN fin IS NULL OR state != 'active' THEN 'null'
                                  ELSE max(fin - :now, 0) END
@@ -307,16 +308,14 @@ def status_json(
 
 
 # -- serving `status --json` ----------------------------------------------------------------------
-def _options(args: list[str]) -> tuple[int, bool] | None:
-    """(limit, active_only) of `--json [--limit N] [--active-only]`; None for anything else."""
-    limit, active, json_seen = 10, False, False
+def _options(args: list[str]) -> int | None:
+    """The limit of `--json [--limit N]`; None for anything else."""
+    limit, json_seen = DEFAULT_LIMIT, False
     i = 0
     while i < len(args):
         a = args[i]
         if a == "--json":
             json_seen = True
-        elif a == "--active-only":
-            active = True
         elif a == "--limit" and i + 1 < len(args) and _digits(args[i + 1]):
             limit = int(args[i + 1])
             i += 1
@@ -325,36 +324,20 @@ def _options(args: list[str]) -> tuple[int, bool] | None:
         else:
             return None
         i += 1
-    return (limit, active) if json_seen else None
-
-
-def _connect(path: str) -> Any:
-    """A connection to the index.  The `sqlite3` package is the C module `_sqlite3` plus
-    date/time adapters this path never uses, and importing those costs more than the query
-    on a small bus, so the C module is used directly when it offers `connect`."""
-    try:
-        import _sqlite3 as sqlite
-
-        connect = sqlite.connect
-    except (ImportError, AttributeError):
-        import sqlite3
-
-        connect = sqlite3.connect
-    return connect(path, timeout=5, isolation_level=None)
+    return limit if json_seen else None
 
 
 def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 10
 
 
-def serve_status(args: list[str]) -> str | None:
+def serve_status(args: list[str]) -> bytes | None:
     """The output of `repobus status ARGS` when this lean path can give it; None when the
     full command must answer (other options, no current index, a mirror to refresh, the dir
     backend, anything unexpected - the full command then reports it properly)."""
-    opts = _options(args)
-    if opts is None:
+    limit = _options(args)
+    if limit is None:
         return None
-    limit, active_only = opts
     try:
         found = locate(os.path.realpath(os.getcwd()))
         if found is None:
@@ -367,32 +350,19 @@ def serve_status(args: list[str]) -> str | None:
             return None
         if mirror_applies(cfg) and mirror_state(root, git_dir, common) is None:
             return None
-        path = os.path.join(common, "repobus", INDEX_FILE)
-        if not os.path.isfile(path):
+        from repobus import snapshot
+
+        data = snapshot.read(snapshot.path_in(common))
+        sig = snapshot.sig_of(data)
+        if data is None or not sig or sig != ref_signature(common)[0]:
             return None
-        db = _connect(path)
-        try:
-            db.execute(MMAP)  # pages read straight from the OS cache, not copied in
-            db.execute("BEGIN")  # one snapshot for every query
-            meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('schema', 'sig')"))
-            if meta.get("schema") != INDEX_SCHEMA or meta.get("sig") != ref_signature(common)[0]:
-                return None
-            filters = (
-                f'{{"active_only":{"true" if active_only else "false"},"agents":[],'
-                f'"limit":{limit},"since":null}}'
-            )
-            return status_json(
-                db,
-                now=int(time.time()),
-                ttl=cfg.ttl,
-                grace=cfg.grace,
-                limit=limit,
-                agents=[],
-                active_only=active_only,
-                since=None,
-                filters=filters,
-            )
-        finally:
-            db.close()
+        return snapshot.render(
+            data,
+            now=int(time.time()),
+            ttl=cfg.ttl,
+            grace=cfg.grace,
+            limit=limit,
+            filters=f'{{"active_only":false,"agents":[],"limit":{limit},"since":null}}',
+        )
     except Exception:  # the full command answers, and reports whatever went wrong
         return None

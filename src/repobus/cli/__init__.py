@@ -166,10 +166,18 @@ def _report(ctx: Ctx, exc: Exception) -> int:
     return code
 
 
-def _write(text: str) -> int:
+def _write(out: bytes) -> int:
+    """Write a whole answer (and its newline) to stdout, as bytes."""
     try:
-        sys.stdout.write(text)
+        raw = getattr(sys.stdout, "buffer", None)
+        if raw is None:  # a text stream (output captured in-process)
+            sys.stdout.write(out.decode("utf-8") + "\n")
+            sys.stdout.flush()
+            return 0
         sys.stdout.flush()
+        raw.write(out)
+        raw.write(b"\n")
+        raw.flush()
     except BrokenPipeError:
         return 0
     except OSError as exc:
@@ -193,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["status"]:  # the command agents poll: answered by the lean path when it can
         from repobus.quick import serve_status
 
-        text = serve_status(args[1:])
-        if text is not None:
-            return _write(text + "\n")
+        out = serve_status(args[1:])
+        if out is not None:
+            return _write(out)
     from repobus.cli.spec import parse_fast
 
     table = _table()

@@ -20,7 +20,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from repobus import gitcmd, models, quick
+from repobus import gitcmd, models, quick, snapshot
 from repobus.errors import CorruptError
 from repobus.times import parse_or_none
 
@@ -237,6 +237,30 @@ class Index:
         sql, named = quick.claims_sql(agents, active_only)
         named.update(now=now, ttl=ttl, grace=grace)
         return [row[0] for row in self.db().execute(sql, named)]
+
+    def status_snapshot(self) -> bytes | None:
+        """The status snapshot (repobus/snapshot.py) of the refs as they are, written beside
+        the index when missing or out of date; None while the refs' fingerprint is not
+        trusted yet (the caller queries the index instead)."""
+        self.catch_up()
+        common = str(self.store.repo.common_dir)
+        path = snapshot.path_in(common)
+        db = self.db()
+        db.execute("BEGIN")  # the fingerprint and the rows it stands for, read together
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='sig'").fetchone()
+            sig = row[0] if row else ""
+            if not sig or sig != quick.ref_signature(common)[0]:
+                return None
+            data = snapshot.read(path)
+            if snapshot.sig_of(data) == sig:
+                return data
+            data = snapshot.build(db, sig)
+        finally:
+            db.execute("COMMIT")
+        if data is not None:
+            snapshot.save(path, data)
+        return data
 
     def snapshot(self, kind: str) -> tuple[dict[str, str], dict[str, int], Iterator[str]]:
         """One consistent view of a log kind: the chain heads it covers, the last `seq` of
