@@ -196,3 +196,20 @@ def test_a_directory_given_as_an_output_file_is_a_usage_error(seeded: Path) -> N
     code, _, err = cli("inbox", "--receipt", "adir", cwd=seeded, agent="a1")
     assert code == 2 and "adir: Is a directory" in err and "Traceback" not in err, (code, err)
     assert git(seeded, "for-each-ref") == before
+
+
+def test_an_export_where_nothing_can_be_written_names_the_path(seeded: Path) -> None:
+    # found by the long argv run: ENOENT from mkdir under /proc was an internal error
+    code, _, err = cli("export", "--to", "/proc/self/nonexistent", cwd=seeded)
+    assert code == 74 and "/nonexistent: No such file" in err, (code, err)
+    assert "Traceback" not in err
+
+
+def test_a_null_line_in_a_dir_backend_thread_is_named(tmp_path: Path) -> None:
+    # found by the long stored-file run: `null` in _bus/messages/T-1.jsonl crashed inbox
+    repo = new_repo(tmp_path / "r")
+    _seed(repo, "dir")
+    thread = repo / "_bus" / "messages" / "T-1.jsonl"
+    thread.write_bytes(thread.read_bytes() + b"null\n")
+    code, _, err = cli("inbox", cwd=repo, agent="a1")
+    assert code == 1 and "T-1.jsonl" in err and "not a JSON object" in err, (code, err)

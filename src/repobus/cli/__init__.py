@@ -138,6 +138,15 @@ def _report(ctx: Ctx, exc: Exception) -> int:
             f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror}",
             hint="give a file where a file is expected (not a directory), with a shorter name",
         )
+    elif isinstance(exc, OSError) and exc.filename is not None:  # a path the system refuses
+        from repobus.errors import StorageError
+
+        name = str(exc.filename)
+        exc = StorageError(
+            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: "
+            f"{exc.strerror or exc}",
+            hint="check the path (it must be somewhere repobus can create and write files)",
+        )
     if isinstance(exc, BusError):
         code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
     else:

@@ -94,10 +94,7 @@ class DirStore:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        data = models.loads(raw, self._rel(path))
-        if not isinstance(data, dict):
-            raise CorruptError(f"Invalid JSON in {self._rel(path)}: not an object")
-        return data
+        return _record(raw, self._rel(path))
 
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
@@ -156,10 +153,7 @@ class DirStore:
         if path.exists():
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if line.strip():
-                    where = f"_bus/history/{kind}/{path.name} line {n}"
-                    rec = models.loads(line, where)
-                    if not isinstance(rec, dict):
-                        raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
+                    rec = _record(line, f"_bus/history/{kind}/{path.name} line {n}")
                     out.append(Slot(kind, key, rec, models.record_hash(rec)))
         cur = self.get(kind, key)
         if cur is not None and (not out or out[-1].version != cur.version):
@@ -223,9 +217,7 @@ class DirStore:
         wanted = set(writers) if writers is not None else None
         out: builtins.list[Entry] = []
         for off, line in read_lines_reverse(path):
-            rec = models.loads(line, "events log")
-            if not isinstance(rec, dict):
-                raise CorruptError("Invalid JSON in events log: not an object")
+            rec = _record(line, "_bus/events/events.jsonl")
             ts = parse_or_none(rec.get("ts"))
             if since is not None and ts is not None and ts < since - 300:
                 break  # appended in time order; 5 min of slack for clock disorder
@@ -251,7 +243,7 @@ class DirStore:
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if not line.strip():
                     continue
-                rec = models.loads(line, f"{self._rel(path)} line {n}")
+                rec = _record(line, f"{self._rel(path)} line {n}")
                 ts = parse_or_none(rec.get("ts"))
                 if since is not None and (ts is None or ts < since):
                     continue
@@ -297,7 +289,7 @@ class DirStore:
             off = start
             for line in data[:cut].split(b"\n"):
                 if line.strip():
-                    rec = models.loads(line, f"{kind}/{name}")
+                    rec = _record(line, f"_bus/{kind}/{name}")
                     out.append(Entry(rec, f"{kind}/{name}", str(off)))
                 off += len(line) + 1
         return out, new
@@ -329,6 +321,14 @@ class DirStore:
                     except CorruptError as exc:
                         items.append((f"line {n}", None, exc.message))
                 yield from chain_problems(f"_bus/{kind}/{p.name}", items)
+
+
+def _record(line: bytes, where: str) -> dict[str, Any]:
+    """One stored record: a JSON object, or the file is named as damaged."""
+    rec = models.loads(line, where)
+    if not isinstance(rec, dict):
+        raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
+    return rec
 
 
 @contextmanager
