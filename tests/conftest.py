@@ -32,6 +32,17 @@ def isolated_git(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     gitcmd._ENV = None
 
 
+def claims_of_every_kind(bus: object) -> None:
+    """An active claim (T-active), one whose 1 s lease runs out (T-expired), a paused one
+    taken over (T-paused), a released one (T-done)."""
+    bus.claim("a1", "T-active", ttl=3600)  # type: ignore[attr-defined]
+    bus.claim("a2", "T-expired", ttl=1)  # type: ignore[attr-defined]
+    bus.claim("a1", "T-paused")  # type: ignore[attr-defined]
+    bus.pause("a3", "T-paused", notes="crashed")  # type: ignore[attr-defined]
+    bus.claim("a2", "T-done")  # type: ignore[attr-defined]
+    bus.release("a2", "T-done")  # type: ignore[attr-defined]
+
+
 def git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import git
+from conftest import claims_of_every_kind, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -145,12 +145,7 @@ def test_status_json_from_the_index_equals_the_python_view(repo: Path) -> None:
     git(repo, "config", "repobus.leaseGrace", "5")
     bus = open_bus(repo)
     base = bus.clock()
-    bus.claim("a1", "T-active", ttl=3600)
-    bus.claim("a2", "T-expired", ttl=1)
-    bus.claim("a1", "T-paused")
-    bus.pause("a3", "T-paused", notes="crashed")
-    bus.claim("a2", "T-done")
-    bus.release("a2", "T-done")
+    claims_of_every_kind(bus)
     legacy = (
         '{"agent_id":"old","branch":"agent/old/t","claimed_at":"2020-01-01T00:00:00Z",'
         '"status":"active","task_id":"T-legacy"}\n'

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import claims_of_every_kind, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,11 +100,10 @@ def test_config_parser_reads_what_git_writes(repo: Path) -> None:
 
 
 # -- status --json -------------------------------------------------------------------------------
-def status(cwd: Path, *args: str) -> tuple[dict[str, object], bool]:
-    """`repobus status --json ARGS` as a console process: its document, and whether the lean
-    path answered (the full command imports the command table; the lean path does not)."""
+def run_status(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`repobus status --json ARGS` as a console process, its imports listed on stderr."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    res = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "repobus", "status", "--json", *args],
         cwd=cwd,
         env=env,
@@ -112,6 +111,12 @@ def status(cwd: Path, *args: str) -> tuple[dict[str, object], bool]:
         text=True,
         timeout=60,
     )
+
+
+def status(cwd: Path, *args: str) -> tuple[dict[str, object], bool]:
+    """Status's document, and whether the lean path answered (the full command imports the
+    command table; the lean path does not)."""
+    res = run_status(cwd, *args)
     assert res.returncode == 0, res.stderr[-2000:]
     lean = "repobus.cli.commands" not in res.stderr
     assert ("repobus.quick" in res.stderr) or not lean
@@ -227,15 +232,7 @@ def test_lean_status_never_shows_a_stale_bus(busy: Path) -> None:
 )
 def test_other_options_go_to_the_full_command(busy: Path, args: tuple[str, ...], code: int) -> None:
     settled(busy)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    res = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "repobus", "status", "--json", *args],
-        cwd=busy,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    res = run_status(busy, *args)
     assert res.returncode == code, res.stderr[-1000:]
     assert "repobus.cli.commands" in res.stderr or "repobus.cli.clickapp" in res.stderr
     if args == ("--agent", "a1"):
@@ -301,12 +298,7 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
     git(repo, "config", "repobus.leaseGrace", "5")
     bus = open_bus(repo)
     base = bus.clock()
-    bus.claim("a1", "T-active", ttl=3600)
-    bus.claim("a2", "T-expired", ttl=1)
-    bus.claim("a1", "T-paused")
-    bus.pause("a3", "T-paused", notes="crashed")
-    bus.claim("a2", "T-done")
-    bus.release("a2", "T-done")
+    claims_of_every_kind(bus)
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(base))
     common = {"branch": "agent/x/t", "task_id": "T", "claimed_at": stamp}
     _commit_claim(

@@ -89,34 +89,25 @@ def status_json(
     if not wanted and not active_only and since is None:
         from repobus import snapshot
 
+    shown: dict[str, Any] = {
+        "now": bus.clock(),
+        "ttl": bus.cfg.ttl,
+        "grace": bus.cfg.grace,
+        "limit": limit,
+        "filters": filters,
+    }
+    if not wanted and not active_only and since is None:
+        from repobus import snapshot
+
         data = index.status_snapshot()
-        shown = None
-        if data is not None:
-            shown = snapshot.render(
-                data,
-                now=bus.clock(),
-                ttl=bus.cfg.ttl,
-                grace=bus.cfg.grace,
-                limit=limit,
-                filters=filters,
-            )
-        if shown is not None:
-            return shown.decode("utf-8")
+        doc = snapshot.render(data, **shown) if data is not None else None
+        if doc is not None:
+            return doc.decode("utf-8")
     index.catch_up()
     db = index.db()
     db.execute("BEGIN")  # one snapshot for the claims and the events
     try:
-        return quick.status_json(
-            db,
-            now=bus.clock(),
-            ttl=bus.cfg.ttl,
-            grace=bus.cfg.grace,
-            limit=limit,
-            agents=wanted,
-            active_only=active_only,
-            since=since,
-            filters=filters,
-        )
+        return quick.status_json(db, agents=wanted, active_only=active_only, since=since, **shown)
     finally:
         db.execute("COMMIT")
 
