@@ -92,6 +92,22 @@ def create_exclusive(path: Path, data: str) -> None:
         os.close(fd)
 
 
+def create_numbered(folder: Path, stem: str, suffix: str, data: str) -> Path:
+    """Write a new file `stem.suffix` in `folder`, or `stem-2.suffix`, `stem-3.suffix`...
+    when taken (receipts written in the same second)."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(17, "File exists (not a directory)", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            create_exclusive(path, data)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "File exists (999 of this name)", str(folder / f"{stem}{suffix}"))
+
+
 def append_line(path: Path, line: str) -> None:
     if not line.endswith("\n"):
         line += "\n"

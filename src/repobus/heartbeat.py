@@ -112,14 +112,7 @@ def _idle(bus: Bus, activity: dict[str, int], now: int, window: float) -> list[d
 
 def write_receipt(folder: Path, report: dict[str, Any], now: int) -> Path:
     stamp = times.fmt(now).replace("-", "").replace(":", "")
-    for n in range(1, 1000):
-        path = folder / (f"heartbeat-{stamp}.json" if n == 1 else f"heartbeat-{stamp}-{n}.json")
-        try:
-            files.create_exclusive(path, models.doc_text(report))
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(str(folder))
+    return files.create_numbered(folder, f"heartbeat-{stamp}", ".json", models.doc_text(report))
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -162,14 +162,6 @@ def _task_block(bus: Bus, task: str, data: dict[str, Any], now: int) -> list[str
 
 def write(root: Path, text: str, now: int) -> Path:
     stamp = times.fmt(now).replace("-", "").replace(":", "")
-    folder = root / "_report" / "manager"
-    for n in range(1, 1000):
-        path = folder / (
-            f"manager-report-{stamp}.md" if n == 1 else f"manager-report-{stamp}-{n}.md"
-        )
-        try:
-            files.create_exclusive(path, text)
-            return path
-        except FileExistsError:
-            continue
-    raise FileExistsError(str(folder))
+    return files.create_numbered(
+        root / "_report" / "manager", f"manager-report-{stamp}", ".md", text
+    )

@@ -213,3 +213,12 @@ def test_a_null_line_in_a_dir_backend_thread_is_named(tmp_path: Path) -> None:
     thread.write_bytes(thread.read_bytes() + b"null\n")
     code, _, err = cli("inbox", cwd=repo, agent="a1")
     assert code == 1 and "T-1.jsonl" in err and "not a JSON object" in err, (code, err)
+
+
+def test_a_file_given_as_the_alert_folder_is_a_usage_error(seeded: Path) -> None:
+    # found by the final long argv run: `heartbeat --alert-dir AGENT_MANIFEST.json` tried 999
+    # receipt names under a file, then ended in a bare FileExistsError
+    before = git(seeded, "for-each-ref")
+    code, _, err = cli("heartbeat", "--alert-dir", "AGENT_MANIFEST.json", cwd=seeded)
+    assert code == 2 and "AGENT_MANIFEST.json: File exists" in err, (code, err)
+    assert git(seeded, "for-each-ref") == before

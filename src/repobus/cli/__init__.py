@@ -130,21 +130,21 @@ def _report(ctx: Ctx, exc: Exception) -> int:
             hint="fix the disk (free space, permissions), then retry; a write "
             "that failed changed nothing",
         )
-    elif isinstance(exc, OSError) and exc.errno in (20, 21, 36, 40):  # ENOTDIR EISDIR ...
+    elif isinstance(exc, OSError) and exc.errno in (17, 20, 21, 36, 40):  # EEXIST ENOTDIR ...
         from repobus.errors import UsageError
 
         name = str(exc.filename or "a path")
         exc = UsageError(
             f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror}",
-            hint="give a file where a file is expected (not a directory), with a shorter name",
+            hint="give a file where a file is expected and a directory where a directory is "
+            "(and a shorter name)",
         )
     elif isinstance(exc, OSError) and exc.filename is not None:  # a path the system refuses
         from repobus.errors import StorageError
 
         name = str(exc.filename)
         exc = StorageError(
-            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: "
-            f"{exc.strerror or exc}",
+            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror or exc}",
             hint="check the path (it must be somewhere repobus can create and write files)",
         )
     if isinstance(exc, BusError):

@@ -227,17 +227,6 @@ class Index:
         return total
 
     # -- reads -----------------------------------------------------------------------------
-    def claims_json(
-        self, *, now: int, ttl: int, grace: int, agents: list[str], active_only: bool
-    ) -> list[str]:
-        """The claims of `status --json` as JSON texts, lease fields computed by SQLite: the
-        same values as `views.claim_view` (a test holds them equal), without decoding and
-        re-encoding ten thousand claims in Python."""
-        self.catch_up()
-        sql, named = quick.claims_sql(agents, active_only)
-        named.update(now=now, ttl=ttl, grace=grace)
-        return [row[0] for row in self.db().execute(sql, named)]
-
     def status_snapshot(self) -> bytes | None:
         """The status snapshot (repobus/snapshot.py) of the refs as they are, written beside
         the index when missing or out of date; None while the refs' fingerprint is not
