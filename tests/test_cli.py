@@ -484,3 +484,30 @@ def test_missing_required_option_and_non_utf8_argument_are_usage_errors(repo: Pa
         assert res.code == 2 and "Missing option '--event'" in res.err
         bad = cli("log", "--event", "note", "--summary", "caf\udce9", cwd=repo, agent="a1")
         assert bad.code == 2 and "not valid UTF-8" in bad.err
+
+
+def test_a_closed_stdout_is_not_a_crash(repo: Path) -> None:
+    """`repobus ... >&-`: nothing to write to is not an internal error; errors still reach a
+    stderr that is open, and the exit code is the command's."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    def closed(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "repobus", *args))
+        return subprocess.run(
+            ["bash", "-c", f"exec {cmd} >&-"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "REPOBUS_AGENT": "a1"},
+        )
+
+    assert closed("claim", "--task", "T-1").returncode == 0
+    for args in (("status", "--json"), ("status",), ("status", "--json", "--agent", "a1")):
+        res = closed(*args)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, (args, res.stderr)
+    res = closed("status", "--agent", "bad id")
+    assert res.returncode == 2 and "unsafe agent id" in res.stderr, res.stderr

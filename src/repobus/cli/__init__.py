@@ -197,6 +197,9 @@ def _write(out: bytes) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:  # started with the descriptor closed: output goes nowhere
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
     if args in (["--version"], ["-V"]):
         sys.stdout.write(f"repobus {__version__}\n")
         return 0
