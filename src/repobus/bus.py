@@ -122,7 +122,14 @@ class Bus(Messaging):
         old = cur.record if cur else {}
         holder = old.get("agent_id")
         status = old.get("status")
-        fence = int(old.get("fencing_token") or 0)
+        fence = old.get("fencing_token") or 0
+        if not isinstance(fence, int) or isinstance(fence, bool) or fence < 0:
+            # a token repobus cannot read cannot be safely succeeded: refuse, name it
+            raise CorruptError(
+                f"claim {task} holds a damaged fencing_token {fence!r}: not a whole number",
+                hint="run `repobus verify`, then restore refs/repobus/claims/"
+                f"{task} from its history (git log)",
+            )
         same = holder == agent and status in ("active", "paused")
         if cur is not None and not same and status == "active" and not self.is_expired(old, now):
             raise self._held(task, old)

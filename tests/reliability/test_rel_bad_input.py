@@ -222,3 +222,21 @@ def test_a_file_given_as_the_alert_folder_is_a_usage_error(seeded: Path) -> None
     code, _, err = cli("heartbeat", "--alert-dir", "AGENT_MANIFEST.json", cwd=seeded)
     assert code == 2 and "AGENT_MANIFEST.json: File exists" in err, (code, err)
     assert git(seeded, "for-each-ref") == before
+
+
+@pytest.mark.parametrize("token", ['":"', "true", "-3", "1.5"])
+def test_a_claim_with_a_damaged_fencing_token_is_named(seeded: Path, token: str) -> None:
+    # found by the last long stored-file run: `"fencing_token": ":"` crashed the next claim;
+    # a token that cannot be read cannot be succeeded safely, so the claim is refused
+    tip = git(seeded, "rev-parse", "refs/repobus/claims/T-1")
+    rec = (
+        '{"agent_id":"a1","branch":"agent/a1/t-1","claimed_at":"2026-01-01T00:00:00Z",'
+        f'"fencing_token":{token},"seq":9,"status":"active","task_id":"T-1"}}'
+    )
+    oid = git(seeded, "commit-tree", "-p", tip, "-m", rec, EMPTY_TREE)
+    git(seeded, "update-ref", "refs/repobus/claims/T-1", oid)
+    before = git(seeded, "for-each-ref")
+    for agent in ("a1", "a2"):
+        code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent=agent)
+        assert code == 1 and "damaged fencing_token" in err, (code, err)
+    assert git(seeded, "for-each-ref") == before
