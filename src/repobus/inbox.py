@@ -39,7 +39,16 @@ def load_cursor(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    seen = data.get("seen")
+    if seen is not None:  # a damaged cursor forgets what it cannot read: those show as new
+        data["seen"] = (
+            {k: v for k, v in seen.items() if isinstance(v, int) and not isinstance(v, bool)}
+            if isinstance(seen, dict)
+            else {}
+        )
+    return data
 
 
 def is_unread(entry: Entry, cursor: dict[str, Any]) -> bool:

@@ -240,3 +240,16 @@ def test_a_claim_with_a_damaged_fencing_token_is_named(seeded: Path, token: str)
         code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent=agent)
         assert code == 1 and "damaged fencing_token" in err, (code, err)
     assert git(seeded, "for-each-ref") == before
+
+
+@pytest.mark.parametrize(
+    "cursor", ['{"seen": ["x"]}', '{"seen": {"refs/repobus/messages/a1": "x"}}', '{"seen": 3}']
+)
+def test_a_damaged_inbox_cursor_shows_messages_as_new(seeded: Path, cursor: str) -> None:
+    # found by reading after the last long run: the cursor's `seen` was trusted to hold ints
+    path = seeded / ".git" / "repobus" / "inbox" / "eng1.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(cursor, encoding="utf-8")
+    code, out, err = cli("inbox", "--mark-read", cwd=seeded, agent="eng1")
+    assert code == 0 and "Traceback" not in err, (code, err)
+    assert "new=" in out
