@@ -43,8 +43,6 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, durable: bool
     """Replace `path` whole.  `durable=False` skips the fsync, for derived files (the
     mirror) that are rebuilt from the bus when lost.  On failure nothing is left behind."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    if path.is_dir():
-        raise IsADirectoryError(21, "Is a directory", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -95,9 +93,7 @@ def create_exclusive(path: Path, data: str) -> None:
 def create_numbered(folder: Path, stem: str, suffix: str, data: str) -> Path:
     """Write a new file `stem.suffix` in `folder`, or `stem-2.suffix`, `stem-3.suffix`...
     when taken (receipts written in the same second)."""
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(17, "File exists (not a directory)", str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)  # a file in its place: FileExistsError naming it
     for n in range(1, 1000):
         path = folder / (f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}")
         try:

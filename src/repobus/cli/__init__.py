@@ -110,43 +110,50 @@ def dispatch(
     return code
 
 
-def _report(ctx: Ctx, exc: Exception) -> int:
-    from repobus.errors import BusError
+_DISK = {  # the disk refuses the write: storage
+    28: "No space left on device",
+    122: "Disk quota exceeded",
+    30: "Read-only file system",
+    13: "Permission denied",
+}
+_WRONG_PATH = (17, 20, 21, 36, 40)  # EEXIST ENOTDIR EISDIR ENAMETOOLONG ELOOP: usage
 
-    if isinstance(exc, OSError) and exc.errno in (28, 122, 30, 13):  # ENOSPC EDQUOT EROFS EACCES
-        from repobus.errors import StorageError
 
-        why = (
-            exc.strerror
-            or {
-                28: "No space left on device",
-                122: "Disk quota exceeded",
-                30: "Read-only file system",
-                13: "Permission denied",
-            }[exc.errno]
-        )
-        exc = StorageError(
-            f"cannot write {exc.filename or 'to the repository'}: {why}",
+def _os_error(exc: OSError) -> Exception:
+    """What an OSError means to the person: a disk that refuses writes (74), a path of the
+    wrong kind (2), a path the system refuses (74); one without a path stays internal.  The
+    path named is the one the person gave: a rename's destination, not its temporary file."""
+    from repobus.errors import StorageError, UsageError
+
+    path = exc.filename2 if exc.filename2 is not None else exc.filename
+    name = None if path is None else str(path)
+    if name is not None and len(name) > 200:
+        name = name[:200] + "..."
+    if exc.errno in _DISK:
+        return StorageError(
+            f"cannot write {name or 'to the repository'}: {exc.strerror or _DISK[exc.errno]}",
             hint="fix the disk (free space, permissions), then retry; a write "
             "that failed changed nothing",
         )
-    elif isinstance(exc, OSError) and exc.errno in (17, 20, 21, 36, 40):  # EEXIST ENOTDIR ...
-        from repobus.errors import UsageError
-
-        name = str(exc.filename or "a path")
-        exc = UsageError(
-            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror}",
+    if name is None:
+        return exc
+    if exc.errno in _WRONG_PATH:
+        return UsageError(
+            f"cannot use {name}: {exc.strerror}",
             hint="give a file where a file is expected and a directory where a directory is "
             "(and a shorter name)",
         )
-    elif isinstance(exc, OSError) and exc.filename is not None:  # a path the system refuses
-        from repobus.errors import StorageError
+    return StorageError(
+        f"cannot use {name}: {exc.strerror or exc}",
+        hint="check the path (it must be somewhere repobus can create and write files)",
+    )
 
-        name = str(exc.filename)
-        exc = StorageError(
-            f"cannot use {name[:200]}{'...' if len(name) > 200 else ''}: {exc.strerror or exc}",
-            hint="check the path (it must be somewhere repobus can create and write files)",
-        )
+
+def _report(ctx: Ctx, exc: Exception) -> int:
+    from repobus.errors import BusError
+
+    if isinstance(exc, OSError):
+        exc = _os_error(exc)
     if isinstance(exc, BusError):
         code, kind, message, hint = exc.code, exc.kind, exc.message, exc.hint
     else:
