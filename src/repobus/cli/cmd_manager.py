@@ -7,6 +7,10 @@ from pathlib import Path
 from repobus import names, times
 from repobus.cli import Ctx
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 def _maybe_agent(ctx: Ctx) -> str | None:
     from repobus.errors import SetupError
@@ -89,22 +93,20 @@ def heartbeat(ctx: Ctx) -> int:
     root = bus.repo.root
     rep = hb.assess(bus, root, now=now, manager_window=manager_window, agent_window=agent_window)
     plan = names.plan_id(ctx.plan)
-    if rep["alerts"] and not ctx.dry_run and agent:  # bad input is refused before any write
+    alerting = bool(rep["alerts"]) and not ctx.dry_run
+    summary = hb.summary(rep)
+    alert: dict[str, Any] = {
+        "task": ctx.task,
+        "plan": plan,
+        "branch": ctx.branch,
+        "severity": rep["severity"],
+        "extra": {"alerts": rep["alerts"]},
+    }
+    if alerting and agent:  # bad input is refused before anything is written
         if not ctx.no_bus_event:
             from repobus.bus import build_event
 
-            build_event(
-                agent,
-                "alert",
-                hb.summary(rep),
-                task=ctx.task,
-                plan=plan,
-                branch=ctx.branch,
-                receipts=["-"],
-                severity=rep["severity"],
-                extra={"alerts": rep["alerts"]},
-                ts=times.fmt(now),
-            )
+            build_event(agent, "alert", summary, receipts=["-"], ts=times.fmt(now), **alert)
         if not ctx.no_bus_message:
             bus.check_send(agent, ctx.message_task, ctx.message_type)
     if ctx.values.get("alert_dir"):
@@ -124,20 +126,9 @@ def heartbeat(ctx: Ctx) -> int:
         f"{a.get('last_seen') or a.get('last_activity') or 'never'})"
         for a in rep["alerts"]
     ]
-    if rep["alerts"] and not ctx.dry_run and agent:
-        summary = hb.summary(rep)
+    if alerting and agent:
         if not ctx.no_bus_event:
-            bus.log(
-                agent,
-                "alert",
-                summary,
-                task=ctx.task,
-                plan=plan,
-                branch=ctx.branch,
-                receipts=[rel],
-                severity=rep["severity"],
-                extra={"alerts": rep["alerts"]},
-            )
+            bus.log(agent, "alert", summary, receipts=[rel], **alert)
         if not ctx.no_bus_message:
             bus.send(
                 agent,
