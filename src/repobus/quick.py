@@ -153,17 +153,19 @@ def _key(line: str) -> tuple[str, str | None] | None:
 
 
 # -- fingerprints of the ref storage ----------------------------------------------------------
+def _stat(path: str) -> list[int]:
+    """(mtime_ns, size, inode) of `path`; zeros when it is missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [0, 0, 0]
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
 def kind_signature(common: str, kind: str) -> tuple[int, ...]:
     """Changes whenever a ref of `kind` moves: two `stat` calls (its loose-ref directory,
     packed-refs), as (mtime_ns, size, inode) each; zeros for a missing one."""
-    sig: list[int] = []
-    for p in (os.path.join(common, ROOT, kind), os.path.join(common, "packed-refs")):
-        try:
-            st = os.stat(p)
-            sig += [st.st_mtime_ns, st.st_size, st.st_ino]
-        except OSError:
-            sig += [0, 0, 0]
-    return tuple(sig)
+    return (*_stat(os.path.join(common, ROOT, kind)), *_stat(os.path.join(common, "packed-refs")))
 
 
 def mirror_text(sig: dict[str, list[int]]) -> str:
@@ -172,7 +174,9 @@ def mirror_text(sig: dict[str, list[int]]) -> str:
 
 
 def mirror_signature(common: str) -> dict[str, list[int]]:
-    return {k: list(kind_signature(common, k)) for k in (*SLOT_KINDS, *LOG_KINDS)}
+    """`kind_signature` of every kind, packed-refs looked at once."""
+    packed = _stat(os.path.join(common, "packed-refs"))
+    return {k: [*_stat(os.path.join(common, ROOT, k)), *packed] for k in (*SLOT_KINDS, *LOG_KINDS)}
 
 
 def mirror_applies(cfg: Any) -> bool:

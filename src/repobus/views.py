@@ -96,6 +96,7 @@ def status_json(
         "limit": limit,
         "filters": filters,
     }
+    index.catch_up()
     if not wanted and not active_only and since is None:
         from repobus import snapshot
 
@@ -103,7 +104,6 @@ def status_json(
         doc = snapshot.render(data, **shown) if data is not None else None
         if doc is not None:
             return doc.decode("utf-8")
-    index.catch_up()
     db = index.db()
     db.execute("BEGIN")  # one snapshot for the claims and the events
     try:

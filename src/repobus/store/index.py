@@ -230,8 +230,7 @@ class Index:
     def status_snapshot(self) -> bytes | None:
         """The status snapshot (repobus/snapshot.py) of the refs as they are, written beside
         the index when missing or out of date; None while the refs' fingerprint is not
-        trusted yet (the caller queries the index instead)."""
-        self.catch_up()
+        trusted yet (the caller queries the index instead).  Call `catch_up` first."""
         common = str(self.store.repo.common_dir)
         path = snapshot.path_in(common)
         db = self.db()
