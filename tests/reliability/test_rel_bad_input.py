@@ -53,6 +53,13 @@ def seeded(tmp_path: Path) -> Path:
     return repo
 
 
+def put_record(repo: Path, ref: str, text: str) -> None:
+    """Append `text` to the chain of `ref` as a hand-made commit: a damaged or foreign
+    writer's record."""
+    tip = git(repo, "rev-parse", ref)
+    git(repo, "update-ref", ref, git(repo, "commit-tree", "-p", tip, "-m", text, EMPTY_TREE))
+
+
 def test_plan_new_without_title_is_a_usage_error(seeded: Path) -> None:
     code, _, err = cli("plan", "new", "--task", "T-1", cwd=seeded, agent="a1")
     assert code == 2, (code, err)
@@ -64,13 +71,11 @@ def test_memory_log_without_summary_is_a_usage_error(seeded: Path) -> None:
 
 
 def test_a_record_with_a_list_field_does_not_break_reads(seeded: Path) -> None:
-    tip = git(seeded, "rev-parse", "refs/repobus/messages/a1")
     msg = (
         '{"from":"a1","seq":2,"summary":"s","task_id":["T-1"],"ts":"2026-01-01T00:00:00Z",'
         '"type":"note"}'
     )
-    oid = git(seeded, "commit-tree", "-p", tip, "-m", msg, EMPTY_TREE)
-    git(seeded, "update-ref", "refs/repobus/messages/a1", oid)
+    put_record(seeded, "refs/repobus/messages/a1", msg)
     for argv in (["status"], ["queue"], ["inbox", "--agent", "eng1"]):
         code, _, err = cli(*argv, cwd=seeded, agent="a1")
         assert code in (0, 1) and "internal error" not in err, (argv, code, err)
@@ -86,11 +91,7 @@ def test_a_non_object_line_in_dir_history_is_named(tmp_path: Path) -> None:
 
 
 def test_a_boot_that_fails_writes_nothing(seeded: Path) -> None:
-    tip = git(seeded, "rev-parse", "refs/repobus/claims/T-1")
-    oid = git(
-        seeded, "commit-tree", "-p", tip, "-m", '{"agent_id":"a1","status":[],"seq":9}', EMPTY_TREE
-    )
-    git(seeded, "update-ref", "refs/repobus/claims/T-1", oid)
+    put_record(seeded, "refs/repobus/claims/T-1", '{"agent_id":"a1","status":[],"seq":9}')
     before = git(seeded, "rev-parse", "refs/repobus/events/a1")
     code, _, err = cli(
         "boot", "--summary", "again", "--no-sync", "--allow-dirty", cwd=seeded, agent="a1"
@@ -127,13 +128,11 @@ def test_a_boot_that_fails_on_a_damaged_assignment_writes_nothing(seeded: Path) 
 
 def test_a_claim_with_a_damaged_seq_is_not_an_internal_error(seeded: Path) -> None:
     # found by the long stored-file run: `"seq": ":"` in a claim record crashed the next write
-    tip = git(seeded, "rev-parse", "refs/repobus/claims/T-1")
     rec = (
         '{"agent_id":"a1","branch":"agent/a1/t-1","claimed_at":"2026-01-01T00:00:00Z",'
         '"seq":":","status":"active","task_id":"T-1"}'
     )
-    oid = git(seeded, "commit-tree", "-p", tip, "-m", rec, EMPTY_TREE)
-    git(seeded, "update-ref", "refs/repobus/claims/T-1", oid)
+    put_record(seeded, "refs/repobus/claims/T-1", rec)
     code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent="a1")
     assert code != 70 and "Traceback" not in err, (code, err)
     assert cli("verify", cwd=seeded)[0] == 1
@@ -228,13 +227,11 @@ def test_a_file_given_as_the_alert_folder_is_a_usage_error(seeded: Path) -> None
 def test_a_claim_with_a_damaged_fencing_token_is_named(seeded: Path, token: str) -> None:
     # found by the last long stored-file run: `"fencing_token": ":"` crashed the next claim;
     # a token that cannot be read cannot be succeeded safely, so the claim is refused
-    tip = git(seeded, "rev-parse", "refs/repobus/claims/T-1")
     rec = (
         '{"agent_id":"a1","branch":"agent/a1/t-1","claimed_at":"2026-01-01T00:00:00Z",'
         f'"fencing_token":{token},"seq":9,"status":"active","task_id":"T-1"}}'
     )
-    oid = git(seeded, "commit-tree", "-p", tip, "-m", rec, EMPTY_TREE)
-    git(seeded, "update-ref", "refs/repobus/claims/T-1", oid)
+    put_record(seeded, "refs/repobus/claims/T-1", rec)
     before = git(seeded, "for-each-ref")
     for agent in ("a1", "a2"):
         code, _, err = cli("claim", "--task", "T-1", cwd=seeded, agent=agent)
