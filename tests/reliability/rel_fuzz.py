@@ -219,14 +219,7 @@ def fuzz_command_lines(
     out.checked = out.checked.format(n=len(TABLE) - len(EXCLUDED))
     make_templates(base)
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=derandomize,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    @_settings(examples, derandomize)
     @given(
         argv=command_lines(),
         kind=st.sampled_from(["git", "dir", "remote"]),
@@ -239,10 +232,7 @@ def fuzz_command_lines(
             problem = triage(out, run_checked(box, argv, agent))
         finally:
             box.close()
-        if collect and problem:
-            out.fail(problem)
-            return
-        assert problem is None, problem
+        _verdict(out, problem, collect)
 
     _run(out, one)
     return out
@@ -263,6 +253,28 @@ def triage(out: Outcome, problem: str | None) -> str | None:
             out.count(f"known bug: {name}")
             return None
     return problem
+
+
+def _settings(examples: int, derandomize: bool) -> Any:
+    """Hypothesis settings of both generators: `examples` cases, no example database (each
+    run is new), no deadline (commands start git)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=derandomize,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+
+
+def _verdict(out: Outcome, problem: str | None, collect: bool) -> None:
+    """A case's problem: collected (the runner's table goes on) or failed (hypothesis
+    shrinks it)."""
+    if collect and problem:
+        out.fail(problem)
+        return
+    assert problem is None, problem
 
 
 def _run(out: Outcome, test: Callable[[], None]) -> None:
@@ -415,14 +427,7 @@ def fuzz_stored_files(
     templates = make_templates(base)
     targets = {k: stored_targets(p) for k, p in templates.items()}
 
-    @settings(
-        max_examples=examples,
-        deadline=None,
-        database=None,
-        derandomize=derandomize,
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
-    )
+    @_settings(examples, derandomize)
     @given(
         data=st.data(),
         kind=st.sampled_from(["git", "dir", "remote"]),
@@ -449,10 +454,7 @@ def fuzz_stored_files(
             box.close()
         if problem:
             problem = f"{target} := {content[:200]!r}\n{problem}"
-        if collect and problem:
-            out.fail(problem)
-            return
-        assert problem is None, problem
+        _verdict(out, problem, collect)
 
     _run(out, one)
     return out
