@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import servers
+from servers import FaultProxy, HttpServer, SshServer
 
 from repobus import gitcmd
 
@@ -238,10 +240,65 @@ def daemon(bare: Path) -> Iterator[Daemon]:
         d.stop()
 
 
-@pytest.fixture(params=["file", "daemon"])
+def need_server(kind: str) -> None:
+    """Skip a test whose server (`http`, `ssh`) cannot run here; under CI=true, fail instead:
+    CI must really run them."""
+    reason = servers.missing(kind)
+    if reason is None:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true but the {kind} server cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def clone_options() -> dict[str, servers.CloneConfig]:
+    """URL prefix -> the `git clone -c` config a clone of it needs (an ssh command, a credential
+    store); the server fixtures register here and `make_clones` applies it."""
+    return {}
+
+
+@pytest.fixture
+def http_server(bare: Path, clone_options: dict[str, servers.CloneConfig]) -> Iterator[HttpServer]:
+    """Apache + git http-backend serving `bare` (`http_server.url()`); clones made by
+    `make_clones` authenticate as `writer` through a credential store of their own."""
+    need_server("http")
+    with HttpServer(bare.parent) as server:
+        clone_options[server.url_prefix] = server.clone_config
+        yield server
+
+
+@pytest.fixture
+def ssh_server(bare: Path, clone_options: dict[str, servers.CloneConfig]) -> Iterator[SshServer]:
+    """sshd serving `bare` (`ssh_server.url()`); clones made by `make_clones` keep its
+    `core.sshCommand` in their config."""
+    need_server("ssh")
+    with SshServer(bare.parent) as server:
+        clone_options[server.url_prefix] = server.clone_config
+        yield server
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
+    """`fault_proxy(target_port, seed=0)`: a started FaultProxy, killed at teardown."""
+    made: list[FaultProxy] = []
+
+    def make(target_port: int, seed: int = 0) -> FaultProxy:
+        made.append(FaultProxy(target_port, seed).start())
+        return made[-1]
+
+    yield make
+    for proxy in made:
+        proxy.kill()
+
+
+@pytest.fixture(params=["file", "daemon", "http", "ssh"])
 def remote_url(request: pytest.FixtureRequest, bare: Path) -> Iterator[str]:
     if request.param == "file":
         yield f"file://{bare}"
+        return
+    if request.param in ("http", "ssh"):
+        yield request.getfixturevalue(f"{request.param}_server").url()
         return
     d = Daemon(bare.parent)
     d.start()
@@ -252,7 +309,9 @@ def remote_url(request: pytest.FixtureRequest, bare: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def make_clones(tmp_path: Path) -> Callable[[str, int], list[Path]]:
+def make_clones(
+    tmp_path: Path, clone_options: dict[str, servers.CloneConfig]
+) -> Callable[[str, int], list[Path]]:
     """Clones of a remote URL, each set up with `repobus init --remote origin`."""
     from repobus.cli import main
 
@@ -260,7 +319,8 @@ def make_clones(tmp_path: Path) -> Callable[[str, int], list[Path]]:
         out = []
         for i in range(n):
             path = tmp_path / f"clone{i}"
-            git(tmp_path, "clone", "-q", url, str(path))
+            opts = servers.clone_args(clone_options, url, path)
+            git(tmp_path, "clone", "-q", *opts, url, str(path))
             with contextlib.redirect_stdout(io.StringIO()):
                 assert main(["init", "--remote", "origin", "--repo", str(path)]) == 0
             gitcmd._ENV = None
