@@ -31,7 +31,9 @@ from typing import Any
 from benchmarks._common import EMPTY_TREE, ZERO, git, isolated_env, median, p95
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("claim", "cli", "version", "append", "status", "race", "remote", "scale")
+SECTIONS = (
+    "claim", "cli", "version", "append", "status", "race", "remote", "scale", "transports"
+)
 
 
 @dataclass(frozen=True)
@@ -556,6 +558,12 @@ def _bench_remote(ctx: Ctx) -> list[Row]:
     return bench_remote(ctx)
 
 
+def _bench_transports(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_transports import bench_transports
+
+    return bench_transports(ctx)
+
+
 def _bench_scale(ctx: Ctx) -> list[Row]:
     from benchmarks.bench_scale import bench_scale
 
@@ -670,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx.facts["loadavg_start"] = _loadavg()
     funcs = {"claim": bench_claim, "cli": bench_cli, "version": bench_version,
              "append": bench_append, "status": bench_status, "race": bench_race,
-             "remote": _bench_remote, "scale": _bench_scale}
+             "remote": _bench_remote, "scale": _bench_scale, "transports": _bench_transports}
     rows: list[Row] = []
     failed: str | None = None
     try:

@@ -31,3 +31,19 @@ def test_every_command_has_examples_in_help() -> None:
 
     missing = [name for name, cmd in TABLE.items() if not cmd.examples]
     assert missing == []
+
+
+def test_every_error_kind_and_code_is_in_the_exit_code_table() -> None:
+    from repobus import errors
+
+    table = (Path(__file__).parent.parent / "docs" / "exit-codes.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")
+    }
+    kinds = {
+        cls.kind: cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.BusError) and cls.kind != "git"
+    }
+    missing = [f"{k} ({c})" for k, c in kinds.items() if f"`{k}`" not in rows.get(str(c), "")]
+    assert missing == []

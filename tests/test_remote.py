@@ -20,15 +20,39 @@ def remote_refs(bare: Path) -> str:
     return git(bare, "for-each-ref", "--format=%(refname) %(objectname)", "refs/repobus/")
 
 
-def test_init_sets_refspec_and_is_idempotent(bare: Path, make_clones: Clones, cli) -> None:  # type: ignore[no-untyped-def]
+def test_init_adds_no_refspec_and_is_idempotent(bare: Path, make_clones: Clones, cli) -> None:  # type: ignore[no-untyped-def]
     (clone,) = make_clones(f"file://{bare}", 1)
     assert git(clone, "config", "repobus.remote") == "origin"
+    # no refspec: a plain `git fetch` stays quiet and a plain `git push` never moves bus refs
     fetch = git(clone, "config", "--get-all", "remote.origin.fetch").splitlines()
-    assert "refs/repobus/*:refs/remotes/origin-repobus/*" in fetch
-    assert not any(f.startswith("+refs/repobus") for f in fetch)
+    assert fetch == ["+refs/heads/*:refs/remotes/origin/*"]
     with unchanged(clone):
         assert "nothing changed" in cli("init", cwd=clone).out
     assert cli("init", "--remote", "nope", cwd=clone).code == 4
+
+
+def test_a_clone_of_the_old_layout_moves_its_tracking_refs(
+    bare: Path, make_clones: Clones, cli
+) -> None:  # type: ignore[no-untyped-def]
+    (clone,) = make_clones(f"file://{bare}", 1)
+    assert cli("claim", "--task", "T-1", cwd=clone, agent="a1").code == 0
+    tip = git(clone, "rev-parse", "refs/repobus-remote/origin/claims/T-1")
+    # put the clone back into layout 1: refspec on the remote, refs under refs/remotes/
+    git(
+        clone,
+        "config",
+        "--add",
+        "remote.origin.fetch",
+        "refs/repobus/*:refs/remotes/origin-repobus/*",
+    )
+    git(clone, "update-ref", "refs/remotes/origin-repobus/claims/T-1", tip)
+    git(clone, "update-ref", "-d", "refs/repobus-remote/origin/claims/T-1")
+    git(clone, "config", "--unset", "repobus.trackingLayout")
+    assert cli("status", cwd=clone).code == 0
+    assert git(clone, "rev-parse", "refs/repobus-remote/origin/claims/T-1") == tip
+    assert git(clone, "for-each-ref", "refs/remotes/").count("origin-repobus") == 0
+    assert "origin-repobus" not in git(clone, "config", "--get-all", "remote.origin.fetch")
+    assert "origin-repobus" not in git(clone, "branch", "-a")
 
 
 def test_claim_is_decided_by_the_remote(

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from repobus.gitcmd import Repo
     from repobus.store import Entry, Slot, Store
 
-MAX_ATTEMPTS = 100
 _EVENT_NAME_MAX = 64
 
 
@@ -88,24 +87,27 @@ class Bus(Messaging):
             self._require_assignment(agent, task)
         stale = self.has_remote  # with a remote, the local copy may lag: check before refusing
         cur: Slot | None = self.claim_slot(task) if stale else None
-        for _ in range(MAX_ATTEMPTS):
-            now = self.clock()
-            try:
-                rec = self._granted(agent, task, cur, now, ttl, plan, branch, notes, clear_notes)
-            except ConflictError:
-                if not stale:
-                    raise
-                stale = False  # decide again once, on the remote's latest state
-                self.store.refresh("claims", task)
-                cur = self.claim_slot(task)
-                continue
-            try:
-                return self.store.put("claims", task, rec, cur)
-            except CasFailed as lost:
-                # a lost race leaves the store's copy fresh (a remote store re-fetched it)
-                stale = False
-                cur = self._checked(lost.current) if lost.known else self.claim_slot(task)  # type: ignore[arg-type]
-        raise ConflictError(f"task {task}: too much contention, gave up after {MAX_ATTEMPTS} tries")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                now = self.clock()
+                try:
+                    rec = self._granted(
+                        agent, task, cur, now, ttl, plan, branch, notes, clear_notes
+                    )
+                except ConflictError:
+                    if not stale:
+                        raise
+                    stale = False  # decide again once, on the remote's latest state
+                    self.store.refresh("claims", task)
+                    cur = self.claim_slot(task)
+                    continue
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed as lost:
+                    # a lost race leaves the store's copy fresh (a remote store re-fetched it)
+                    stale = False
+                    cur = self._checked(lost.current) if lost.known else self.claim_slot(task)  # type: ignore[arg-type]
+            raise tries.gave_up()
 
     def _granted(
         self,
@@ -259,44 +261,46 @@ class Bus(Messaging):
     ) -> Slot:
         agent, task = names.agent_id(agent), names.task_id(task)
         ttl = ttl or self.cfg.ttl
-        for _ in range(MAX_ATTEMPTS):
-            cur: Slot = self._fresh(task, lambda: self._renewable(agent, task, fence))
-            now = self.clock()
-            rec = dict(
-                cur.record,
-                lease_expires_at=times.fmt(now + ttl),
-                op="renew",
-                by=agent,
-                updated_at=times.fmt(now),
-            )
-            rec.pop("previous_holder", None)
-            try:
-                return self.store.put("claims", task, rec, cur)
-            except CasFailed:
-                continue
-        raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur: Slot = self._fresh(task, lambda: self._renewable(agent, task, fence))
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    lease_expires_at=times.fmt(now + ttl),
+                    op="renew",
+                    by=agent,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
 
     def pause(self, agent: str, task: str, *, notes: str) -> Slot:
         agent, task = names.agent_id(agent), names.task_id(task)
         if not notes or not notes.strip():
             raise UsageError("pause needs --notes saying why (what state the work is in)")
-        for _ in range(MAX_ATTEMPTS):
-            cur = self._fresh(task, lambda: self._pausable(task))
-            now = self.clock()
-            rec = dict(
-                cur.record,
-                status="paused",
-                op="pause",
-                by=agent,
-                notes=notes,
-                updated_at=times.fmt(now),
-            )
-            rec.pop("previous_holder", None)
-            try:
-                return self.store.put("claims", task, rec, cur)
-            except CasFailed:
-                continue
-        raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur = self._fresh(task, lambda: self._pausable(task))
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    status="paused",
+                    op="pause",
+                    by=agent,
+                    notes=notes,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
 
     def _pausable(self, task: str) -> Slot:
         cur = self.claim_slot(task)
@@ -325,30 +329,31 @@ class Bus(Messaging):
             raise UsageError(
                 f"status must be one of ['done', 'paused', 'released'], got {status!r}"
             )
-        for _ in range(MAX_ATTEMPTS):
-            cur = (
-                self._fresh(task, lambda: self._pausable(task))
-                if operator
-                else self._holder_slot(agent, task, fence, "release")
-            )
-            now = self.clock()
-            rec = dict(
-                cur.record,
-                status=status,
-                op="release" if status != "paused" else "pause",
-                by=agent,
-                updated_at=times.fmt(now),
-            )
-            rec.pop("previous_holder", None)
-            if status != "paused":
-                rec["released_at"] = times.fmt(now)
-            if notes is not None:
-                rec["notes"] = notes
-            try:
-                return self.store.put("claims", task, rec, cur)
-            except CasFailed:
-                continue
-        raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur = (
+                    self._fresh(task, lambda: self._pausable(task))
+                    if operator
+                    else self._holder_slot(agent, task, fence, "release")
+                )
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    status=status,
+                    op="release" if status != "paused" else "pause",
+                    by=agent,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                if status != "paused":
+                    rec["released_at"] = times.fmt(now)
+                if notes is not None:
+                    rec["notes"] = notes
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
 
     # -- events --------------------------------------------------------------------------
     def log(
@@ -382,15 +387,16 @@ class Bus(Messaging):
         )
         if task is None or rec["event"] not in models.GUARDED_EVENTS:
             return self.store.append("events", agent, rec)
-        for _ in range(MAX_ATTEMPTS):
-            guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
-            if guard is not None and guard.record.get("fencing_token") is not None:
-                rec["fencing_token"] = guard.record["fencing_token"]
-            try:
-                return self.store.append("events", agent, rec, guard=guard)
-            except CasFailed:
-                continue
-        raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
+                if guard is not None and guard.record.get("fencing_token") is not None:
+                    rec["fencing_token"] = guard.record["fencing_token"]
+                try:
+                    return self.store.append("events", agent, rec, guard=guard)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
 
     def _renewable(self, agent: str, task: str, fence: int | None) -> Slot:
         cur = self._holder_check(agent, task, fence, "renew")
@@ -515,12 +521,24 @@ def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
-def open_bus(path: Path | str | None = None, backend: str | None = None) -> Bus:
-    from repobus import config, gitcmd
+def open_bus(
+    path: Path | str | None = None,
+    backend: str | None = None,
+    *,
+    writes: bool | None = True,
+    notes: list[str] | None = None,
+) -> Bus:
+    """The bus of the repository at `path`.  A clone not set up first follows its
+    `.repobus.toml` or asks its remote (project.ensure_set_up); `writes` says whether the
+    caller may write (a remote that cannot be asked then refuses), None skips that for the
+    commands that work before set-up; what set-up did is appended to `notes`."""
+    from repobus import config, gitcmd, project
     from repobus.store import open_store
 
     repo = gitcmd.discover(path)
     cfg = config.load(repo)
+    if writes is not None:
+        cfg = project.ensure_set_up(repo, cfg, writes=writes, notes=notes)
     return Bus(repo, cfg, open_store(repo, cfg, backend))
 
 

@@ -3,7 +3,8 @@
 `check` checks everything the original CI checker checked (FORMATS §21) over the bus as the
 original files would show it, plus: no task with two active claims, and every hash chain
 intact.  `verify` recomputes the chains and names the first record edited, dropped or
-reordered in each.  Both only read.
+reordered in each, and a chain whose objects this clone no longer has (removed by a prune),
+with how to restore it.  Both only read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
     from typing import Any
+
+    from repobus.store.housekeeping import MissingObjectError
 
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -98,6 +101,16 @@ def _classify(
 
 def verify(store: Store) -> list[Problem]:
     return list(store.verify())
+
+
+def missing_object(exc: MissingObjectError) -> Problem:
+    """A chain whose record this clone's git no longer has: named, with how to restore it."""
+    from repobus.store.housekeeping import gap
+
+    what = gap(exc.damage)
+    return Problem(
+        exc.damage.ref, f"commit {exc.damage.oid[:12]}", f"{what}; {exc.hint}" if exc.hint else what
+    )
 
 
 # -- check --------------------------------------------------------------------------------

@@ -1,18 +1,23 @@
 """`repobus doctor`: what is set up, what is wrong, and what it fixed.
 
 Checks: the git version; the repobus config (values that do not parse fall back to defaults
-silently everywhere else, so they are named here); refspecs (the bus refspec of the remote,
+silently everywhere else, so they are named here); `.repobus.toml` (readable, agreeing with
+this clone's set-up, committed); refspecs (the bus refspec of the remote,
 and any forced refspec, mirror or push setting that would let a plain `git fetch`/`git push`
 overwrite bus refs); the pre-push hook; leftover lock files - under `refs/repobus/`, in the
 remote-tracking namespaces `refs/remotes/<remote>-repobus*/` and `packed-refs.lock` - fetch
-quarantines and temporary object files left by killed writers; the derived index's
-freshness; clock skew against the remote's newest commit.
+quarantines and temporary object files left by killed writers; bus objects present (a
+`git gc --prune=now` beside a writer can delete a commit a chain names) and loose objects
+against the packing threshold; the derived index's freshness; clock skew against the
+remote's newest commit.
 
 Each finding is `{"check", "level", "detail"}` with level ok, warning or problem.  With
 fix=True it does only what is safe and says what it did: remove lock and temporary files
 older than `repobus.lockStale` (git holds a ref lock for milliseconds), delete the fetch
 quarantines of processes that are gone, add the missing bus fetch refspec, make the repobus
-pre-push hook executable, catch the index up or rebuild it (it is a cache).  Nothing else is
+pre-push hook executable, fetch a chain whose commit is missing again from the remote (and,
+when the remote never had it, move the chain back to its newest readable record), pack loose
+objects, catch the index up or rebuild it (it is a cache).  Nothing else is
 changed: a finding it cannot fix safely names the command that would.
 """
 
@@ -43,16 +48,39 @@ def _finding(check: str, level: str, detail: str) -> dict[str, str]:
 def diagnose(bus: Bus, fix: bool = False) -> list[dict[str, str]]:
     out = [_git_version(bus)]
     out += _config(bus)
+    out += _project(bus)
     out += _refspecs(bus, fix)
     out.append(_hooks(bus, fix))
     out += _locks(bus, fix)
     if bus.cfg.remote:
         out.append(_quarantines(bus, fix))
     out.append(_temp_objects(bus, fix))
-    out.append(_index(bus, fix))
+    present = _bus_objects(bus, fix)  # housekeeping: before the index, which reads the chains
+    out += [present, _loose_objects(bus, fix)]
+    out.append(_index(bus, fix and present["level"] == "ok"))
     if bus.cfg.remote:
         out.append(_skew(bus))
+        out.append(_unpushed(bus))
     return out
+
+
+def _unpushed(bus: Bus) -> dict[str, str]:
+    """Records this clone holds that the remote does not (refused, or not reached yet)."""
+    from repobus.store.remotestore import RemoteGitStore
+
+    store = bus.store
+    if not isinstance(store, RemoteGitStore):
+        return _finding("unpushed", "ok", "no remote store")
+    counts = store.unpushed()
+    if not counts:
+        return _finding("unpushed", "ok", "every record of this clone is on the remote")
+    what = ", ".join(f"{chain}: {n}" for chain, n in sorted(counts.items()))
+    return _finding(
+        "unpushed",
+        "warning",
+        f"{sum(counts.values())} record(s) not on remote '{store.remote.name}' yet ({what}); "
+        "run `repobus sync` (it says why, if the remote refuses them)",
+    )
 
 
 # -- git and config ------------------------------------------------------------------------
@@ -127,6 +155,13 @@ def _config(bus: Bus) -> list[dict[str, str]]:
     return out
 
 
+def _project(bus: Bus) -> list[dict[str, str]]:
+    """`.repobus.toml`: readable, agreeing with this clone's set-up, committed."""
+    from repobus import project
+
+    return [_finding("project", lvl, text) for lvl, text in project.diagnose(bus.repo, bus.cfg)]
+
+
 # -- refspecs --------------------------------------------------------------------------------
 def _remote_settings(bus: Bus) -> list[tuple[str, str, str]]:
     """(remote, key, value) for every remote.*.fetch / push / mirror setting."""
@@ -146,7 +181,11 @@ def _overwrites_bus(spec: str, remotes: set[str]) -> bool:
     remote-tracking namespace refs/remotes/<remote>-repobus/."""
     src, _, dst = spec.lstrip("+").partition(":")
     prefix = (dst or src).split("*", 1)[0]
-    spaces = ["refs/repobus/", *(f"refs/remotes/{r}-repobus/" for r in remotes)]
+    spaces = [
+        "refs/repobus/",
+        "refs/repobus-remote/",
+        *(f"refs/remotes/{r}-repobus/" for r in remotes),
+    ]
     return bool(prefix) and any(ns.startswith(prefix) or prefix.startswith(ns) for ns in spaces)
 
 
@@ -188,17 +227,22 @@ def _refspecs(bus: Bus, fix: bool) -> list[dict[str, str]]:
 
 
 def _bus_refspec(bus: Bus, fix: bool, have: list[str]) -> dict[str, str]:
+    """The clone's tracking layout: layout 1's fetch refspec (which made a plain `git fetch`
+    print every bus ref and `git push` move tracking refs) is gone."""
     from repobus.store import remote as rmt
 
     name = bus.cfg.remote or ""
-    spec = f"refs/repobus/*:refs/remotes/{name}-repobus/*"
-    if spec in have:
-        return _finding("refspec", "ok", f"remote.{name}.fetch has {spec}")
+    spec = rmt.legacy_refspec(name)
+    if spec not in have:
+        return _finding("refspec", "ok", f"no bus refspec on remote.{name} (repobus fetches it)")
     if fix and gitcmd.run(bus.repo.root, "remote", "get-url", name, check=False).returncode == 0:
         rmt.configure(bus.repo, name)
-        return _finding("refspec", "ok", f"fixed: added {spec} to remote.{name}.fetch")
+        return _finding("refspec", "ok", f"fixed: removed {spec} from remote.{name}.fetch")
     return _finding(
-        "refspec", "problem", f"remote.{name}.fetch lacks {spec}; run `repobus doctor --fix`"
+        "refspec",
+        "warning",
+        f"remote.{name}.fetch has {spec} (layout 1): a plain `git fetch` prints every bus ref; "
+        "run `repobus doctor --fix`",
     )
 
 
@@ -262,16 +306,10 @@ def _hook_python(path: Path, text: str) -> dict[str, str]:
 
 # -- locks and temporary files -----------------------------------------------------------------
 def lock_files(bus: Bus) -> list[Path]:
-    """Ref lock files of the bus: refs/repobus/, the remote-tracking namespaces of the bus
-    (refs/remotes/*-repobus*/), and packed-refs.lock."""
-    common = bus.repo.common_dir
-    roots = [common / "refs" / "repobus"]
-    remotes = common / "refs" / "remotes"
-    if remotes.is_dir():
-        roots += [p for p in remotes.iterdir() if "-repobus" in p.name and p.is_dir()]
-    found = [p for root in roots if root.is_dir() for p in root.rglob("*.lock")]
-    packed = common / "packed-refs.lock"
-    return sorted(found) + ([packed] if packed.exists() else [])
+    """Ref lock files of the bus (gitstore.ref_lock_files)."""
+    from repobus.store.gitstore import ref_lock_files
+
+    return ref_lock_files(bus.repo.common_dir)
 
 
 def _age(path: Path, now: float) -> float | None:
@@ -356,8 +394,10 @@ def _alive(owner: str) -> bool:
 
 def _quarantines(bus: Bus, fix: bool) -> dict[str, str]:
     """Refs a fetch killed before its clean-up left in its private quarantine
-    (refs/remotes/<remote>-repobus-incoming/<pid>-<tag>/): garbage once the process is gone."""
-    prefix = f"refs/remotes/{bus.cfg.remote}-repobus-incoming/"
+    (refs/repobus-incoming/<remote>/<pid>-<tag>/): garbage once the process is gone."""
+    from repobus.store.remote import INCOMING_ROOT
+
+    prefix = f"{INCOMING_ROOT}/{bus.cfg.remote}/"
     res = gitcmd.run(
         bus.repo.root, "for-each-ref", "--format=%(refname) %(objectname)", prefix, check=False
     )
@@ -400,6 +440,151 @@ def _temp_objects(bus: Bus, fix: bool) -> dict[str, str]:
         "warning",
         f"{len(temps)} temporary object file(s) left by "
         "killed writers (harmless; `repobus doctor --fix` removes them)",
+    )
+
+
+# -- bus objects (housekeeping) ------------------------------------------------------------------
+OBJECTS_CHECK = "bus objects present"
+
+
+def _bus_objects(bus: Bus, fix: bool) -> dict[str, str]:
+    """Every commit of every bus chain is present (`git gc --prune=now` beside a writer can
+    delete one); with a remote, --fix fetches the damaged chains again."""
+    from repobus.store import housekeeping
+
+    store: Any = bus.store
+    if getattr(store, "kind", "") != "git":
+        return _finding(OBJECTS_CHECK, "ok", "dir backend: no git objects")
+    heads = store.all_heads()
+    damaged = housekeeping.scan(store.repo, heads)
+    if not damaged:
+        return _finding(
+            OBJECTS_CHECK, "ok", f"every commit of the {len(heads)} bus chain(s) is here"
+        )
+    if fix and getattr(store, "remote", None) is not None:
+        done: dict[str, str] = {}
+        for _ in range(2):  # again once: git refuses a fetch while another chain is damaged
+            done.update((d.ref, _refetch(store, d)) for d in damaged)
+            damaged = housekeeping.scan(store.repo, store.all_heads())
+            if not damaged:
+                return _finding(OBJECTS_CHECK, "ok", "fixed: " + "; ".join(done.values()))
+    shown = "; ".join(
+        f"{housekeeping.describe(d)}: {housekeeping.repair(bus.repo, bus.cfg, d)}"
+        for d in damaged[:3]
+    )
+    more = f" (and {len(damaged) - 3} more chain(s))" if len(damaged) > 3 else ""
+    return _finding(OBJECTS_CHECK, "problem", shown + more)
+
+
+def _refetch(store: Any, damage: Any) -> str:
+    """Fetch a damaged chain again.  A missing tip the remote never had (not pushed yet) is
+    lost: the chain goes back to its newest readable record first, since git refuses every
+    fetch while a ref names a missing object."""
+    from repobus.errors import BusError
+
+    try:
+        if not damage.tip:  # a plain fetch trusts the history below our tip: fetch it whole
+            _fetch_again(store, damage.ref)
+            return _outcome(store, damage, "re-fetched its whole history from the remote")
+        theirs = store.remote.ls(damage.ref)
+        if theirs is None:
+            return f"{damage.ref}: cannot reach the remote to fetch it again"
+        lost = _rewind(store, damage) if theirs != damage.oid else ""
+        store.remote.fetch(damage.ref[len("refs/repobus/") :])
+        store.integrate([damage.ref])
+    except BusError as exc:
+        return f"{damage.ref}: cannot fetch it again: {exc.message}"
+    return _outcome(store, damage, "re-fetched it from the remote", lost)
+
+
+def _outcome(store: Any, damage: Any, done: str, otherwise: str = "") -> str:
+    from repobus.store import housekeeping
+
+    present = store.repo.git("cat-file", "-e", damage.oid, check=False).returncode == 0
+    if present and housekeeping.probe(store.repo, damage.ref, _tip(store, damage.ref)) is None:
+        return f"{damage.ref}: {done}"
+    return otherwise or f"{damage.ref}: the remote has no copy of commit {damage.oid[:12]}"
+
+
+def _tip(store: Any, ref: str) -> str:
+    return str(store.all_heads().get(ref, ""))
+
+
+def _fetch_again(store: Any, ref: str) -> None:
+    """`git fetch --refetch` of one chain: all its objects, whatever we claim to have."""
+    res = gitcmd.run(
+        store.repo.root,
+        "fetch",
+        "--refetch",
+        "--no-tags",
+        "--no-write-fetch-head",
+        "--quiet",
+        "--refmap=",
+        store.remote.name,
+        ref,
+        check=False,
+        timeout=store.cfg.remote_timeout,
+    )
+    if res.returncode != 0:
+        from repobus.errors import RemoteError
+
+        raise RemoteError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
+
+
+def _rewind(store: Any, damage: Any) -> str:
+    """Point the chain at the newest readable record the clone knows (the derived index,
+    else the remote's copy): the records after it were never pushed and are lost."""
+    from repobus.store import housekeeping
+
+    tracked = store.remote.current(store.remote.tracking(damage.ref))
+    known = housekeeping.newest_present(store.repo, damage.ref)
+    if known and (tracked is None or store.remote.is_ancestor(tracked, known)):
+        back = known
+    elif tracked and housekeeping.probe(store.repo, damage.ref, tracked) is None:
+        back = tracked
+    else:
+        return ""
+    moved = store.repo.git("update-ref", damage.ref, back, damage.oid, check=False)
+    if moved.returncode != 0:
+        return f"{damage.ref}: could not move it back to {back[:12]}: {moved.stderr.strip()}"
+    return (
+        f"{damage.ref}: commit {damage.oid[:12]} was never pushed and is lost; "
+        f"the chain goes on from {back[:12]}"
+    )
+
+
+def _loose_objects(bus: Bus, fix: bool) -> dict[str, str]:
+    """git's estimate of loose objects against the bus's packing threshold and gc.auto."""
+    from repobus.store import housekeeping
+
+    store: Any = bus.store
+    if getattr(store, "kind", "") != "git":
+        return _finding("loose objects", "ok", "dir backend: no git objects")
+    raw = bus.cfg.raw.get("packthreshold")
+    if raw is not None and not raw.strip().isdigit():
+        return _finding(
+            "loose objects",
+            "warning",
+            f"repobus.packThreshold={raw!r} is not a whole number: the default (a quarter of "
+            "gc.auto) is used instead; fix it with `git config repobus.packThreshold N`",
+        )
+    limit = housekeeping.threshold(bus.repo, bus.cfg)
+    count = housekeeping.sampled(bus.repo.objects)
+    if not housekeeping.due(count, limit):
+        return _finding(
+            "loose objects",
+            "ok",
+            f"about {count * 256} loose object(s); the bus packs past "
+            + (f"{limit}" if limit else "- never (repobus.packThreshold=0)"),
+        )
+    if fix and housekeeping.pack(bus.repo):
+        left = housekeeping.sampled(bus.repo.objects) * 256
+        return _finding("loose objects", "ok", f"fixed: packed; about {left} loose object(s) left")
+    return _finding(
+        "loose objects",
+        "warning",
+        f"about {count * 256} loose object(s), past the bus's threshold {limit}: "
+        "`repobus doctor --fix` packs the bus's own (git pack-objects; nothing is pruned)",
     )
 
 

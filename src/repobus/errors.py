@@ -67,6 +67,30 @@ class RemoteError(BusError):
     kind = "remote"
 
 
+class AuthError(RemoteError):
+    """The remote refused the credentials or the permission to push (HTTP 401/403, ssh
+    "Permission denied").  Retrying cannot help; nothing was changed at the remote."""
+
+    code = 7
+    kind = "auth"
+
+
+class RefusedError(RemoteError):
+    """The remote refused the ref itself: a server hook, a ruleset, a `receive.deny*` setting.
+    Retrying cannot help; nothing was changed at the remote."""
+
+    code = 8
+    kind = "refused"
+
+
+class UnknownOutcomeError(RemoteError):
+    """A push whose outcome could not be learned (the connection died after the remote may
+    have applied it, and re-reading the remote failed too)."""
+
+    code = 9
+    kind = "unknown"
+
+
 class StorageError(BusError):
     """The disk said no: full, over quota, read-only.  Nothing was changed."""
 

@@ -56,9 +56,13 @@ def run(
     check: bool = True,
     timeout: float | None = None,
 ) -> Result:
+    """Run git; with `timeout` (network calls), git and every process it started are killed
+    when time runs out, so no `git remote-http` or `ssh` helper is left behind."""
     import subprocess  # here, not at the top: a read served by the index starts no process
 
     argv = ("git", *args)
+    if timeout is not None:
+        return _run_bounded(cwd, argv, stdin, check, timeout)
     try:
         proc = subprocess.run(
             argv,
@@ -66,16 +70,82 @@ def run(
             input=stdin,
             capture_output=True,
             env=clean_env(),
-            timeout=timeout,
         )
     except FileNotFoundError:
         raise SetupError("git is not installed or not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteError(f"git {args[0]} timed out after {timeout:.0f}s") from None
     res = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
     if check and res.returncode != 0:
         raise GitError(argv, res.returncode, res.stderr)
     return res
+
+
+def _run_bounded(
+    cwd: Path | str, argv: tuple[str, ...], stdin: bytes | None, check: bool, timeout: float
+) -> Result:
+    import contextlib
+    import signal
+    import subprocess
+
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+        )
+    except FileNotFoundError:
+        raise SetupError("git is not installed or not on PATH") from None
+    try:
+        out, err = proc.communicate(stdin, timeout=max(timeout, 0.001))
+    except BaseException as exc:  # time ran out, or we were interrupted: end git's whole tree
+        for pid in [proc.pid, *_descendants(proc.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise GitTimeout(argv[1], timeout) from None
+        raise
+    res = Result(proc.returncode, out, err.decode("utf-8", "replace"))
+    if check and res.returncode != 0:
+        raise GitError(argv, res.returncode, res.stderr)
+    return res
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below `root` (children of children too), read from /proc.  git stays in
+    our process group, so that a kill of the group (an agent's supervisor) reaches it; a
+    timeout ends just its tree."""
+    parents: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(name))
+    out, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+class GitTimeout(RemoteError):
+    """A network git call ran out of time (its process group was killed)."""
+
+    def __init__(self, what: str, timeout: float) -> None:
+        super().__init__(f"git {what} timed out after {timeout:.0f}s")
+        self.what = what
 
 
 def stream(cwd: Path | str, *args: str, sep: bytes = b"\x1e") -> Iterator[bytes]:

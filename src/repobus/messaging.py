@@ -9,18 +9,51 @@ from the agent holding its claim needs `force`.
 
 from __future__ import annotations
 
+import random
+import time
+from contextlib import contextmanager
+
 from repobus import models, names, times
 from repobus.errors import CasFailed, ConflictError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
     from typing import Any
 
     from repobus.store import Entry, Slot, Store
 
-MAX_ATTEMPTS = 100
 _NAME_MAX = 64
+MAX_ATTEMPTS = 30  # compare-and-swap tries of one operation ...
+MAX_SECONDS = 15.0  # ... and the time they may take in all
+
+
+class Attempts:
+    """Bounded retries of a lost compare-and-swap: at most MAX_ATTEMPTS tries within
+    MAX_SECONDS, with a short randomised back-off from the third try on.  Only a lost race
+    retries: a refusal (credentials, a hook, a stale token) raises at once."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.tries = 0
+        self.start = time.monotonic()
+
+    def __iter__(self) -> Iterator[int]:
+        while self.tries < MAX_ATTEMPTS:
+            if self.tries and time.monotonic() - self.start >= MAX_SECONDS:
+                return
+            if self.tries >= 2:
+                time.sleep(min(0.002 * 2**self.tries, 0.25) * random.uniform(0.5, 1.0))
+            self.tries += 1
+            yield self.tries
+
+    def gave_up(self) -> ConflictError:
+        took = time.monotonic() - self.start
+        return ConflictError(
+            f"{self.what}: lost the compare-and-swap {self.tries} times in {took:.1f}s (other "
+            "agents keep changing it); gave up, nothing was changed",
+            hint="retry in a moment; `repobus status` shows who is writing",
+        )
 
 
 class Messaging:
@@ -31,6 +64,12 @@ class Messaging:
 
     def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
         raise NotImplementedError
+
+    @contextmanager
+    def _retrying(self, what: str) -> Iterator[Attempts]:
+        """One operation: bounded compare-and-swap tries sharing one network time budget."""
+        with self.store.operation():
+            yield Attempts(what)
 
     def send(
         self,
@@ -75,13 +114,14 @@ class Messaging:
             rec["to"] = names.agent_id(to.lower())
         if not self._guarded(task, msg_type):
             return self.store.append("messages", agent, rec)
-        for _ in range(MAX_ATTEMPTS):
-            guard = self.claim_guard(agent, task, msg_type, fence)
-            try:
-                return self.store.append("messages", agent, rec, guard=guard)
-            except CasFailed:
-                continue
-        raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                guard = self.claim_guard(agent, task, msg_type, fence)
+                try:
+                    return self.store.append("messages", agent, rec, guard=guard)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
 
     @staticmethod
     def _guarded(task: str, msg_type: str) -> bool:
@@ -125,27 +165,28 @@ class Messaging:
             names.task_id(task),
             names.agent_id(engineer),
         )
-        for _ in range(MAX_ATTEMPTS):
-            cur = self.store.get("assignments", task)
-            held = self.claim_slot(task)  # type: ignore[attr-defined]
-            if not force:
-                self._check_reassign(task, engineer, cur, held)
-            rec = {
-                "task_id": task,
-                "engineer": engineer,
-                "manager": manager,
-                "plan_id": plan,
-                "branch": branch,
-                "assigned_at": times.fmt(self.clock()),
-                "note": note,
-            }
-            try:
-                slot = self.store.put("assignments", task, rec, cur)
-                break
-            except CasFailed:
-                continue
-        else:
-            raise ConflictError(f"task {task}: too much contention")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur = self.store.get("assignments", task)
+                held = self.claim_slot(task)  # type: ignore[attr-defined]
+                if not force:
+                    self._check_reassign(task, engineer, cur, held)
+                rec = {
+                    "task_id": task,
+                    "engineer": engineer,
+                    "manager": manager,
+                    "plan_id": plan,
+                    "branch": branch,
+                    "assigned_at": times.fmt(self.clock()),
+                    "note": note,
+                }
+                try:
+                    slot = self.store.put("assignments", task, rec, cur)
+                    break
+                except CasFailed:
+                    continue
+            else:
+                raise tries.gave_up()
         meta = {"assignee": engineer}
         self.send(
             manager,

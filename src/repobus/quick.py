@@ -335,10 +335,26 @@ def _digits(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 10
 
 
+def _may_set_up(root: str, sections: dict[str, dict[str, str]]) -> bool:
+    """Whether a clone that is not set up has something to set itself up from or to ask:
+    a `.repobus.toml`, or a remote (project.ensure_set_up)."""
+    from repobus.project import FILE
+
+    return os.path.exists(os.path.join(root, FILE)) or any(
+        s.startswith("remote.") for s in sections
+    )
+
+
+def unpushed_path(common: str) -> str:
+    """The marker a remote store leaves while this clone holds records the remote lacks."""
+    return os.path.join(common, "repobus", "unpushed")
+
+
 def serve_status(args: list[str]) -> bytes | None:
     """The output of `repobus status ARGS` when this lean path can give it; None when the
     full command must answer (other options, no current index, a mirror to refresh, the dir
-    backend, anything unexpected - the full command then reports it properly)."""
+    backend, a clone not set up that has a `.repobus.toml` or a remote, anything unexpected -
+    the full command then reports it properly)."""
     limit = _options(args)
     if limit is None:
         return None
@@ -349,11 +365,16 @@ def serve_status(args: list[str]) -> bytes | None:
         root, git_dir, common = found
         from repobus import config
 
-        cfg = config.from_sections(read_config(os.path.join(common, "config")))
+        sections = read_config(os.path.join(common, "config"))
+        cfg = config.from_sections(sections)
         if cfg.backend != "git" or not cfg.index:
             return None
+        if not cfg.initialized and _may_set_up(root, sections):
+            return None  # the full command follows .repobus.toml or asks the remote first
         if mirror_applies(cfg) and mirror_state(root, git_dir, common) is None:
             return None
+        if cfg.remote and os.path.exists(unpushed_path(common)):
+            return None  # the full command names the records the remote does not have yet
         from repobus import snapshot
 
         data = snapshot.read(snapshot.path_in(common))

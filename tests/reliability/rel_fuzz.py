@@ -113,7 +113,9 @@ class Sandbox:
         refs moved to exactly what the remote holds (a loser learns the winner)."""
         out = []
         for key in sorted(set(before) | set(after)):
-            if before.get(key) == after.get(key) or key.startswith("ref refs/remotes/"):
+            if before.get(key) == after.get(key) or key.startswith(
+                ("ref refs/remotes/", "ref refs/repobus-remote/")
+            ):
                 continue
             twin = "remote " + key[4:]
             if key.startswith("ref refs/repobus/") and after.get(key) == after.get(twin):

@@ -41,7 +41,7 @@ KINDS = [
     ("remote", "sync"),
 ]
 LOCK_STALE = 1
-QUARANTINE = "refs/remotes/origin-repobus-incoming/"
+QUARANTINE = "refs/repobus-incoming/origin/"
 
 
 def kill_during(place: Path, agent: str, seed: int, mode: str, delay: float) -> list[list[str]]:

@@ -45,6 +45,8 @@ def pair(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_healthy_clone_is_all_ok(pair: tuple[Path, Path]) -> None:
     _, c = pair
+    git(c, "add", ".repobus.toml")  # healthy: the clone's .repobus.toml is committed
+    git(c, "commit", "-q", "-m", "use repobus")
     code, rep = doctor(c)
     assert code == 0 and rep["ok"], rep
     checks = {f["check"] for f in rep["findings"]}
@@ -59,7 +61,7 @@ def test_a_healthy_clone_is_all_ok(pair: tuple[Path, Path]) -> None:
         "index",
         "clock",
     } <= checks
-    assert all(f["level"] == "ok" for f in rep["findings"]), rep
+    assert [f for f in rep["findings"] if f["level"] != "ok"] == []
 
 
 def test_lock_files_in_every_bus_namespace_are_found_and_fixed(pair: tuple[Path, Path]) -> None:
@@ -67,8 +69,8 @@ def test_lock_files_in_every_bus_namespace_are_found_and_fixed(pair: tuple[Path,
     gd = c / ".git"
     old = [
         gd / "refs/repobus/claims/T-1.lock",
-        gd / "refs/remotes/origin-repobus/events/a1.lock",
-        gd / "refs/remotes/origin-repobus-incoming/claims/T-2.lock",
+        gd / "refs/repobus-remote/origin/events/a1.lock",
+        gd / "refs/repobus-incoming/origin/claims/T-2.lock",
         gd / "packed-refs.lock",
     ]
     young = gd / "refs/repobus/events/a1.lock"
@@ -96,24 +98,24 @@ def test_a_stale_lock_on_a_tracking_ref_is_recovered_by_normal_commands(
     pair: tuple[Path, Path],
 ) -> None:
     bare, c = pair
-    lock = c / ".git/refs/remotes/origin-repobus/events/a1.lock"
+    lock = c / ".git/refs/repobus-remote/origin/events/a1.lock"
     lock.write_text("")
     age(lock)
     assert cli("log", "--event", "note", "--summary", "y", cwd=c, agent="a1")[0] == 0
     code, _, err = cli("sync", cwd=c)
-    tracking = git(c, "rev-parse", "refs/remotes/origin-repobus/events/a1")
+    tracking = git(c, "rev-parse", "refs/repobus-remote/origin/events/a1")
     assert tracking == git(bare, "rev-parse", "refs/repobus/events/a1") or code != 0, err
 
 
 def test_doctor_fix_recovers_a_tracking_ref_lock_so_sync_works(pair: tuple[Path, Path]) -> None:
     bare, c = pair
-    lock = c / ".git/refs/remotes/origin-repobus/events/a1.lock"
+    lock = c / ".git/refs/repobus-remote/origin/events/a1.lock"
     lock.write_text("")
     age(lock)
     assert cli("log", "--event", "note", "--summary", "y", cwd=c, agent="a1")[0] == 0
     assert doctor(c, "--fix")[0] == 0
     assert cli("sync", cwd=c)[0] == 0
-    assert git(c, "rev-parse", "refs/remotes/origin-repobus/events/a1") == git(
+    assert git(c, "rev-parse", "refs/repobus-remote/origin/events/a1") == git(
         bare, "rev-parse", "refs/repobus/events/a1"
     )
 
@@ -150,15 +152,16 @@ def test_forced_refspecs_that_overwrite_bus_refs_are_problems(
     assert (code == 1) == bad
 
 
-def test_mirror_remote_and_missing_bus_refspec(pair: tuple[Path, Path]) -> None:
+def test_mirror_remote_and_layout_1_refspec(pair: tuple[Path, Path]) -> None:
     _, c = pair
     git(c, "config", "remote.origin.mirror", "true")
-    git(c, "config", "--unset", "remote.origin.fetch", r"refs/repobus/\*")
+    git(c, "config", "--add", "remote.origin.fetch", "refs/repobus/*:refs/remotes/origin-repobus/*")
     code, rep = doctor(c)
     details = " | ".join(f["detail"] for f in finding(rep, "refspec"))
-    assert code == 1 and "mirror=true" in details and "lacks refs/repobus/*" in details
+    assert code == 1 and "mirror=true" in details and "(layout 1)" in details
     code, rep = doctor(c, "--fix")
-    assert "fixed: added refs/repobus/*" in " | ".join(f["detail"] for f in rep["findings"])
+    assert "fixed: removed refs/repobus/*" in " | ".join(f["detail"] for f in rep["findings"])
+    assert "origin-repobus" not in git(c, "config", "--get-all", "remote.origin.fetch")
     git(c, "config", "--unset", "remote.origin.mirror")
     assert doctor(c)[0] == 0
 
@@ -295,8 +298,8 @@ def test_fetch_quarantines_of_killed_processes_are_deleted(pair: tuple[Path, Pat
     gone = subprocess.Popen(["true"])
     gone.wait()
     tip = git(c, "rev-parse", "refs/repobus/events/a1")
-    dead = f"refs/remotes/origin-repobus-incoming/{gone.pid}-0badc0de/events/a1"
-    mine = f"refs/remotes/origin-repobus-incoming/{os.getpid()}-00000000/events/a1"
+    dead = f"refs/repobus-incoming/origin/{gone.pid}-0badc0de/events/a1"
+    mine = f"refs/repobus-incoming/origin/{os.getpid()}-00000000/events/a1"
     for ref in (dead, mine):
         git(c, "update-ref", ref, tip)
     code, rep = doctor(c)
@@ -306,5 +309,5 @@ def test_fetch_quarantines_of_killed_processes_are_deleted(pair: tuple[Path, Pat
     )
     code, rep = doctor(c, "--fix")
     assert "fixed: deleted 1 ref(s)" in finding(rep, "quarantine")[0]["detail"]
-    left = git(c, "for-each-ref", "--format=%(refname)", "refs/remotes/origin-repobus-incoming/")
+    left = git(c, "for-each-ref", "--format=%(refname)", "refs/repobus-incoming/")
     assert left.split() == [mine]  # a live process's quarantine is left alone

@@ -33,6 +33,7 @@ class Ctx:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.json = bool(values.get("json"))
+        self.command: str | None = None  # the command's name, set by dispatch
         self._bus: Any = None
 
     def __getattr__(self, name: str) -> Any:
@@ -44,8 +45,17 @@ class Ctx:
     def bus(self, backend: str | None = None) -> Any:
         if self._bus is None:
             from repobus.bus import open_bus
+            from repobus.cli.cmd_setup import bus_access
 
-            self._bus = open_bus(self.values.get("repo"), backend)
+            notes: list[str] = []
+            self._bus = open_bus(
+                self.values.get("repo"),
+                backend,
+                writes=bus_access(self.command, self.values),
+                notes=notes,
+            )
+            for text in notes:  # now: the command may still fail, the set-up stays done
+                self.note(f"note: {text}")
             if self.values.get("offline") and hasattr(self._bus.store, "offline"):
                 self._bus.store.offline = True
         return self._bus
@@ -90,6 +100,7 @@ def dispatch(
     err: IO[str] | None = None,
 ) -> int:
     ctx = Ctx(values, os.environ if env is None else env, out, err)
+    ctx.command = cmd.name
     module, _, func = cmd.handler.partition(":")
     import importlib
 

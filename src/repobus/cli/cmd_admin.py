@@ -1,59 +1,10 @@
-"""init, check, verify, export, schema."""
+"""check, verify, export, schema."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from repobus.cli import Ctx
-
-
-def init(ctx: Ctx) -> int:
-    from repobus import config, gitcmd, names, session, times
-
-    repo = gitcmd.discover(ctx.values.get("repo"))
-    cfg = config.load(repo)
-    done: list[str] = []
-    wanted = {"backend": ctx.backend or cfg.raw.get("backend") or "git", "format": str(1)}
-    if ctx.values.get("ttl"):
-        wanted["ttl"] = f"{times.parse_duration(ctx.ttl)}s"
-    for key, value in wanted.items():
-        if cfg.raw.get(key.lower()) != value:
-            config.set_value(repo, key, value)
-            done.append(f"set repobus.{key}={value}")
-    if wanted["backend"] == "git" and not ctx.values.get("no_remote"):
-        from repobus.store import remote as rmt
-
-        name = ctx.values.get("remote") or rmt.default_remote(repo)
-        if name:
-            done += rmt.configure(repo, name)
-    explicit = ctx.values.get("agent") or ctx.env.get("REPOBUS_AGENT")
-    agent = names.agent_id(explicit) if explicit else session.manifest_agent(repo.root)
-    if agent and session.write_manifest(repo.root, agent):
-        done.append(f"wrote {session.MANIFEST} for {agent}")
-    if wanted["backend"] == "dir":
-        for sub in ("claims", "assignments", "events", "messages"):
-            folder = repo.root / "_bus" / sub
-            if not folder.is_dir():
-                folder.mkdir(parents=True)
-                done.append(f"created _bus/{sub}/")
-    if ctx.values.get("shims") or ctx.values.get("hooks"):
-        from repobus.cli.cmd_setup import playbook_setup
-
-        done += playbook_setup(ctx, repo)
-    hint = (
-        None
-        if agent
-        else (
-            f"no agent id yet: run `repobus init --agent ID` to write "
-            f"{session.MANIFEST}, or set REPOBUS_AGENT"
-        )
-    )
-    text = "\n".join(done) if done else "repobus already set up; nothing changed"
-    ctx.emit(
-        {"changed": done, "backend": wanted["backend"], "agent": agent, "root": str(repo.root)},
-        text + (f"\nhint: {hint}" if hint else ""),
-    )
-    return 0
 
 
 def check(ctx: Ctx) -> int:

@@ -43,6 +43,7 @@ def status(ctx: Ctx) -> int:
     if ctx.fetch:
         _fetch(ctx)
     opts = {"limit": ctx.limit, "agents": agents, "active_only": ctx.active_only, "since": since}
+    _note_unpushed(ctx)
     if ctx.json:
         ctx.out.write(views.status_json(ctx.bus(), **opts) + "\n")
         ctx.out.flush()
@@ -50,6 +51,26 @@ def status(ctx: Ctx) -> int:
         data = views.status(ctx.bus(), **opts)
         ctx.emit(data, views.status_text(data))
     return 0
+
+
+def _note_unpushed(ctx: Ctx) -> None:
+    """With a remote, name the records this clone holds that the remote does not have yet
+    (counted only while the publisher left its marker: no cost on a healthy bus)."""
+    from repobus.store.remotestore import RemoteGitStore
+
+    store = ctx.bus().store
+    if not isinstance(store, RemoteGitStore):
+        return
+    import os
+
+    from repobus.quick import unpushed_path
+
+    if not os.path.exists(unpushed_path(str(store.repo.common_dir))):
+        return
+    counts = store.unpushed()
+    if counts:
+        what = ", ".join(f"{chain} ({n})" for chain, n in sorted(counts.items()))
+        ctx.note(f"note: records not on remote '{store.remote.name}' yet: {what}; `repobus sync`")
 
 
 def watch(ctx: Ctx) -> int:

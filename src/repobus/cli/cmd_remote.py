@@ -27,19 +27,19 @@ def _remote_store(ctx: Ctx) -> Any:
 
 
 def sync(ctx: Ctx) -> int:
+    from repobus.errors import RemoteError
+
     store = _remote_store(ctx)
     tty = ctx.err.isatty() and not ctx.json
     if tty:
         ctx.err.write(f"Syncing the bus with {store.remote.name}…\n")
-    report = store.sync()
-    data = dataclasses.asdict(report)
-    lines = [
-        f"fetched {len(report.fetched)} ref(s), pushed {len(report.pushed)}, "
-        f"confirmed {len(report.confirmed)} offline change(s)"
-    ]
-    lines += [f"re-chained local records of {r} on top of the remote's" for r in report.rechained]
-    lines += [f"queued (not pushed): {r}" for r in report.queued]
-    ctx.emit(data, "\n".join(lines))
+    try:
+        report = store.sync()
+    except RemoteError:
+        if store.last_report is not None and not ctx.json:
+            ctx.err.write(_sync_text(store.last_report) + "\n")
+        raise
+    ctx.emit(dataclasses.asdict(report), _sync_text(report))
     for why in report.refused.values():
         ctx.err.write(f"error: {why}\n")
     if report.lost:
@@ -49,6 +49,16 @@ def sync(ctx: Ctx) -> int:
             hint="your local copy now shows the winner; pick another task",
         )
     return 1 if report.refused else 0
+
+
+def _sync_text(report: Any) -> str:
+    lines = [
+        f"fetched {len(report.fetched)} ref(s), pushed {len(report.pushed)}, "
+        f"confirmed {len(report.confirmed)} offline change(s)"
+    ]
+    lines += [f"re-chained local records of {r} on top of the remote's" for r in report.rechained]
+    lines += [f"queued (not pushed): {r}" for r in report.queued]
+    return "\n".join(lines)
 
 
 def doctor(ctx: Ctx) -> int:

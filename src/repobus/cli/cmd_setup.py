@@ -1,4 +1,9 @@
-"""`init --shims` / `init --hooks` (the playbook's set-up) and `hook pre-push`."""
+"""Setting a clone up: `init` (with `--shims` / `--hooks`, the playbook's set-up), which
+commands may open the bus before set-up, and `hook pre-push`.
+
+`init` reads `.repobus.toml` for its defaults and writes it when it is missing or when an
+explicit flag changes what it says; it never rewrites it otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,135 @@ from repobus.cli import Ctx
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from repobus.config import Config
+    from repobus.gitcmd import Repo
+    from repobus.project import Project
+
+# Commands that must work in a clone that is not set up: they open the bus as it is.
+BEFORE_SETUP = frozenset({"init", "doctor", "demo", "schema"})
+# Commands that only read the bus (they may write local files: the mirror, a cursor, the
+# index).  Every other command counts as a write: when a clone that is not set up cannot ask
+# its remote whether it holds a bus, a write fails closed and a read goes on with a note.
+READS = frozenset(
+    {
+        "status",
+        "watch",
+        "check",
+        "verify",
+        "export",
+        "queue",
+        "inbox",
+        "manifest list",
+        "manifest use",
+        "manifest restore",
+        "plan check",
+        "mirror",
+        "reindex",
+        "hook pre-push",
+    }
+)
+
+
+def bus_access(command: str | None, values: dict[str, Any]) -> bool | None:
+    """How `command` opens the bus: True writes, False reads, None before set-up."""
+    if command in BEFORE_SETUP:
+        return None
+    if command == "report":
+        return bool(values.get("consensus") or values.get("log_heartbeat"))
+    if command == "stale":
+        return bool(values.get("release"))
+    return command not in READS
+
+
+# -- init -------------------------------------------------------------------------------------
+def init(ctx: Ctx) -> int:
+    from repobus import config, gitcmd, project
+
+    repo = gitcmd.discover(ctx.values.get("repo"))
+    cfg = config.load(repo)
+    declared = project.read(repo.root)
+    backend, remote = _wanted(ctx, repo, cfg, declared)
+    with project.setup_lock(repo):
+        done = project.set_up(repo, backend, remote, _extra(ctx))
+    if project.Project(backend, remote) != declared:
+        project.write(repo.root, project.Project(backend, remote))
+        done.append(f"wrote {project.FILE} (commit it: {project.COMMIT})")
+    agent = _manifest(ctx, repo, done)
+    if backend == "dir":
+        done += _bus_folders(repo)
+    if ctx.values.get("shims") or ctx.values.get("hooks"):
+        done += playbook_setup(ctx, repo)
+    text = "\n".join(done) if done else "repobus already set up; nothing changed"
+    ctx.emit(
+        {
+            "changed": done,
+            "backend": backend,
+            "remote": remote,
+            "agent": agent,
+            "root": str(repo.root),
+        },
+        text + _agent_hint(agent),
+    )
+    return 0
+
+
+def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tuple[str, str | None]:
+    """(backend, remote) init sets up: the flags given, else what `.repobus.toml` says,
+    else what this clone has, else git with `origin` when the clone has one."""
+    from repobus import project
+
+    backend = ctx.backend or (declared.backend if declared else cfg.raw.get("backend")) or "git"
+    if backend != "git" or ctx.values.get("no_remote"):
+        return backend, None
+    if ctx.values.get("remote"):
+        if not project.valid_remote_name(ctx.remote):
+            from repobus.errors import UsageError
+
+            raise UsageError(f"--remote {ctx.remote!r} is not a git remote name")
+        return backend, str(ctx.remote)
+    if declared is not None and declared.backend == backend:
+        return backend, declared.remote
+    from repobus.store import remote as rmt
+
+    return backend, cfg.remote or rmt.default_remote(repo)
+
+
+def _agent_hint(agent: str | None) -> str:
+    from repobus import session
+
+    if agent:
+        return ""
+    return (
+        f"\nhint: no agent id yet: run `repobus init --agent ID` to write "
+        f"{session.MANIFEST}, or set REPOBUS_AGENT"
+    )
+
+
+def _extra(ctx: Ctx) -> dict[str, str]:
+    from repobus import times
+
+    return {"ttl": f"{times.parse_duration(ctx.ttl)}s"} if ctx.values.get("ttl") else {}
+
+
+def _manifest(ctx: Ctx, repo: Repo, done: list[str]) -> str | None:
+    from repobus import names, session
+
+    explicit = ctx.values.get("agent") or ctx.env.get("REPOBUS_AGENT")
+    agent = names.agent_id(explicit) if explicit else session.manifest_agent(repo.root)
+    if agent and session.write_manifest(repo.root, agent):
+        done.append(f"wrote {session.MANIFEST} for {agent}")
+    return agent
+
+
+def _bus_folders(repo: Repo) -> list[str]:
+    done = []
+    for sub in ("claims", "assignments", "events", "messages"):
+        folder = repo.root / "_bus" / sub
+        if not folder.is_dir():
+            folder.mkdir(parents=True)
+            done.append(f"created _bus/{sub}/")
+    return done
 
 
 def playbook_setup(ctx: Ctx, repo: Any) -> list[str]:

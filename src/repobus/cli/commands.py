@@ -22,7 +22,7 @@ COMMANDS = [
     Command(
         "init",
         "Set up repobus in this repository (idempotent).",
-        "repobus.cli.cmd_admin:init",
+        "repobus.cli.cmd_setup:init",
         opts=(
             Opt(
                 "--backend",
@@ -46,7 +46,8 @@ COMMANDS = [
             ),
             Opt("--hooks", "flag", help="Install the pre-push hook (agent/<id>/ branches)."),
         ),
-        doc="Write AGENT_MANIFEST.json when it is missing and the repository's repobus config. "
+        doc="Write AGENT_MANIFEST.json when it is missing, the repository's repobus config, "
+        "and .repobus.toml (commit it: a clone that has it sets itself up from it). "
         "Running it twice changes nothing.",
         examples=(
             "repobus init --agent codex-1",

@@ -17,6 +17,7 @@ import builtins
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from contextlib import AbstractContextManager
     from typing import Any, Protocol
 
     from repobus.config import Config
@@ -146,6 +147,11 @@ class Store(Protocol):
 
     def refresh(self, kind: str, key: str) -> None:
         """Bring one slot up to date with the authority (the remote); no-op when local."""
+        ...
+
+    def operation(self) -> AbstractContextManager[None]:
+        """One logical operation (a claim, a log): with a remote, every network call inside
+        shares one time budget, `repobus.remoteTimeout`; a no-op for local stores."""
         ...
 
 

@@ -28,6 +28,7 @@ from repobus.times import parse_or_none
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from contextlib import AbstractContextManager
     from typing import Any
 
 _CHUNK = 65536
@@ -293,6 +294,12 @@ class DirStore:
                     out.append(Entry(rec, f"{kind}/{name}", str(off)))
                 off += len(line) + 1
         return out, new
+
+    def operation(self) -> AbstractContextManager[None]:
+        """A local store spends no time on the network: nothing to budget."""
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     def refresh(self, kind: str, key: str) -> None:
         """The files are the authority: nothing to refresh."""

@@ -16,7 +16,9 @@ No work tree or index is touched.  Invariants:
 - an append guarded by a claim is one `update-ref --stdin` transaction that also verifies the
   claim ref, so a holder whose claim moved cannot write on the task;
 - a commit object is complete before any ref names it (objects.write), so `kill -9` at any
-  instant leaves refs valid.
+  instant leaves refs valid;
+- a write that crosses the packing threshold packs the bus's loose objects, and a read that
+  meets a commit git removed raises a CorruptError naming the chain (store/housekeeping.py).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ import time
 from repobus import models, quick
 from repobus.errors import CasFailed, CorruptError, GitError, LockedError
 from repobus.gitcmd import zero_oid
-from repobus.store import Entry, Problem, Slot, objects
+from repobus.store import Entry, Problem, Slot, housekeeping, objects
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
 
@@ -41,6 +44,18 @@ if TYPE_CHECKING:
 ROOT = "refs/repobus"
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
+
+
+def ref_lock_files(common: Path) -> builtins.list[Path]:
+    """Ref lock files of the bus (the one list): under refs/repobus/, the tracking and fetch
+    quarantine namespaces (and layout 1's refs/remotes/<remote>-repobus*/), packed-refs.lock."""
+    refs = common / "refs"
+    roots = [refs / "repobus", refs / "repobus-remote", refs / "repobus-incoming"]
+    if (refs / "remotes").is_dir():
+        roots += [p for p in (refs / "remotes").iterdir() if "-repobus" in p.name]
+    found = [p for root in roots if root.is_dir() for p in root.rglob("*.lock")]
+    packed = common / "packed-refs.lock"
+    return sorted(found) + ([packed] if packed.exists() else [])
 
 
 def _first_line(body: bytes) -> bytes:
@@ -88,9 +103,10 @@ class GitStore:
 
     # -- slots ---------------------------------------------------------------------------
     def _read_refs(self, pattern: str) -> builtins.list[tuple[str, str, bytes]]:
-        res = self.repo.git(
-            "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", pattern
-        )
+        with housekeeping.readable(self):  # housekeeping: a pruned object names its chain
+            res = self.repo.git(
+                "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", pattern
+            )
         out = []
         for chunk in res.stdout.split(b"\x00\n"):
             if not chunk.strip(b"\n"):
@@ -133,7 +149,8 @@ class GitStore:
 
     def list(self, kind: str) -> builtins.list[Slot]:
         if self.use_index:
-            slots: builtins.list[Slot] = self.index.slots(kind)
+            with housekeeping.readable(self):  # housekeeping: a pruned object names its chain
+                slots: builtins.list[Slot] = self.index.slots(kind)
             return slots
         prefix = f"{ROOT}/{kind}/"
         return [
@@ -170,6 +187,12 @@ class GitStore:
         )
         return rec, oid
 
+    def operation(self) -> AbstractContextManager[None]:
+        """A local store spends no time on the network: nothing to budget."""
+        from contextlib import nullcontext
+
+        return nullcontext()
+
     def refresh(self, kind: str, key: str) -> None:
         """Bring one slot up to date with the authority (a no-op without a remote)."""
 
@@ -180,6 +203,7 @@ class GitStore:
         for attempt in range(5):
             res = self.repo.git("update-ref", ref, oid, old, check=False)
             if res.returncode == 0:
+                housekeeping.after_write(self, oid)  # housekeeping: keep loose objects packed
                 return Slot(kind, key, rec, oid)
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
@@ -209,19 +233,7 @@ class GitStore:
         return GitError(("git", "update-ref", ref), code, stderr)
 
     def lock_files(self) -> builtins.list[Path]:
-        """Ref lock files under the bus namespace, its remote-tracking refs, packed-refs.lock."""
-        root = self.repo.common_dir
-        found = (
-            list((root / "refs" / "repobus").rglob("*.lock"))
-            if (root / "refs" / "repobus").is_dir()
-            else []
-        )
-        remotes = root / "refs" / "remotes"
-        if remotes.is_dir():
-            for d in remotes.glob("*-repobus*"):
-                found += list(d.rglob("*.lock"))
-        packed = root / "packed-refs.lock"
-        return found + ([packed] if packed.exists() else [])
+        return ref_lock_files(self.repo.common_dir)
 
     def clear_stale_lock(
         self, ref: str | None = None, max_age: float | None = None
@@ -269,6 +281,7 @@ class GitStore:
                 res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
             if res.returncode == 0:
                 self._tips[ref] = Slot(kind, writer, rec, oid)
+                housekeeping.after_write(self, oid)  # housekeeping: keep loose objects packed
                 return Entry(rec, writer, oid)
             self._tips.pop(ref, None)
             if guard is not None:
@@ -289,7 +302,8 @@ class GitStore:
         args = ["log", _LOG_FMT, *extra]
         if reverse:
             args.append("--reverse")
-        res = self.repo.git(*args, *refs, "--")
+        with housekeeping.readable(self):  # housekeeping: a pruned object names its chain
+            res = self.repo.git(*args, *refs, "--")
         out = []
         for chunk in res.stdout.split(_RS):
             chunk = chunk.lstrip(b"\n")
@@ -315,7 +329,8 @@ class GitStore:
         writers: Iterable[str] | None = None,
     ) -> builtins.list[Entry]:
         if self.use_index:
-            got: builtins.list[Entry] = self.index.tail(kind, limit, since, writers)
+            with housekeeping.readable(self):  # housekeeping: a pruned object names its chain
+                got: builtins.list[Entry] = self.index.tail(kind, limit, since, writers)
             return got
         refs = self._refs_of(kind, writers)
         if not refs:
@@ -355,7 +370,14 @@ class GitStore:
                 yield from self._verify_chain(ref)
 
     def _verify_chain(self, ref: str) -> Iterator[Problem]:
-        res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
+        try:
+            with housekeeping.readable(self, ref):  # housekeeping: a pruned object is a Problem
+                res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
+        except housekeeping.MissingObjectError as exc:
+            from repobus.check import missing_object
+
+            yield missing_object(exc)
+            return
         from repobus.check import chain_problems
 
         items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
