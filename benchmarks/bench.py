@@ -195,8 +195,8 @@ def bench_claim(ctx: Ctx) -> list[Row]:
     rows = [_latency_row("claim_inproc", "claim, in-process: bus.claim() on a fresh task", vals,
                          "git update-ref CAS", refs, 3.0)]
     # diagnostic: how many git processes each operation starts
-    from repobus import views
     from repobus.errors import ConflictError
+    from repobus.views import overview as views
 
     counts: dict[str, int] = {}
     with _count_git() as calls:
@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.clear()
     os.environ.update(env)  # repobus in this process runs git with this environment too
     old_term = signal.signal(signal.SIGTERM, _on_term)
-    from repobus import gitcmd
+    from repobus.git import gitcmd
 
     if hasattr(gitcmd, "_ENV"):
         gitcmd._ENV = None

@@ -111,7 +111,7 @@ def _append(root: Path, env: dict[str, str], events: int, log: Any) -> dict[str,
             worst = max(worst, housekeeping.sampled(on / ".git" / "objects") * 256)
             if i and i % 5000 == 0:
                 log(f"  {i} events")
-    from repobus import check
+    from repobus.checks import check
 
     problems = check.verify(buses["on"].store)
     return {"on": on, "off": off, "times": times, "packs": clock.times, "worst": worst,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)  # repobus in this process runs git with this environment too
-    from repobus import gitcmd
+    from repobus.git import gitcmd
 
     gitcmd._ENV = None
     failed: str | None = None

@@ -135,9 +135,9 @@ def _sync(ctx: Ctx, clone: Path) -> dict[str, object]:
 # -- claim latency -------------------------------------------------------------------------
 
 def _claim_latency(ctx: Ctx, daemon: Daemon, base: Path, s: RemoteSizes) -> list[Row]:
-    from repobus import gitcmd
     from repobus.bus import open_bus
     from repobus.errors import ConflictError
+    from repobus.git import gitcmd
 
     _bare(ctx, base, "claim.git")
     clone = _clone(ctx, daemon.url("claim.git"), ctx.root / "claim-clone")

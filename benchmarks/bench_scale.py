@@ -124,7 +124,7 @@ def _store_size(ctx: Ctx, repo: Path, jsonl: Path, judged: bool) -> tuple[Row, f
     store = pack_bytes + loose_bytes
     plain = jsonl.stat().st_size
     # the same events without repobus's chain fields, as the original scripts kept them
-    from repobus import models
+    from repobus.records import models
 
     bare_plain = 0
     with open(jsonl, encoding="utf-8") as fh:
@@ -169,8 +169,8 @@ def _cpu_ticks(pid: int) -> int:
 
 
 def _watch(ctx: Ctx, repo: Path, n_events: int, idle_s: float, label: str) -> list[Row]:
-    from repobus import gitcmd
     from repobus.bus import open_bus
+    from repobus.git import gitcmd
 
     git(repo, "commit", "-q", "--allow-empty", "-m", "initial", env=ctx.env)
     wt_follow, wt_write = ctx.root / "watch-follow", ctx.root / "watch-write"

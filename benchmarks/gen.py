@@ -214,8 +214,9 @@ def _unpack(path: Path, env: dict[str, str]) -> None:
 def selfcheck(repo_path: str | Path, env: dict[str, str] | None = None) -> list[str]:
     """Problems found: `repobus verify`, `git fsck`, and the commits compared byte for byte
     with what repobus's own object writer produces for the same records."""
-    from repobus import gitcmd, models
     from repobus.bus import open_bus
+    from repobus.git import gitcmd
+    from repobus.records import models
     from repobus.store import objects
 
     problems: list[str] = []

@@ -15,7 +15,7 @@ import pytest
 import servers
 from servers import FaultProxy, HttpServer, SshServer
 
-from repobus import gitcmd
+from repobus.git import gitcmd
 
 
 @pytest.fixture(autouse=True)

@@ -280,7 +280,7 @@ def test_init_takes_the_file_as_its_defaults_and_rewrites_it_only_for_a_flag(
 def test_status_json_of_a_private_clone_follows_the_file_once_it_arrives(
     bare: Path, fresh: Fresh, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from repobus.quick import serve_status
+    from repobus.cli.lean import serve_status
 
     set_up_alice(fresh, f"file://{bare}", cli)
     private = tmp_path / "private"
@@ -347,7 +347,7 @@ def test_a_dir_backend_file_sets_a_clone_up_for_the_dir_backend(
 
 @pytest.mark.parametrize("name", ["origin", "up-stream", "team/gitlab", "dépôt", 'a"b\\c'])
 def test_the_file_reads_back_what_init_wrote(name: str) -> None:
-    from repobus import project
+    from repobus.store import project
 
     for declared in (project.Project("git", name), project.Project("dir")):
         assert project.parse(project.render(declared).encode()) == declared
@@ -366,7 +366,7 @@ def test_the_file_reads_back_what_init_wrote(name: str) -> None:
     ],
 )
 def test_a_file_repobus_cannot_follow_is_named(text: str, words: str) -> None:
-    from repobus import project
+    from repobus.store import project
 
     with pytest.raises(project.ProjectFileError) as err:
         project.parse(text.encode())

@@ -139,8 +139,8 @@ def test_deleted_ref_is_forgotten_and_index_is_not_the_source(repo: Path, cli) -
 def test_status_json_from_the_index_equals_the_python_view(repo: Path) -> None:
     import json as _json
 
-    from repobus import views
     from repobus.bus import with_config
+    from repobus.views import overview as views
 
     git(repo, "config", "repobus.leaseGrace", "5")
     bus = open_bus(repo)

@@ -1,4 +1,6 @@
-"""The layers stay honest: below cli/ nothing prints, exits, or reads argv or the environment;
+"""The layers stay honest: each folder of src/repobus imports only the layers below it
+(docs/architecture.md), no two modules import each other in a cycle, at most ten modules sit at
+the package top level; below cli/ nothing prints, exits, or reads argv or the environment;
 `import repobus` loads neither the CLI framework nor any extra; `--version` loads nothing."""
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def _violations(path: Path) -> list[str]:
 
 ALLOWED = {
     # the one module that runs git passes the process environment on to git
-    ("gitcmd.py", "os.environ"),
+    ("git/gitcmd.py", "os.environ"),
 }
 
 
@@ -101,3 +103,119 @@ def test_claim_path_loads_neither_click_nor_msgspec(tmp_path: Path) -> None:
     )
     mods = _loaded_after(code)
     assert not {"click", "msgspec"} & mods
+
+
+# -- the order of the layers -----------------------------------------------------------------
+# Lowest first; a module may import its own layer and those before it.  errors.py is the leaf
+# every layer may use; the adapters (cli, web, mcp) sit side by side on top and never import
+# each other.
+ORDER = ("errors", "records", "git", "store", "bus", "views", "playbook", "checks")
+ADAPTER_RANK = len(ORDER)
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for p in SRC.rglob("*.py"):
+        rel = p.relative_to(SRC.parent).with_suffix("")
+        name = ".".join(rel.parts)
+        out[name.removesuffix(".__init__")] = p
+    return out
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _imports(path: Path, runtime_only: bool) -> set[str]:
+    """The repobus modules `path` imports (function-level imports included); with
+    `runtime_only`, not those under `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text(), str(path))
+    skip: set[int] = set()
+    if runtime_only:
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.If)
+                and isinstance(node.test, ast.Name)
+                and node.test.id == "TYPE_CHECKING"
+            ):
+                skip |= {id(d) for c in node.body for d in ast.walk(c)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("repobus"):
+            found |= {_resolve(f"{node.module}.{a.name}") or "" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {_resolve(a.name) or "" for a in node.names if a.name.startswith("repobus")}
+    return found - {"", "repobus"}
+
+
+def _layer(module: str) -> tuple[str, int] | None:
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    head = parts[1]
+    if head in ORDER:
+        return head, ORDER.index(head)
+    if head in ADAPTERS:
+        return head, ADAPTER_RANK
+    return None  # __init__ and __main__ of the package: the public entry points
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    wrong = []
+    for module, path in sorted(MODULES.items()):
+        mine = _layer(module)
+        if mine is None:
+            continue
+        for dep in sorted(_imports(path, runtime_only=False)):
+            theirs = _layer(dep)
+            if theirs is None or theirs[0] == mine[0]:
+                continue
+            if theirs[1] >= mine[1]:
+                wrong.append(f"{module} imports {dep}")
+    assert wrong == []
+
+
+def test_no_import_cycles() -> None:
+    graph = {m: _imports(p, runtime_only=True) - {m} for m, p in MODULES.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert cycles == []
+
+
+def test_at_most_ten_modules_at_the_top_level() -> None:
+    top = sorted(p.name for p in SRC.glob("*.py"))
+    assert len(top) <= 10, top
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(ORDER[1:]) | set(ADAPTERS), folders

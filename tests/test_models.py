@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from repobus import models
 from repobus.errors import CorruptError
+from repobus.records import models, types
 
 ND_073 = {
     "agent_id": "codex-tier2",
@@ -74,7 +74,7 @@ MANIFEST = {
 
 
 def test_real_claim_reads_and_writes_back_unchanged() -> None:
-    claim = models.Claim.from_dict(ND_073, "ND-073.json")
+    claim = types.Claim.from_dict(ND_073, "ND-073.json")
     assert claim.status == "released" and claim.released_at == "2025-11-09T23:02:22Z"
     assert claim.to_dict() == ND_073
     assert models.doc_text(claim.to_dict()) == json.dumps(ND_073, indent=2, sort_keys=True) + "\n"
@@ -84,13 +84,13 @@ def test_legacy_claimed_key_is_accepted() -> None:
     legacy = {k: v for k, v in ND_073.items() if k != "claimed_at"} | {
         "claimed": "2025-01-01T00:00:00Z"
     }
-    assert models.Claim.from_dict(legacy, "x").claimed_at == "2025-01-01T00:00:00Z"
+    assert types.Claim.from_dict(legacy, "x").claimed_at == "2025-01-01T00:00:00Z"
 
 
 @pytest.mark.parametrize("line", EVENT_LINES)
 def test_real_event_lines_read_and_keep_unknown_keys(line: str) -> None:
     data = json.loads(line)
-    event = models.Event.from_dict(data, "events.jsonl")
+    event = types.Event.from_dict(data, "events.jsonl")
     assert event.to_dict() == data
 
 
@@ -101,28 +101,28 @@ def test_event_line_has_the_original_shape() -> None:
 
 @pytest.mark.parametrize("msg", MESSAGES)
 def test_real_messages_read_and_keep_insertion_order(msg: dict[str, object]) -> None:
-    m = models.Message.from_dict(msg, "QUEUE-080.jsonl")
+    m = types.Message.from_dict(msg, "QUEUE-080.jsonl")
     assert m.sender == msg["from"]
     assert m.to_dict() == msg
     assert models.message_line(m.to_dict()) == json.dumps(msg, ensure_ascii=False) + "\n"
 
 
 def test_assignment_and_manifest_round_trip() -> None:
-    assert models.Assignment.from_dict(ASSIGNMENT, "a").to_dict() == ASSIGNMENT
+    assert types.Assignment.from_dict(ASSIGNMENT, "a").to_dict() == ASSIGNMENT
     nulls = ASSIGNMENT | {"plan_id": None, "branch": None, "note": None}
-    assert models.Assignment.from_dict(nulls, "a").to_dict() == nulls
-    assert models.Manifest.from_dict(MANIFEST, "m").to_dict() == MANIFEST
+    assert types.Assignment.from_dict(nulls, "a").to_dict() == nulls
+    assert types.Manifest.from_dict(MANIFEST, "m").to_dict() == MANIFEST
 
 
 def test_missing_field_names_the_field() -> None:
     bad = {k: v for k, v in ND_073.items() if k != "agent_id"}
     with pytest.raises(CorruptError, match="missing field 'agent_id'"):
-        models.Claim.from_dict(bad, "_bus/claims/ND-073.json")
+        types.Claim.from_dict(bad, "_bus/claims/ND-073.json")
 
 
 def test_wrong_type_names_the_field() -> None:
     with pytest.raises(CorruptError, match="fencing_token"):
-        models.Claim.from_dict(ND_073 | {"fencing_token": "three"}, "x")
+        types.Claim.from_dict(ND_073 | {"fencing_token": "three"}, "x")
 
 
 def test_malformed_json_names_where() -> None:
@@ -130,11 +130,11 @@ def test_malformed_json_names_where() -> None:
         models.loads(b'{"task_id": ', "_bus/claims/X.json")
 
 
-@pytest.mark.parametrize("name", sorted(models.RECORDS))
+@pytest.mark.parametrize("name", sorted(types.RECORDS))
 def test_schema_for_each_format(name: str) -> None:
-    sch = models.schema(name)
+    sch = types.schema(name)
     assert sch["type"] == "object" and sch["additionalProperties"] is True
-    assert set(models.RECORDS[name].REQUIRED) <= set(sch["required"])
+    assert set(types.RECORDS[name].REQUIRED) <= set(sch["required"])
     assert "extra" not in sch["properties"]
 
 
@@ -159,7 +159,7 @@ def test_event_round_trip_keeps_every_key(extra: dict[str, object], summary: str
         "event": "status",
         "summary": summary,
     } | extra
-    rec = models.Event.from_dict(data, "x").to_dict()
+    rec = types.Event.from_dict(data, "x").to_dict()
     assert rec == data
     assert models.loads(models.canonical(rec), "x") == data
     assert models.record_hash(rec) == models.record_hash(json.loads(models.event_line(rec)))
@@ -170,7 +170,7 @@ def test_event_round_trip_keeps_every_key(extra: dict[str, object], summary: str
 def test_time_parsing_matches_strptime(moment: object) -> None:
     from datetime import UTC, datetime
 
-    from repobus import times
+    from repobus.records import times
 
     text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[attr-defined]
     expected = int(datetime.strptime(text, times.ISO_FMT).replace(tzinfo=UTC).timestamp())
@@ -181,7 +181,7 @@ def test_time_parsing_matches_strptime(moment: object) -> None:
 @pytest.mark.parametrize("bad", ["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z",
                                  "2025-01-01T24:00:00Z", "2025-01-01 00:00:00Z", "x", ""])
 def test_time_parsing_rejects_invalid(bad: str) -> None:
-    from repobus import times
+    from repobus.records import times
 
     assert times.parse_or_none(bad) is None
 

@@ -1,4 +1,4 @@
-"""The lean read path (repobus.quick): `status --json` answered from a current index without
+"""The lean read path (repobus.cli.lean): `status --json` answered from a current index without
 loading the CLI, equal to the full command, never stale; and the config parser it shares
 with the rest of repobus, held equal to the regular-expression parser it replaced."""
 
@@ -17,10 +17,12 @@ from conftest import claims_of_every_kind, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repobus import quick
+from repobus.cli import lean
+from repobus.git.config import read_config
+from repobus.store import sql
 
 # -- the config parser ---------------------------------------------------------------------------
-# The parser repobus used before quick.read_config, kept here as the reference.
+# The parser repobus used before git.config.read_config, kept here as the reference.
 _SECTION = re.compile(r"\s*\[\s*([A-Za-z0-9.-]+)\s*(?:\"([^\"]*)\")?\s*\]\s*(.*)$")
 _KEY = re.compile(r"\s*([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
 
@@ -86,17 +88,17 @@ def test_config_parser_matches_the_reference(tmp_path: Path, lines: list[str]) -
     text = "\n".join(lines)
     path = tmp_path / "config"
     path.write_text(text, encoding="utf-8")
-    assert quick.read_config(str(path)) == reference_sections(text), text
+    assert read_config(str(path)) == reference_sections(text), text
 
 
 def test_config_parser_reads_what_git_writes(repo: Path) -> None:
     git(repo, "config", "repobus.ttl", "15m")
     git(repo, "config", "repobus.leaseGrace", "30")
     git(repo, "config", "remote.origin.url", "git://127.0.0.1/x")
-    got = quick.read_config(str(repo / ".git" / "config"))
+    got = read_config(str(repo / ".git" / "config"))
     assert got["repobus"] == {"ttl": "15m", "leasegrace": "30"}
     assert got["remote.origin"]["url"] == "git://127.0.0.1/x"
-    assert quick.read_config(str(repo / "no-such-file")) == {}
+    assert read_config(str(repo / "no-such-file")) == {}
 
 
 # -- status --json -------------------------------------------------------------------------------
@@ -119,13 +121,13 @@ def status(cwd: Path, *args: str) -> tuple[dict[str, object], bool]:
     res = run_status(cwd, *args)
     assert res.returncode == 0, res.stderr[-2000:]
     lean = "repobus.cli.commands" not in res.stderr
-    assert ("repobus.quick" in res.stderr) or not lean
+    assert ("repobus.cli.lean" in res.stderr) or not lean
     return json.loads(res.stdout), lean
 
 
 def full(cwd: Path, **opts: object) -> dict[str, object]:
-    from repobus import views
     from repobus.bus import open_bus
+    from repobus.views import overview as views
 
     got: dict[str, object] = json.loads(views.status_json(open_bus(cwd), **opts))  # type: ignore[arg-type]
     return got
@@ -259,16 +261,16 @@ def test_the_lean_path_steps_aside(repo: Path, dir_repo: Path) -> None:
     for _ in range(2):
         doc, lean = status(repo)
         assert not lean and [c["task_id"] for c in doc["claims"]] == ["T-2"]  # type: ignore[index, union-attr]
-    assert not (repo / ".git" / "repobus" / quick.INDEX_FILE).exists()
+    assert not (repo / ".git" / "repobus" / sql.INDEX_FILE).exists()
 
 
 def test_the_lean_path_reads_the_options_as_the_command_table_does() -> None:
     from repobus.cli.commands import TABLE
 
     limit = next(o for o in TABLE["status"].opts if o.flag == "--limit")
-    assert limit.default == quick.DEFAULT_LIMIT
-    assert quick._options(["--json"]) == limit.default
-    assert quick._options(["--limit=3", "--json"]) == 3
+    assert limit.default == lean.DEFAULT_LIMIT
+    assert lean._options(["--json"]) == limit.default
+    assert lean._options(["--limit=3", "--json"]) == 3
     for other in (
         ["--json", "--active-only"],
         ["--limit", "5"],
@@ -278,7 +280,7 @@ def test_the_lean_path_reads_the_options_as_the_command_table_does() -> None:
         ["--json", "--limit", "\u0661"],
         ["--json", "-h"],
     ):
-        assert quick._options(other) is None, other
+        assert lean._options(other) is None, other
 
 
 # -- the status snapshot -------------------------------------------------------------------------
@@ -292,8 +294,9 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
     """Every kind of claim (active, expired, paused, done, legacy without a lease, records
     ending in a nested object or holding the view's own field names) and the event window,
     at several clock readings: the snapshot's document equals views.status's."""
-    from repobus import snapshot, views
     from repobus.bus import open_bus, with_config
+    from repobus.store import snapshot
+    from repobus.views import overview as views
 
     git(repo, "config", "repobus.leaseGrace", "5")
     bus = open_bus(repo)
@@ -359,7 +362,7 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
 
 
 def test_the_snapshot_is_written_only_for_a_trusted_fingerprint(busy: Path) -> None:
-    from repobus import snapshot
+    from repobus.store import snapshot
 
     path = Path(snapshot.path_in(str(busy / ".git")))
     path.unlink(missing_ok=True)

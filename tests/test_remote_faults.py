@@ -269,7 +269,7 @@ def test_endless_contention_gives_up_bounded_and_says_so(
 ) -> None:
     """A store on which every compare-and-swap is lost: the loop ends after its bounded
     number of tries and names what happened (nothing written)."""
-    from repobus import messaging
+    from repobus.bus import messaging
     from repobus.errors import CasFailed, ConflictError
     from repobus.store.gitstore import GitStore
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from repobus import models
 from repobus.bus import open_bus
 from repobus.errors import CasFailed
+from repobus.records import models
 from repobus.store import Store
 
 

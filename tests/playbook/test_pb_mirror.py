@@ -11,8 +11,10 @@ import pytest
 from conftest import unchanged
 from pbhelpers import git
 
-from repobus import gitcmd, mirror, views
 from repobus.bus import open_bus
+from repobus.git import gitcmd
+from repobus.views import mirror
+from repobus.views import overview as views
 
 
 @pytest.fixture

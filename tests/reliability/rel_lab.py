@@ -67,7 +67,7 @@ class Outcome:
 def isolate(home: Path) -> None:
     """For the runner: git reads only `home/.gitconfig` (the tests' autouse fixture does the
     same through monkeypatch)."""
-    from repobus import gitcmd
+    from repobus.git import gitcmd
 
     home.mkdir(parents=True, exist_ok=True)
     (home / ".gitconfig").write_text(
@@ -124,8 +124,8 @@ def cli(
     *args: str, cwd: Path | None = None, agent: str | None = None, stdin: str = ""
 ) -> tuple[int, str, str]:
     """`repobus ARGS` in-process (as the console script), output captured, `stdin` as input."""
-    from repobus import gitcmd
     from repobus.cli import main
+    from repobus.git import gitcmd
 
     out, err = io.StringIO(), io.StringIO()
     old_cwd = os.getcwd()
@@ -211,8 +211,8 @@ def fsck(repo: Path) -> str | None:
 
 
 def verify_problems(repo: Path) -> list[str]:
-    from repobus import gitcmd
     from repobus.bus import open_bus
+    from repobus.git import gitcmd
 
     gitcmd._ENV = None
     return [f"{p.chain}: {p.where}: {p.what}" for p in open_bus(repo).store.verify()]

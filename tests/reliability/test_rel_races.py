@@ -57,8 +57,8 @@ def _race(
 
 
 def _agree(out: Outcome, clones: list[Path], bare: Path, winners: dict[str, str]) -> None:
-    from repobus import gitcmd
     from repobus.bus import open_bus
+    from repobus.git import gitcmd
 
     for _ in range(2):  # the second pass brings every clone what the others pushed
         for c in clones:

@@ -62,7 +62,7 @@ def records(repo: Path, ref: str) -> Recs:
 
 def forge(repo: Path, recs: Recs) -> str:
     """A chain of `recs` re-linked consistently (prev_hash and seq recomputed); its tip."""
-    from repobus import models
+    from repobus.records import models
 
     parent, prev = None, None
     for rec in recs:

@@ -48,7 +48,7 @@ def _command(cmd: Command, leaf: str) -> click.Command:
             if variadic is None or not values[variadic.dest]:
                 raise click.UsageError(f"unexpected argument {rest[0]!r}")
             values[variadic.dest] = values[variadic.dest] + rest
-        from repobus.cli import dispatch
+        from repobus.cli.runner import dispatch
 
         raise SystemExit(dispatch(cmd, values))
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 
 
 def check(ctx: Ctx) -> int:
-    from repobus import check as chk
-    from repobus import views
+    from repobus.checks import check as chk
     from repobus.errors import CorruptError, NotFoundError
     from repobus.store.dirstore import DirStore
+    from repobus.views import overview as views
 
     bus = ctx.bus()
     errors: list[str] = []
@@ -74,7 +74,7 @@ def verify(ctx: Ctx) -> int:
 
 
 def export(ctx: Ctx) -> int:
-    from repobus import views
+    from repobus.views import overview as views
 
     bus = ctx.bus()
     dest = Path(ctx.to).resolve() if ctx.values.get("to") else bus.repo.root / "_bus"
@@ -95,13 +95,13 @@ def export(ctx: Ctx) -> int:
 
 
 def schema(ctx: Ctx) -> int:
-    from repobus import models
     from repobus.errors import UsageError
+    from repobus.records import types
 
     name = ctx.values.get("name")
-    if name is not None and name not in models.RECORDS:
-        raise UsageError(f"no format named {name!r}; choose one of {', '.join(models.RECORDS)}")
-    data = models.schema(name) if name else {n: models.schema(n) for n in models.RECORDS}
+    if name is not None and name not in types.RECORDS:
+        raise UsageError(f"no format named {name!r}; choose one of {', '.join(types.RECORDS)}")
+    data = types.schema(name) if name else {n: types.schema(n) for n in types.RECORDS}
     import json
 
     ctx.out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")

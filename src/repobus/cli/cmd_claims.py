@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from repobus import names, times
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
+from repobus.records import names, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

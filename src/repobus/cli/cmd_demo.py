@@ -15,13 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 
 AGENTS = ("alpha", "beta", "gamma")
 
 
 def _git(cwd: Path, *args: str) -> None:
-    from repobus import gitcmd
+    from repobus.git import gitcmd
 
     gitcmd.run(cwd, *args)
 

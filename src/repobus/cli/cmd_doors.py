@@ -6,7 +6,7 @@ import importlib
 import secrets
 from types import ModuleType
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 from repobus.errors import SetupError, UsageError
 
 

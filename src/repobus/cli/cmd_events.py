@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from repobus import names, times
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
+from repobus.records import names, times
 
 
 def log(ctx: Ctx) -> int:
@@ -33,8 +33,8 @@ def _since(ctx: Ctx) -> int | None:
 
 
 def status(ctx: Ctx) -> int:
-    from repobus import views
     from repobus.errors import UsageError
+    from repobus.views import overview as views
 
     if ctx.limit < 0:
         raise UsageError("--limit must be >= 0")
@@ -63,7 +63,7 @@ def _note_unpushed(ctx: Ctx) -> None:
         return
     import os
 
-    from repobus.quick import unpushed_path
+    from repobus.git.fingerprint import unpushed_path
 
     if not os.path.exists(unpushed_path(str(store.repo.common_dir))):
         return
@@ -74,8 +74,8 @@ def _note_unpushed(ctx: Ctx) -> None:
 
 
 def watch(ctx: Ctx) -> int:
-    from repobus import views
     from repobus.errors import UsageError
+    from repobus.views import overview as views
 
     if ctx.limit < 0:
         raise UsageError("--limit must be >= 0")
@@ -112,7 +112,7 @@ def watch(ctx: Ctx) -> int:
 
 
 def _show(ctx: Ctx, rec: dict[str, object]) -> None:
-    from repobus import views
+    from repobus.views import overview as views
 
     ctx.emit(rec, views.event_line(rec))
 

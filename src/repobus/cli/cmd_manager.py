@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repobus import names, times
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
+from repobus.records import names, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,8 +22,8 @@ def _maybe_agent(ctx: Ctx) -> str | None:
 
 
 def report(ctx: Ctx) -> int:
-    from repobus import report as rp
     from repobus.bus import parse_pairs
+    from repobus.playbook import report as rp
 
     bus = ctx.bus()
     writes = bool(ctx.consensus or ctx.log_heartbeat)
@@ -83,7 +83,7 @@ def _minutes(value: str, option: str) -> float:
 
 
 def heartbeat(ctx: Ctx) -> int:
-    from repobus import heartbeat as hb
+    from repobus.playbook import heartbeat as hb
 
     manager_window = _minutes(ctx.manager_window, "--manager-window")
     agent_window = _minutes(ctx.agent_window, "--agent-window")
@@ -147,8 +147,8 @@ def heartbeat(ctx: Ctx) -> int:
 
 
 def stale(ctx: Ctx) -> int:
-    from repobus import heartbeat as hb
     from repobus.errors import UsageError
+    from repobus.playbook import heartbeat as hb
 
     try:
         threshold = float(ctx.threshold_hours)
@@ -190,7 +190,7 @@ def stale(ctx: Ctx) -> int:
 
 
 def memory_log(ctx: Ctx) -> int:
-    from repobus import memory
+    from repobus.playbook import memory
 
     bus = ctx.bus()
     agent = ctx.agent()
@@ -204,7 +204,7 @@ def memory_log(ctx: Ctx) -> int:
 
 
 def mirror(ctx: Ctx) -> int:
-    from repobus import mirror as mr
+    from repobus.views import mirror as mr
 
     bus = ctx.bus()
     res = mr.refresh(bus, full=bool(ctx.rebuild))

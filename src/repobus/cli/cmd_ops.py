@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 from repobus.errors import SetupError
 
 

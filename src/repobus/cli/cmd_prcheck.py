@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import json
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,7 +24,8 @@ def _base(ctx: Ctx, out: Any) -> int:
 
 
 def check(ctx: Ctx) -> int:
-    from repobus import memory, prcheck
+    from repobus.checks import prcheck
+    from repobus.playbook import memory
 
     bus = ctx.bus()
     extra = [] if ctx.values.get("dir") else memory.problems(bus)

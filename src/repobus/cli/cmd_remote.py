@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 from repobus.errors import ConflictError, SetupError
 
 TYPE_CHECKING = False
@@ -62,7 +62,7 @@ def _sync_text(report: Any) -> str:
 
 
 def doctor(ctx: Ctx) -> int:
-    from repobus.doctor import diagnose
+    from repobus.checks.doctor import diagnose
 
     bus = ctx.bus()
     findings = diagnose(bus, fix=ctx.fix)

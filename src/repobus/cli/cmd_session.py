@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,8 +30,8 @@ def _confidence(ctx: Ctx) -> float | None:
 
 def _bus_sync(ctx: Ctx) -> str | None:
     """Run `repobus sync` when the repository has one (a remote bus); its first line."""
-    from repobus.cli import dispatch
     from repobus.cli.commands import TABLE
+    from repobus.cli.runner import dispatch
     from repobus.cli.spec import defaults
 
     cmd = TABLE.get("sync")
@@ -46,7 +46,7 @@ def _bus_sync(ctx: Ctx) -> str | None:
 
 
 def boot(ctx: Ctx) -> int:
-    from repobus import boot as b
+    from repobus.playbook import boot as b
 
     bus = ctx.bus()
     agent = ctx.agent()
@@ -92,7 +92,7 @@ def boot(ctx: Ctx) -> int:
         lines.append("Session wrapped: the next bus write needs a new `repobus boot`.")
     lines += [f"warning: {w}" for w in res.warnings]
     if ctx.values.get("with_status") and not ctx.json:
-        from repobus import views
+        from repobus.views import overview as views
 
         lines += ["", views.status_text(views.status(bus, limit=10))]
     ctx.emit(data, "\n".join(lines))
@@ -116,7 +116,8 @@ def _peer_lines(peers: list[dict[str, Any]]) -> list[str]:
 
 
 def manifest_list(ctx: Ctx) -> int:
-    from repobus import gitcmd, session
+    from repobus.git import gitcmd
+    from repobus.playbook import session
 
     root = gitcmd.discover(ctx.values.get("repo")).root
     active = session.manifest_agent(root)
@@ -143,7 +144,8 @@ def manifest_list(ctx: Ctx) -> int:
 
 
 def manifest_use(ctx: Ctx) -> int:
-    from repobus import gitcmd, session
+    from repobus.git import gitcmd
+    from repobus.playbook import session
 
     root = gitcmd.discover(ctx.values.get("repo")).root
     done = session.use_variant(root, ctx.id, keep_backup=not ctx.no_backup)
@@ -157,7 +159,8 @@ def manifest_use(ctx: Ctx) -> int:
 
 
 def manifest_restore(ctx: Ctx) -> int:
-    from repobus import gitcmd, session
+    from repobus.git import gitcmd
+    from repobus.playbook import session
 
     root = gitcmd.discover(ctx.values.get("repo")).root
     done = session.restore(root)
@@ -166,7 +169,7 @@ def manifest_restore(ctx: Ctx) -> int:
 
 
 def _exclude_backups(root: Any) -> None:
-    from repobus import gitcmd
-    from repobus.ignore import ensure_excluded
+    from repobus.git import gitcmd
+    from repobus.git.ignore import ensure_excluded
 
     ensure_excluded(gitcmd.discover(root), "/.manifest_backups/")

@@ -1,5 +1,5 @@
-"""Setting a clone up: `init` (with `--shims` / `--hooks`, the playbook's set-up), which
-commands may open the bus before set-up, and `hook pre-push`.
+"""Setting a clone up: `init` (with `--shims` / `--hooks`, the playbook's set-up) and
+`hook pre-push`.
 
 `init` reads `.repobus.toml` for its defaults and writes it when it is missing or when an
 explicit flag changes what it says; it never rewrites it otherwise.
@@ -9,55 +9,21 @@ from __future__ import annotations
 
 import sys
 
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from repobus.config import Config
-    from repobus.gitcmd import Repo
-    from repobus.project import Project
-
-# Commands that must work in a clone that is not set up: they open the bus as it is.
-BEFORE_SETUP = frozenset({"init", "doctor", "demo", "schema"})
-# Commands that only read the bus (they may write local files: the mirror, a cursor, the
-# index).  Every other command counts as a write: when a clone that is not set up cannot ask
-# its remote whether it holds a bus, a write fails closed and a read goes on with a note.
-READS = frozenset(
-    {
-        "status",
-        "watch",
-        "check",
-        "verify",
-        "export",
-        "queue",
-        "inbox",
-        "manifest list",
-        "manifest use",
-        "manifest restore",
-        "plan check",
-        "mirror",
-        "reindex",
-        "hook pre-push",
-    }
-)
-
-
-def bus_access(command: str | None, values: dict[str, Any]) -> bool | None:
-    """How `command` opens the bus: True writes, False reads, None before set-up."""
-    if command in BEFORE_SETUP:
-        return None
-    if command == "report":
-        return bool(values.get("consensus") or values.get("log_heartbeat"))
-    if command == "stale":
-        return bool(values.get("release"))
-    return command not in READS
+    from repobus.git.config import Config
+    from repobus.git.gitcmd import Repo
+    from repobus.store.project import Project
 
 
 # -- init -------------------------------------------------------------------------------------
 def init(ctx: Ctx) -> int:
-    from repobus import config, gitcmd, project
+    from repobus.git import config, gitcmd
+    from repobus.store import project
 
     repo = gitcmd.discover(ctx.values.get("repo"))
     cfg = config.load(repo)
@@ -90,7 +56,7 @@ def init(ctx: Ctx) -> int:
 def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tuple[str, str | None]:
     """(backend, remote) init sets up: the flags given, else what `.repobus.toml` says,
     else what this clone has, else git with `origin` when the clone has one."""
-    from repobus import project
+    from repobus.store import project
 
     backend = ctx.backend or (declared.backend if declared else cfg.raw.get("backend")) or "git"
     if backend != "git" or ctx.values.get("no_remote"):
@@ -109,7 +75,7 @@ def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tupl
 
 
 def _agent_hint(agent: str | None) -> str:
-    from repobus import session
+    from repobus.playbook import session
 
     if agent:
         return ""
@@ -120,13 +86,14 @@ def _agent_hint(agent: str | None) -> str:
 
 
 def _extra(ctx: Ctx) -> dict[str, str]:
-    from repobus import times
+    from repobus.records import times
 
     return {"ttl": f"{times.parse_duration(ctx.ttl)}s"} if ctx.values.get("ttl") else {}
 
 
 def _manifest(ctx: Ctx, repo: Repo, done: list[str]) -> str | None:
-    from repobus import names, session
+    from repobus.playbook import session
+    from repobus.records import names
 
     explicit = ctx.values.get("agent") or ctx.env.get("REPOBUS_AGENT")
     agent = names.agent_id(explicit) if explicit else session.manifest_agent(repo.root)
@@ -146,7 +113,8 @@ def _bus_folders(repo: Repo) -> list[str]:
 
 
 def playbook_setup(ctx: Ctx, repo: Any) -> list[str]:
-    from repobus import config, hooks, policy, shims
+    from repobus.git import config, policy
+    from repobus.playbook import hooks, shims
 
     done: list[str] = []
     if ctx.values.get("shims"):
@@ -169,8 +137,9 @@ def playbook_setup(ctx: Ctx, repo: Any) -> list[str]:
 
 def pre_push(ctx: Ctx) -> int:
     """git runs this with the remote name and URL, and the refs being pushed on stdin."""
-    from repobus import hooks, policy
     from repobus.errors import CheckFailed
+    from repobus.git import policy
+    from repobus.playbook import hooks
 
     lines = [] if sys.stdin.isatty() else sys.stdin.read().splitlines()
     branches = hooks.pushed_branches(lines)

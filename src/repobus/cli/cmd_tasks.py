@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repobus import names, times
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
+from repobus.records import names, times
 
 
 def assign(ctx: Ctx) -> int:
-    from repobus import tasks
+    from repobus.playbook import tasks
 
     bus = ctx.bus()
     manager = ctx.agent()
@@ -35,7 +35,7 @@ def assign(ctx: Ctx) -> int:
 
 
 def ack(ctx: Ctx) -> int:
-    from repobus import tasks
+    from repobus.playbook import tasks
 
     rec = tasks.ack(ctx.bus(), ctx.agent(), ctx.task, ctx.values.get("note"))
     ctx.emit(
@@ -45,8 +45,8 @@ def ack(ctx: Ctx) -> int:
 
 
 def queue(ctx: Ctx) -> int:
-    from repobus import taskqueue
     from repobus.errors import UsageError
+    from repobus.playbook import taskqueue
 
     states = set(ctx.values.get("state") or [])
     bad = states - set(taskqueue.STATES)
@@ -100,9 +100,9 @@ def send(ctx: Ctx) -> int:
 
 
 def inbox(ctx: Ctx) -> int:
-    from repobus import inbox as ib
     from repobus.errors import UsageError
-    from repobus.files import write_atomic
+    from repobus.playbook import inbox as ib
+    from repobus.store.files import write_atomic
 
     if ctx.limit < 0:
         raise UsageError("--limit must be >= 0")

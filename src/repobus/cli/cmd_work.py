@@ -6,12 +6,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from repobus import names
-from repobus.cli import Ctx
+from repobus.cli.runner import Ctx
+from repobus.records import names
 
 
 def plan_new(ctx: Ctx) -> int:
-    from repobus import plans
+    from repobus.playbook import plans
 
     bus = ctx.bus()
     root = bus.repo.root
@@ -35,7 +35,7 @@ def plan_new(ctx: Ctx) -> int:
 
 
 def plan_check(ctx: Ctx) -> int:
-    from repobus import plans
+    from repobus.playbook import plans
 
     bus = ctx.bus()
     count, problems = plans.check(bus.repo.root, bus, [ctx.plan] if ctx.plan else None)
@@ -49,7 +49,7 @@ def plan_check(ctx: Ctx) -> int:
 
 
 def plan_step(ctx: Ctx) -> int:
-    from repobus import plans
+    from repobus.playbook import plans
 
     bus = ctx.bus()
     doc = plans.set_step(
@@ -60,7 +60,7 @@ def plan_step(ctx: Ctx) -> int:
 
 
 def receipt_add(ctx: Ctx) -> int:
-    from repobus import receipts
+    from repobus.playbook import receipts
 
     bus = ctx.bus()
     rec = receipts.add(
@@ -79,7 +79,8 @@ def receipt_add(ctx: Ctx) -> int:
 
 
 def branch(ctx: Ctx) -> int:
-    from repobus import branches, gitcmd
+    from repobus.git import gitcmd
+    from repobus.playbook import branches
 
     repo = gitcmd.discover(ctx.values.get("repo"))
     agent = ctx.agent()
@@ -113,10 +114,10 @@ def _labels(ctx: Ctx) -> list[str]:
 
 
 def pr(ctx: Ctx) -> int:
-    from repobus import branches
-    from repobus import pr as prm
     from repobus.errors import NotFoundError, SetupError
-    from repobus.files import write_atomic
+    from repobus.playbook import branches
+    from repobus.playbook import pr as prm
+    from repobus.store.files import write_atomic
 
     bus = ctx.bus()
     agent = ctx.agent()

@@ -191,7 +191,7 @@ def bus_status(argv: list[str]) -> Plan:
     p.add_argument("--preset")
     a = p.parse_args(argv)
     if a.since is not None:
-        from repobus.times import parse_or_none
+        from repobus.records.times import parse_or_none
 
         if parse_or_none(a.since) is None:
             p.error("--since must be ISO8601 UTC (YYYY-MM-DDTHH:MM:SSZ)")
@@ -220,7 +220,7 @@ def bus_watch(argv: list[str]) -> Plan:
     a = p.parse_args(argv)
     if a.window_hours < 0:
         p.error("--window-hours must be >= 0")
-    from repobus import times
+    from repobus.records import times
 
     since = times.parse_or_none(a.since) if a.since else None
     if a.since and since is None:
@@ -490,8 +490,8 @@ def _exit_code(code: int) -> int:
 
 def run(tool: str, argv: list[str], root: Path | str | None = None) -> int:
     """Run the original tool `tool` with `argv` against the repository at `root`."""
-    from repobus.cli import dispatch
     from repobus.cli.commands import TABLE
+    from repobus.cli.runner import dispatch
     from repobus.cli.spec import defaults
 
     parse = TOOLS.get(tool)

@@ -11,8 +11,10 @@ if TYPE_CHECKING:
 
 
 def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
-    from repobus import boot, gitcmd, session, times
     from repobus.errors import BusError
+    from repobus.git import gitcmd
+    from repobus.playbook import boot, session
+    from repobus.records import times
 
     try:
         repo = gitcmd.discover(root)
@@ -52,9 +54,10 @@ def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
 
 
 def _save(repo: Any, a: dict[str, Any]) -> int:
-    from repobus import boot, session, times
     from repobus.bus import open_bus, parse_pairs
     from repobus.errors import BusError
+    from repobus.playbook import boot, session
+    from repobus.records import times
 
     if boot.dirty(repo) and not a.get("allow_dirty"):
         raise BusError("working tree has uncommitted changes; commit them or pass --allow-dirty")
@@ -88,7 +91,7 @@ def _save(repo: Any, a: dict[str, Any]) -> int:
                 **extras,
             },
         )
-        from repobus import mirror
+        from repobus.views import mirror
 
         mirror.refresh(bus)
     sys.stdout.write(f"Saved session {a['label']} → .manifest_sessions/{a['label']}/\n")

@@ -15,6 +15,41 @@ if TYPE_CHECKING:
 GUARDED = frozenset({"claim", "renew", "pause", "release", "log", "send", "assign", "ack", "pr"})
 _TRUE = ("1", "true", "yes", "on")
 
+# Commands that must work in a clone that is not set up: they open the bus as it is.
+BEFORE_SETUP = frozenset({"init", "doctor", "demo", "schema"})
+# Commands that only read the bus (they may write local files: the mirror, a cursor, the
+# index).  Every other command counts as a write: when a clone that is not set up cannot ask
+# its remote whether it holds a bus, a write fails closed and a read goes on with a note.
+READS = frozenset(
+    {
+        "status",
+        "watch",
+        "check",
+        "verify",
+        "export",
+        "queue",
+        "inbox",
+        "manifest list",
+        "manifest use",
+        "manifest restore",
+        "plan check",
+        "mirror",
+        "reindex",
+        "hook pre-push",
+    }
+)
+
+
+def bus_access(command: str | None, values: dict[str, Any]) -> bool | None:
+    """How `command` opens the bus: True writes, False reads, None before set-up."""
+    if command in BEFORE_SETUP:
+        return None
+    if command == "report":
+        return bool(values.get("consensus") or values.get("log_heartbeat"))
+    if command == "stale":
+        return bool(values.get("release"))
+    return command not in READS
+
 
 def needs_session(name: str, values: dict[str, Any]) -> bool:
     if name in GUARDED:
@@ -31,12 +66,12 @@ def before(cmd: Any, ctx: Any) -> None:
         ctx.values["agent"] = ctx.values["manager"]  # assign/report: --manager acts as --agent
     if not needs_session(cmd.name, ctx.values):
         return
-    from repobus import policy
+    from repobus.git import policy
 
     bus = ctx.bus()
     if not policy.session_guard(bus.cfg):
         return
-    from repobus import guard
+    from repobus.playbook import guard
 
     agent = ctx.agent()
     max_age = ctx.values.get("session_max_age") or bus.cfg.session_max_age
@@ -62,8 +97,8 @@ def after(cmd: Any, ctx: Any, code: int) -> None:
     if code != 0 or cmd.name in ("demo",):
         return
     try:
-        from repobus import mirror
         from repobus.errors import SetupError
+        from repobus.views import mirror
 
         try:
             bus = ctx.bus()

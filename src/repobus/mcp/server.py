@@ -26,10 +26,11 @@ except ModuleNotFoundError as exc:  # mcp 1.x names it FastMCP
         ToolError,
     )
 
-from repobus import names, times, views
 from repobus.bus import Bus
 from repobus.errors import BusError
-from repobus.session import resolve_agent
+from repobus.playbook.session import resolve_agent
+from repobus.records import names, times
+from repobus.views import overview as views
 
 LIVE = ("active", "paused")
 IDLE_AFTER = 4 * 3600  # the playbook's bus_heartbeat agent window

@@ -1,158 +1,18 @@
-"""The storage protocol every backend implements, and the factory that picks one.
+"""Storage: the protocol (base.py), the git, remote and dir backends, the derived index.
 
-The bus keeps two shapes of state:
-- *slots*: one current record per key with its full history (claims/<task>,
-  assignments/<task>); written only by compare-and-swap against the version read;
-- *logs*: append-only streams (events, messages), one chain per writer; appends never
-  contend across writers and never lose a record under concurrent writers of one chain.
-
-Every record written carries `prev_hash`, the hash of the record before it in its chain, so
-`verify` can prove nothing was edited, dropped or reordered.  The store sets it; callers don't.
+`open_store` picks the backend a repository's settings name.
 """
 
 from __future__ import annotations
 
-import builtins
+from repobus.store.base import LOG_KINDS, SLOT_KINDS, Entry, Problem, Slot, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-    from contextlib import AbstractContextManager
-    from typing import Any, Protocol
+    from repobus.git.config import Config
+    from repobus.git.gitcmd import Repo
 
-    from repobus.config import Config
-    from repobus.gitcmd import Repo
-else:
-    Protocol = object
-
-SLOT_KINDS = ("claims", "assignments")
-LOG_KINDS = ("events", "messages")
-
-
-class Slot:
-    """One version of a slot: the record and an opaque version token for compare-and-swap."""
-
-    __slots__ = ("kind", "key", "record", "version")
-
-    def __init__(self, kind: str, key: str, record: dict[str, Any], version: str) -> None:
-        self.kind = kind
-        self.key = key
-        self.record = record
-        self.version = version
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Slot) and (self.kind, self.key, self.record, self.version) == (
-            other.kind,
-            other.key,
-            other.record,
-            other.version,
-        )
-
-    def __repr__(self) -> str:
-        return f"Slot({self.kind}/{self.key}@{self.version[:12]})"
-
-
-class Entry:
-    """One record of a log, with the chain (writer or file) it belongs to and its position."""
-
-    __slots__ = ("record", "chain", "pos")
-
-    def __init__(self, record: dict[str, Any], chain: str, pos: str) -> None:
-        self.record = record
-        self.chain = chain
-        self.pos = pos
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Entry) and (self.record, self.chain, self.pos) == (
-            other.record,
-            other.chain,
-            other.pos,
-        )
-
-    def __repr__(self) -> str:
-        return f"Entry({self.chain}@{self.pos}: {self.record!r})"
-
-
-class Problem:
-    """A broken link found by `verify`: which chain, which record, what is wrong."""
-
-    __slots__ = ("chain", "where", "what")
-
-    def __init__(self, chain: str, where: str, what: str) -> None:
-        self.chain = chain
-        self.where = where
-        self.what = what
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Problem) and (self.chain, self.where, self.what) == (
-            other.chain,
-            other.where,
-            other.what,
-        )
-
-    def __repr__(self) -> str:
-        return f"Problem({self.chain}: {self.where}: {self.what})"
-
-
-class Store(Protocol):
-    kind: str
-
-    def get(self, kind: str, key: str) -> Slot | None: ...
-
-    def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
-        """Write `record` if the slot is still at `expect` (None: must not exist).
-
-        Raises CasFailed otherwise; nothing is written then.
-        """
-        ...
-
-    def list(self, kind: str) -> builtins.list[Slot]: ...
-
-    def history(self, kind: str, key: str) -> builtins.list[Slot]: ...
-
-    def append(
-        self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
-    ) -> Entry:
-        """Append to `writer`'s chain of `kind`; with `guard`, only while that slot is unchanged.
-
-        Raises CasFailed when the guard slot moved; nothing is written then.
-        """
-        ...
-
-    def tail(
-        self,
-        kind: str,
-        limit: int | None = None,
-        since: int | None = None,
-        writers: Iterable[str] | None = None,
-    ) -> builtins.list[Entry]:
-        """The newest `limit` records (all when None) at or after `since`, oldest first."""
-        ...
-
-    def heads(self, kind: str) -> dict[str, str]:
-        """A cheap fingerprint of every chain's tip, to notice new records."""
-        ...
-
-    def signature(self, kind: str) -> tuple[int, ...]:
-        """Changes whenever a record of `kind` is added (cheap to poll: a few stat calls)."""
-        ...
-
-    def since_heads(
-        self, kind: str, old: dict[str, str]
-    ) -> tuple[builtins.list[Entry], dict[str, str]]:
-        """The records added after `old` heads, oldest first, and the new heads."""
-        ...
-
-    def verify(self) -> Iterator[Problem]: ...
-
-    def refresh(self, kind: str, key: str) -> None:
-        """Bring one slot up to date with the authority (the remote); no-op when local."""
-        ...
-
-    def operation(self) -> AbstractContextManager[None]:
-        """One logical operation (a claim, a log): with a remote, every network call inside
-        shares one time budget, `repobus.remoteTimeout`; a no-op for local stores."""
-        ...
+__all__ = ["LOG_KINDS", "SLOT_KINDS", "Entry", "Problem", "Slot", "Store", "open_store"]
 
 
 def open_store(repo: Repo, cfg: Config, backend: str | None = None) -> Store:

@@ -18,12 +18,13 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from repobus import files, models
-from repobus.config import Config
 from repobus.errors import CasFailed, CorruptError
-from repobus.gitcmd import Repo
-from repobus.store import Entry, Problem, Slot
-from repobus.times import parse_or_none
+from repobus.git.config import Config
+from repobus.git.gitcmd import Repo
+from repobus.records import models
+from repobus.records.times import parse_or_none
+from repobus.store import files
+from repobus.store.base import Entry, Problem, Slot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -306,7 +307,7 @@ class DirStore:
 
     # -- verify --------------------------------------------------------------------------
     def verify(self) -> Iterator[Problem]:
-        from repobus.check import chain_problems
+        from repobus.store.chains import chain_problems
 
         for kind in ("claims", "assignments"):
             folder = self.base / kind

@@ -26,10 +26,13 @@ from __future__ import annotations
 import builtins
 import time
 
-from repobus import models, quick
 from repobus.errors import CasFailed, CorruptError, GitError, LockedError
-from repobus.gitcmd import zero_oid
-from repobus.store import Entry, Problem, Slot, housekeeping, objects
+from repobus.git import fingerprint
+from repobus.git.gitcmd import zero_oid
+from repobus.records import models
+from repobus.records.layout import ROOT
+from repobus.store import housekeeping, objects
+from repobus.store.base import Entry, Problem, Slot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,10 +41,9 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from repobus.config import Config
-    from repobus.gitcmd import Repo
+    from repobus.git.config import Config
+    from repobus.git.gitcmd import Repo
 
-ROOT = "refs/repobus"
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
 
@@ -266,7 +268,7 @@ class GitStore:
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
     ) -> Entry:
         ref = self.ref(kind, writer)
-        from repobus.times import parse_or_none
+        from repobus.records.times import parse_or_none
 
         when = parse_or_none(record.get("ts")) or int(time.time())
         tip = self._tips.get(ref) or self.get(kind, writer)
@@ -349,7 +351,7 @@ class GitStore:
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
-        return quick.kind_signature(str(self.repo.common_dir), kind)
+        return fingerprint.kind_signature(str(self.repo.common_dir), kind)
 
     def since_heads(
         self, kind: str, old: dict[str, str]
@@ -374,11 +376,11 @@ class GitStore:
             with housekeeping.readable(self, ref):  # housekeeping: a pruned object is a Problem
                 res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
         except housekeeping.MissingObjectError as exc:
-            from repobus.check import missing_object
+            from repobus.store.chains import missing_object
 
             yield missing_object(exc)
             return
-        from repobus.check import chain_problems
+        from repobus.store.chains import chain_problems
 
         items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
         for chunk in res.stdout.split(_RS):

@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from pathlib import Path
 
-    from repobus.config import Config
-    from repobus.gitcmd import Repo
+    from repobus.git.config import Config
+    from repobus.git.gitcmd import Repo
     from repobus.store.gitstore import GitStore
 
 SAMPLE = "17"  # the fan-out directory `git gc --auto` counts
@@ -368,9 +368,9 @@ def newest_present(repo: Repo, ref: str) -> str | None:
     chain (None when the index never saw it)."""
     import sqlite3
 
-    from repobus import quick
+    from repobus.store import sql
 
-    path = repo.common_dir / "repobus" / quick.INDEX_FILE
+    path = repo.common_dir / "repobus" / sql.INDEX_FILE
     if not path.exists():
         return None
     try:

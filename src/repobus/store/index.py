@@ -20,9 +20,11 @@ import sqlite3
 import time
 from pathlib import Path
 
-from repobus import gitcmd, models, quick, snapshot
 from repobus.errors import CorruptError
-from repobus.times import parse_or_none
+from repobus.git import fingerprint, gitcmd
+from repobus.records import layout, models
+from repobus.records.times import parse_or_none
+from repobus.store import snapshot, sql
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,13 +32,13 @@ if TYPE_CHECKING:
     from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from repobus.store import Entry, Slot
+    from repobus.store.base import Entry, Slot
     from repobus.store.gitstore import GitStore
 
-SCHEMA = int(quick.INDEX_SCHEMA)
-ROOT = quick.ROOT
-SLOT_KINDS = quick.SLOT_KINDS
-LOG_KINDS = quick.LOG_KINDS
+SCHEMA = int(sql.INDEX_SCHEMA)
+ROOT = layout.ROOT
+SLOT_KINDS = layout.SLOT_KINDS
+LOG_KINDS = layout.LOG_KINDS
 _TRUST_AFTER = 0.5  # seconds between the newest ref change and a trusted signature
 
 _DDL = """
@@ -59,7 +61,7 @@ CREATE INDEX IF NOT EXISTS logs_chain ON logs (chain, seq);
 class Index:
     def __init__(self, store: GitStore) -> None:
         self.store = store
-        self.path = store.repo.common_dir / "repobus" / quick.INDEX_FILE
+        self.path = store.repo.common_dir / "repobus" / sql.INDEX_FILE
         self._db: sqlite3.Connection | None = None
 
     # -- connection ------------------------------------------------------------------------
@@ -72,7 +74,7 @@ class Index:
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-                db.execute(quick.MMAP)
+                db.execute(sql.MMAP)
                 db.executescript(_DDL)
                 row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             except sqlite3.OperationalError as exc:  # full, locked, read-only: not damage
@@ -106,7 +108,7 @@ class Index:
     # -- catching up -------------------------------------------------------------------------
     def _signature(self) -> tuple[str, float]:
         """A fingerprint of the ref storage, and the newest mtime in it."""
-        return quick.ref_signature(str(self.store.repo.common_dir))
+        return fingerprint.ref_signature(str(self.store.repo.common_dir))
 
     def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
         """Bring the index up to the refs; returns how many records were added."""
@@ -238,7 +240,7 @@ class Index:
         try:
             row = db.execute("SELECT value FROM meta WHERE key='sig'").fetchone()
             sig = row[0] if row else ""
-            if not sig or sig != quick.ref_signature(common)[0]:
+            if not sig or sig != fingerprint.ref_signature(common)[0]:
                 return None
             data = snapshot.read(path)
             if snapshot.sig_of(data) == sig:
@@ -282,7 +284,7 @@ class Index:
         return heads, seqs, rows()
 
     def slots(self, kind: str) -> list[Slot]:
-        from repobus.store import Slot
+        from repobus.store.base import Slot
 
         self.catch_up()
         rows = (
@@ -295,14 +297,14 @@ class Index:
     def tail(
         self, kind: str, limit: int | None, since: int | None, writers: Iterable[str] | None
     ) -> list[Entry]:
-        from repobus.store import Entry
+        from repobus.store.base import Entry
 
         self.catch_up()
-        where, args = quick.log_where(kind, since, writers)
-        sql = f"SELECT oid, chain, record FROM logs WHERE {where} {quick.NEWEST_FIRST}"
+        where, args = sql.log_where(kind, since, writers)
+        query = f"SELECT oid, chain, record FROM logs WHERE {where} {sql.NEWEST_FIRST}"
         if limit is not None:
-            sql += f" LIMIT {int(max(limit, 0))}"
-        rows = self.db().execute(sql, args).fetchall()
+            query += f" LIMIT {int(max(limit, 0))}"
+        rows = self.db().execute(query, args).fetchall()
         rows.reverse()
         return [
             Entry(models.loads(rec, f"commit {oid[:12]}"), chain.rsplit("/", 1)[-1], oid)

@@ -25,15 +25,15 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from repobus import gitcmd
 from repobus.errors import AuthError, RefusedError, RemoteError
-from repobus.gitcmd import GitTimeout, Repo
+from repobus.git import gitcmd
+from repobus.git.gitcmd import GitTimeout, Repo
+from repobus.records.layout import ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-ROOT = "refs/repobus"
 TRACK_ROOT = "refs/repobus-remote"
 INCOMING_ROOT = "refs/repobus-incoming"
 LAYOUT = "2"  # repobus.trackingLayout: 2 = tracking refs under refs/repobus-remote/<remote>/

@@ -22,12 +22,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from repobus import models
-from repobus.config import Config
 from repobus.errors import CasFailed, CorruptError, RemoteError, UnknownOutcomeError
-from repobus.gitcmd import Repo, zero_oid
-from repobus.store import Entry, Slot, housekeeping
-from repobus.store.gitstore import ROOT, GitStore
+from repobus.git.config import Config
+from repobus.git.gitcmd import Repo, zero_oid
+from repobus.records import models
+from repobus.records.layout import ROOT
+from repobus.store import housekeeping
+from repobus.store.base import Entry, Slot
+from repobus.store.gitstore import GitStore
 from repobus.store.remote import LAYOUT, Failure, Remote, migrate
 
 TYPE_CHECKING = False
@@ -433,7 +435,7 @@ class RemoteGitStore(GitStore):
         tip = Slot(kind, self._name(ref), self._record(base_body, onto), onto)
         for entry in mine_only:
             ts = entry.record.get("ts")
-            from repobus.times import parse_or_none
+            from repobus.records.times import parse_or_none
 
             when = parse_or_none(ts) or int(time.time())
             rec, oid = self.prepare(entry.record, tip, when)
@@ -508,7 +510,7 @@ def unpushed_marker(repo: Repo, present: bool) -> None:
     take: status and doctor then count them (the lean status path steps aside for it)."""
     from pathlib import Path
 
-    from repobus.quick import unpushed_path
+    from repobus.git.fingerprint import unpushed_path
 
     path = Path(unpushed_path(str(repo.common_dir)))
     if present:

@@ -36,9 +36,9 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from repobus import names
 from repobus.bus import Bus
 from repobus.errors import BusError, UsageError
+from repobus.records import names
 from repobus.web import data, pages
 
 POLL = 0.25  # seconds between signature checks in /sse

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repobus import names, times, views
 from repobus.bus import Bus
 from repobus.errors import NotFoundError, UsageError
+from repobus.records import names, times
+from repobus.views import overview as views
 
 # The playbook's bus_heartbeat calls a holder idle after 4 h without any event or message.
 STALE_AFTER = 4 * 3600

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from repobus import times
+from repobus.records import times
 from repobus.web import assets
 from repobus.web.data import Filters
 

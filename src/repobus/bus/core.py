@@ -1,0 +1,546 @@
+"""The bus: claim, renew, pause, release and log, as logic over a Store.
+
+Invariants:
+- every change is a compare-and-swap against the version read (never check-then-write): of
+  several agents claiming one task, exactly one wins; the others get ConflictError naming
+  the holder;
+- a claim is a lease: it expires at `lease_expires_at` (plus the configured grace for clock
+  skew); an expired or paused claim may be taken over by another agent, which raises the
+  task's fencing token; the superseded holder's renew, release and guarded events are then
+  refused (ConflictError / StaleTokenError);
+- a guarded event is appended only while the claim it was checked against is unchanged.
+"""
+
+from __future__ import annotations
+
+from repobus.bus.messaging import Messaging
+from repobus.errors import (
+    CasFailed,
+    ConflictError,
+    CorruptError,
+    NotFoundError,
+    StaleTokenError,
+    UsageError,
+)
+from repobus.records import models, names, times
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+    from repobus.git.config import Config
+    from repobus.git.gitcmd import Repo
+    from repobus.store import Entry, Slot, Store
+
+_EVENT_NAME_MAX = 64
+
+
+class Bus(Messaging):
+    """One repository's bus: its worktree, settings, store, and the clock leases are read by
+    (replaceable in tests)."""
+
+    def __init__(
+        self, repo: Repo, cfg: Config, store: Store, clock: Callable[[], int] = times.now
+    ) -> None:
+        self.repo = repo
+        self.cfg = cfg
+        self.store = store
+        self.clock = clock
+
+    # -- leases --------------------------------------------------------------------------
+    def lease_end(self, rec: dict[str, Any]) -> int | None:
+        """When a claim's lease ends; claims written before leases get the default TTL."""
+        end = times.parse_or_none(rec.get("lease_expires_at"))
+        if end is None:
+            start = times.parse_or_none(rec.get("updated_at") or rec.get("claimed_at"))
+            end = None if start is None else start + self.cfg.ttl
+        return end
+
+    def is_expired(self, rec: dict[str, Any], now: int | None = None) -> bool:
+        end = self.lease_end(rec)
+        return end is not None and (now or self.clock()) > end + self.cfg.grace
+
+    def lease_state(self, rec: dict[str, Any], now: int | None = None) -> str:
+        status = rec.get("status")
+        status = status if isinstance(status, str) else ""  # a damaged record: unknown
+        if status != "active":
+            return status or "unknown"
+        return "expired" if self.is_expired(rec, now) else "active"
+
+    # -- claims --------------------------------------------------------------------------
+    def claim(
+        self,
+        agent: str,
+        task: str,
+        *,
+        plan: str | None = None,
+        branch: str | None = None,
+        notes: str | None = None,
+        clear_notes: bool = False,
+        ttl: int | None = None,
+    ) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        ttl = ttl or self.cfg.ttl
+        if self.cfg.require_assignment:
+            self._require_assignment(agent, task)
+        stale = self.has_remote  # with a remote, the local copy may lag: check before refusing
+        cur: Slot | None = self.claim_slot(task) if stale else None
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                now = self.clock()
+                try:
+                    rec = self._granted(
+                        agent, task, cur, now, ttl, plan, branch, notes, clear_notes
+                    )
+                except ConflictError:
+                    if not stale:
+                        raise
+                    stale = False  # decide again once, on the remote's latest state
+                    self.store.refresh("claims", task)
+                    cur = self.claim_slot(task)
+                    continue
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed as lost:
+                    # a lost race leaves the store's copy fresh (a remote store re-fetched it)
+                    stale = False
+                    cur = self._checked(lost.current) if lost.known else self.claim_slot(task)  # type: ignore[arg-type]
+            raise tries.gave_up()
+
+    def _granted(
+        self,
+        agent: str,
+        task: str,
+        cur: Slot | None,
+        now: int,
+        ttl: int,
+        plan: str | None,
+        branch: str | None,
+        notes: str | None,
+        clear_notes: bool,
+    ) -> dict[str, Any]:
+        old = cur.record if cur else {}
+        holder = old.get("agent_id")
+        status = old.get("status")
+        fence = old.get("fencing_token") or 0
+        if not isinstance(fence, int) or isinstance(fence, bool) or fence < 0:
+            # a token repobus cannot read cannot be safely succeeded: refuse, name it
+            raise CorruptError(
+                f"claim {task} holds a damaged fencing_token {fence!r}: not a whole number",
+                hint="run `repobus verify`, then restore refs/repobus/claims/"
+                f"{task} from its history (git log)",
+            )
+        same = holder == agent and status in ("active", "paused")
+        if cur is not None and not same and status == "active" and not self.is_expired(old, now):
+            raise self._held(task, old)
+        rec: dict[str, Any] = {
+            "task_id": task,
+            "agent_id": agent,
+            "branch": branch
+            or (old.get("branch") if same else None)
+            or names.default_branch(agent, task),
+            "status": "active",
+            "claimed_at": old["claimed_at"] if same and old.get("claimed_at") else times.fmt(now),
+            "lease_expires_at": times.fmt(now + ttl),
+            "fencing_token": fence if same else fence + 1,
+            "op": ("resume" if status == "paused" else "reclaim") if same else "claim",
+            "by": agent,
+            "updated_at": times.fmt(now),
+        }
+        if cur is not None and not same and holder and status in ("active", "paused"):
+            rec["op"] = "takeover"
+            rec["previous_holder"] = holder
+        plan_id = plan or old.get("plan_id")
+        kept = None if clear_notes else (notes if notes is not None else old.get("notes"))
+        if plan_id:
+            rec["plan_id"] = plan_id
+        if kept:
+            rec["notes"] = kept
+        return rec
+
+    def _held(self, task: str, rec: dict[str, Any]) -> ConflictError:
+        end = self.lease_end(rec)
+        until = times.fmt(end) if end else "unknown"
+        return ConflictError(
+            f"task {task} already claimed by {rec.get('agent_id')}; current status=active "
+            f"(branch {rec.get('branch')}, lease until {until})",
+            hint="pick another task, or wait for the lease to expire or be paused",
+        )
+
+    def _require_assignment(self, agent: str, task: str) -> None:
+        if self.claim_slot(task) is not None:
+            return
+        asg = self.store.get("assignments", task)
+        if asg is None:
+            raise NotFoundError(
+                f"assignment missing for {task}; run tools.agent.task_assign first or use "
+                "--allow-unassigned"
+            )
+        eng = asg.record.get("engineer")
+        if eng and eng != agent:
+            raise ConflictError(
+                f"assignment for {task} targets {eng}; update assignment or claim with "
+                "--allow-unassigned"
+            )
+
+    def claim_slot(self, task: str) -> Slot | None:
+        """The task's current claim, its required fields checked (as the original bus_claim
+        did: "Claim <path> missing field '<f>'"), so no decision is made on a damaged record."""
+        return self._checked(self.store.get("claims", task))
+
+    def _checked(self, slot: Slot | None) -> Slot | None:
+        if slot is not None:
+            rec = slot.record
+            where = (
+                f"_bus/claims/{slot.key}.json"
+                if self.store.kind == "dir"
+                else f"refs/repobus/claims/{slot.key}"
+            )
+            for name in ("task_id", "agent_id", "branch", "status"):
+                if not isinstance(rec.get(name), str) or not rec.get(name):
+                    raise CorruptError(
+                        f"Claim {where} missing field '{name}'",
+                        hint="run `repobus verify`; restore or release the claim",
+                    )
+        return slot
+
+    @property
+    def has_remote(self) -> bool:
+        return getattr(self.store, "remote", None) is not None and not getattr(
+            self.store, "offline", False
+        )
+
+    def _fresh(self, task: str, check: Any) -> Any:
+        """Run a check on the local state; with a remote, re-run it once on the remote's
+        latest state before reporting a conflict or a missing claim."""
+        try:
+            return check()
+        except (ConflictError, NotFoundError):
+            if not self.has_remote:
+                raise
+            self.store.refresh("claims", task)
+            return check()
+
+    def _holder_slot(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
+        slot: Slot = self._fresh(task, lambda: self._holder_check(agent, task, fence, verb))
+        return slot
+
+    def _holder_check(self, agent: str, task: str, fence: int | None, verb: str) -> Slot:
+        cur = self.claim_slot(task)
+        if cur is None:
+            raise NotFoundError(
+                f"no claim found for task {task}",
+                hint=f"claim it first: repobus claim --task {task}",
+            )
+        rec = cur.record
+        if rec.get("agent_id") != agent:
+            taken = rec.get("previous_holder") == agent or rec.get("op") == "takeover"
+            why = (
+                (
+                    f"its lease was taken over by {rec.get('agent_id')} "
+                    f"(fencing token {rec.get('fencing_token')})"
+                )
+                if taken
+                else f"owned by {rec.get('agent_id')}, not {agent}"
+            )
+            raise ConflictError(
+                f"cannot {verb} task {task}: {why}" if taken else f"task {task} {why}"
+            )
+        if fence is not None and fence != rec.get("fencing_token"):
+            raise StaleTokenError(
+                f"stale fencing token {fence} for task {task}: current token is "
+                f"{rec.get('fencing_token')}",
+                hint="this process no longer holds the claim; claim again to get a new token",
+            )
+        return cur
+
+    def renew(
+        self, agent: str, task: str, *, ttl: int | None = None, fence: int | None = None
+    ) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        ttl = ttl or self.cfg.ttl
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur: Slot = self._fresh(task, lambda: self._renewable(agent, task, fence))
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    lease_expires_at=times.fmt(now + ttl),
+                    op="renew",
+                    by=agent,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
+
+    def pause(self, agent: str, task: str, *, notes: str) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        if not notes or not notes.strip():
+            raise UsageError("pause needs --notes saying why (what state the work is in)")
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur = self._fresh(task, lambda: self._pausable(task))
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    status="paused",
+                    op="pause",
+                    by=agent,
+                    notes=notes,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
+
+    def _pausable(self, task: str) -> Slot:
+        cur = self.claim_slot(task)
+        if cur is None:
+            raise NotFoundError(f"no claim found for task {task}")
+        status = cur.record.get("status")
+        if status not in ("active", "paused"):
+            raise ConflictError(f"cannot pause task {task}: status={status}")
+        return cur
+
+    def release(
+        self,
+        agent: str,
+        task: str,
+        *,
+        status: str = "done",
+        notes: str | None = None,
+        fence: int | None = None,
+        operator: bool = False,
+    ) -> Slot:
+        """Release the claim `agent` holds.  With `operator=True`, `agent` is a person
+        overriding the owner rule (the dashboard, authorised by its token): whoever holds the
+        claim at that instant is released, and the record names the person in `by`."""
+        agent, task = names.agent_id(agent), names.task_id(task)
+        if status not in ("done", "released", "paused"):
+            raise UsageError(
+                f"status must be one of ['done', 'paused', 'released'], got {status!r}"
+            )
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                cur = (
+                    self._fresh(task, lambda: self._pausable(task))
+                    if operator
+                    else self._holder_slot(agent, task, fence, "release")
+                )
+                now = self.clock()
+                rec = dict(
+                    cur.record,
+                    status=status,
+                    op="release" if status != "paused" else "pause",
+                    by=agent,
+                    updated_at=times.fmt(now),
+                )
+                rec.pop("previous_holder", None)
+                if status != "paused":
+                    rec["released_at"] = times.fmt(now)
+                if notes is not None:
+                    rec["notes"] = notes
+                try:
+                    return self.store.put("claims", task, rec, cur)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
+
+    # -- events --------------------------------------------------------------------------
+    def log(
+        self,
+        agent: str,
+        event: str,
+        summary: str,
+        *,
+        task: str | None = None,
+        plan: str | None = None,
+        branch: str | None = None,
+        pr: str | None = None,
+        receipts: list[str] | None = None,
+        severity: str | None = None,
+        extra: dict[str, Any] | None = None,
+        fence: int | None = None,
+    ) -> Entry:
+        agent = names.agent_id(agent)
+        rec = build_event(
+            agent,
+            event,
+            summary,
+            task=task,
+            plan=plan,
+            branch=branch,
+            pr=pr,
+            receipts=receipts,
+            severity=severity,
+            extra=extra,
+            ts=times.fmt(self.clock()),
+        )
+        if task is None or rec["event"] not in models.GUARDED_EVENTS:
+            return self.store.append("events", agent, rec)
+        with self._retrying(f"task {task}") as tries:
+            for _ in tries:
+                guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
+                if guard is not None and guard.record.get("fencing_token") is not None:
+                    rec["fencing_token"] = guard.record["fencing_token"]
+                try:
+                    return self.store.append("events", agent, rec, guard=guard)
+                except CasFailed:
+                    continue
+            raise tries.gave_up()
+
+    def _renewable(self, agent: str, task: str, fence: int | None) -> Slot:
+        cur = self._holder_check(agent, task, fence, "renew")
+        if cur.record.get("status") != "active":
+            raise ConflictError(
+                f"cannot renew task {task}: status={cur.record.get('status')}",
+                hint=f"claim it again: repobus claim --task {task}",
+            )
+        return cur
+
+    def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
+        """The claim an action on `task` must hold still; None when the claim is finished
+        (anyone may log on a done task).  Failures are recorded in the agent's errors.jsonl,
+        as the original claim guard did.  With a remote, a refusal or a finished claim seen
+        locally is checked again against the remote's latest state first."""
+        if self.has_remote:
+            try:
+                guard = self._guard_check(agent, task, action, fence, record=False)
+                if guard is not None:
+                    return guard  # a live claim: the push itself is fenced on it
+            except (ConflictError, NotFoundError):
+                pass
+            self.store.refresh("claims", task)
+        return self._guard_check(agent, task, action, fence)
+
+    def _guard_check(
+        self, agent: str, task: str, action: str, fence: int | None, record: bool = True
+    ) -> Slot | None:
+        cur = self.claim_slot(task)
+        if cur is None:
+            if record:
+                self._guard_error(agent, task, action, None)
+            raise NotFoundError(
+                f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
+                f"--task {task}` first",
+                hint=f"or: repobus claim --task {task}",
+            )
+        rec = cur.record
+        status = str(rec.get("status") or "active").lower()
+        if status in models.TERMINAL_STATUSES:
+            return None
+        if rec.get("agent_id") != agent:
+            if record:
+                self._guard_error(agent, task, action, rec)
+            raise ConflictError(
+                f"task {task} currently claimed by {rec.get('agent_id') or 'UNKNOWN'} "
+                f"(status={status}); run bus_claim release/claim before logging {action}"
+            )
+        if fence is not None and fence != rec.get("fencing_token"):
+            raise StaleTokenError(
+                f"stale fencing token {fence} for task {task}: current token is "
+                f"{rec.get('fencing_token')}"
+            )
+        return cur
+
+    def _guard_error(self, agent: str, task: str, action: str, rec: dict[str, Any] | None) -> None:
+        entry: dict[str, Any] = {
+            "ts": times.fmt(self.clock()),
+            "agent_id": agent,
+            "event": action,
+            "reason": "claim_missing" if rec is None else "claim_owner",
+            "task_id": task,
+        }
+        if rec is not None:
+            entry["claim_owner"] = rec.get("agent_id")
+            entry["claim_status"] = rec.get("status")
+        path = self.repo.root / "_report" / "agent" / agent / "errors.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(models.event_line(entry))
+
+
+def build_event(
+    agent: str,
+    event: str,
+    summary: str,
+    *,
+    ts: str,
+    task: str | None = None,
+    plan: str | None = None,
+    branch: str | None = None,
+    pr: str | None = None,
+    receipts: list[str] | None = None,
+    severity: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    event = (event or "").strip()
+    if not event or len(event) > _EVENT_NAME_MAX or any(c.isspace() for c in event):
+        raise UsageError(
+            f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters without spaces"
+        )
+    rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
+    if task is not None:
+        rec["task_id"] = names.task_id(task)
+    for key, value in (("plan_id", plan), ("branch", branch), ("pr", pr)):
+        if value:
+            rec[key] = str(value)
+    if receipts:
+        rec["receipts"] = [r for r in receipts if r]
+    if severity:
+        sev = severity.lower()
+        if sev not in models.SEVERITIES:
+            raise UsageError("severity must be one of: high, low, medium")
+        rec["severity"] = sev
+    for key, value in (extra or {}).items():
+        if key in models.CORE_EVENT_KEYS:
+            raise UsageError(
+                f"--extra cannot overwrite core field '{key}'",
+                hint=f"use the --{key.replace('_id', '')} option, or another key",
+            )
+        rec[key] = value
+    return rec
+
+
+def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"invalid {option.lstrip('-')} field '{item}', expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def open_bus(
+    path: Path | str | None = None,
+    backend: str | None = None,
+    *,
+    writes: bool | None = True,
+    notes: list[str] | None = None,
+) -> Bus:
+    """The bus of the repository at `path`.  A clone not set up first follows its
+    `.repobus.toml` or asks its remote (project.ensure_set_up); `writes` says whether the
+    caller may write (a remote that cannot be asked then refuses), None skips that for the
+    commands that work before set-up; what set-up did is appended to `notes`."""
+    from repobus.git import config, gitcmd
+    from repobus.store import open_store, project
+
+    repo = gitcmd.discover(path)
+    cfg = config.load(repo)
+    if writes is not None:
+        cfg = project.ensure_set_up(repo, cfg, writes=writes, notes=notes)
+    return Bus(repo, cfg, open_store(repo, cfg, backend))
+
+
+def with_config(bus: Bus, **changes: Any) -> Bus:
+    return Bus(bus.repo, bus.cfg.replace(**changes), bus.store, bus.clock)

@@ -1,0 +1,1 @@
+"""Checks: `check` and `check --pr` (CI), `verify` (the hash chains), `doctor` (the clone)."""

@@ -1,0 +1,96 @@
+"""The lean read path: `repobus status --json`, the command agents poll, answered before the
+CLI, the command table or SQLite is imported.
+
+At a million events its cost must be Python's start-up plus reading the status snapshot, so
+it imports only `os`, `time` and the light modules it shares with the full command (repository
+location, config parsing, fingerprints: each has one definition, in git/).  `serve_status`
+answers only when everything it needs is current - the snapshot matches the refs, the mirror
+(when it applies) matches the refs, no option it does not know - and otherwise returns None,
+and the full command answers (catching the index up first).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from repobus.git.config import from_sections, read_config
+from repobus.git.fingerprint import mirror_state, ref_signature, unpushed_path
+from repobus.git.gitcmd import locate
+from repobus.git.policy import mirror_applies
+
+DEFAULT_LIMIT = 10  # status's --limit default in the command table (a test holds them equal)
+
+
+def _options(args: list[str]) -> int | None:
+    """The limit of `--json [--limit N]`; None for anything else."""
+    limit, json_seen = DEFAULT_LIMIT, False
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--json":
+            json_seen = True
+        elif a == "--limit" and i + 1 < len(args) and _digits(args[i + 1]):
+            limit = int(args[i + 1])
+            i += 1
+        elif a.startswith("--limit=") and _digits(a[8:]):
+            limit = int(a[8:])
+        else:
+            return None
+        i += 1
+    return limit if json_seen else None
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 10
+
+
+def _may_set_up(root: str, sections: dict[str, dict[str, str]]) -> bool:
+    """Whether a clone that is not set up has something to set itself up from or to ask:
+    a `.repobus.toml`, or a remote (project.ensure_set_up)."""
+    from repobus.store.project import FILE
+
+    return os.path.exists(os.path.join(root, FILE)) or any(
+        s.startswith("remote.") for s in sections
+    )
+
+
+def serve_status(args: list[str]) -> bytes | None:
+    """The output of `repobus status ARGS` when this lean path can give it; None when the
+    full command must answer (other options, no current index, a mirror to refresh, the dir
+    backend, a clone not set up that has a `.repobus.toml` or a remote, anything unexpected -
+    the full command then reports it properly)."""
+    limit = _options(args)
+    if limit is None:
+        return None
+    try:
+        found = locate(os.path.realpath(os.getcwd()))
+        if found is None:
+            return None
+        root, git_dir, common = found
+        sections = read_config(os.path.join(common, "config"))
+        cfg = from_sections(sections)
+        if cfg.backend != "git" or not cfg.index:
+            return None
+        if not cfg.initialized and _may_set_up(root, sections):
+            return None  # the full command follows .repobus.toml or asks the remote first
+        if mirror_applies(cfg) and mirror_state(root, git_dir, common) is None:
+            return None
+        if cfg.remote and os.path.exists(unpushed_path(common)):
+            return None  # the full command names the records the remote does not have yet
+        from repobus.store import snapshot
+
+        data = snapshot.read(snapshot.path_in(common))
+        sig = snapshot.sig_of(data)
+        if data is None or not sig or sig != ref_signature(common)[0]:
+            return None
+        return snapshot.render(
+            data,
+            now=int(time.time()),
+            ttl=cfg.ttl,
+            grace=cfg.grace,
+            limit=limit,
+            filters=f'{{"active_only":false,"agents":[],"limit":{limit},"since":null}}',
+        )
+    except Exception:  # the full command answers, and reports whatever went wrong
+        return None

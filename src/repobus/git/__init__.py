@@ -1,0 +1,1 @@
+"""git: the only layer that runs git - the repository, its config, ref fingerprints."""

@@ -1,0 +1,211 @@
+"""`repobus boot` (the playbook's session_boot, FORMATS §9, §19): sync, handshake, peers,
+session receipt.
+
+Sync: a working tree with uncommitted changes to tracked files is refused unless allowed
+(untracked files never block: `git pull --ff-only` itself refuses to overwrite them); then
+`git pull --ff-only` when the branch has an upstream, else `git fetch --prune`.  The handshake
+is a `handshake` event with `branch_prefix`; peers are the other agents' active and paused
+claims with when each holder was last seen, flagged stale when the lease expired or nothing
+was heard for STALE_HOURS.  The session receipt `_report/session/<id>/manager-report-tail.txt`
+is what the session guard reads; a `session wrap` writes it closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from repobus.bus import Bus
+from repobus.errors import ConflictError, RemoteError, SetupError
+from repobus.git.gitcmd import Repo
+from repobus.git.ignore import ensure_excluded
+from repobus.playbook import guard, session
+from repobus.records import models, times
+from repobus.store import files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+STALE_HOURS = 6
+PULL_TIMEOUT = 120.0
+
+
+@dataclass
+class Synced:
+    action: str  # pulled | fetched | skipped
+    detail: str
+
+
+def dirty(repo: Repo) -> list[str]:
+    res = repo.git("status", "--porcelain", "--untracked-files=no")
+    return [ln for ln in res.stdout.decode("utf-8", "replace").splitlines() if ln.strip()]
+
+
+def _first(text: str) -> str:
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "no message")
+
+
+def sync_git(repo: Repo, allow_dirty: bool = False) -> Synced:
+    changed = dirty(repo)
+    if changed and not allow_dirty:
+        raise SetupError(
+            f"working tree has {len(changed)} uncommitted change(s) to tracked files "
+            f"({changed[0].strip()}); refusing to sync",
+            hint="commit or stash them, pass --allow-dirty, or boot with --no-sync",
+        )
+    if not repo.git("remote").stdout.strip():
+        return Synced("skipped", "no remote configured: nothing to pull")
+    upstream = repo.git("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{u}", check=False)
+    if upstream.returncode != 0:
+        res = repo.git("fetch", "--prune", check=False, timeout=PULL_TIMEOUT)
+        if res.returncode != 0:
+            raise RemoteError(f"git fetch --prune failed: {_first(res.stderr)}")
+        return Synced("fetched", "the branch has no upstream: fetched only (git fetch --prune)")
+    res = repo.git("pull", "--ff-only", check=False, timeout=PULL_TIMEOUT)
+    if res.returncode != 0:
+        msg = _first(res.stderr)
+        if "fast-forward" in res.stderr or "diverg" in res.stderr:
+            raise ConflictError(
+                f"git pull --ff-only failed: {msg}",
+                hint="rebase or merge your branch, then boot again",
+            )
+        raise RemoteError(f"git pull --ff-only failed: {msg}")
+    return Synced(
+        "pulled",
+        f"git pull --ff-only ({upstream.stdout.decode().strip()}): "
+        f"{_first(res.stdout.decode('utf-8', 'replace'))}",
+    )
+
+
+def current_branch(repo: Repo) -> str | None:
+    res = repo.git("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+    return res.stdout.decode().strip() or None
+
+
+@dataclass
+class Booted:
+    agent: str
+    branch: str | None
+    handshake: dict[str, Any] | None
+    peers: list[dict[str, Any]]
+    receipt: str
+    captured_at: str
+    closed: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def peers(bus: Bus, agent: str, now: int) -> list[dict[str, Any]]:
+    seen: dict[str, int | None] = {}
+    out = []
+    for s in sorted(bus.store.list("claims"), key=lambda s: s.key):
+        rec = s.record
+        holder = str(rec.get("agent_id") or "")
+        if holder == agent or rec.get("status") not in ("active", "paused"):
+            continue
+        if holder not in seen:
+            last = bus.store.tail("events", limit=1, writers=[holder])
+            seen[holder] = times.parse_or_none(last[-1].record.get("ts")) if last else None
+        last_seen = seen[holder] or times.parse_or_none(rec.get("claimed_at"))
+        state = bus.lease_state(rec, now)
+        quiet = last_seen is None or now - last_seen >= STALE_HOURS * 3600
+        end = bus.lease_end(rec)
+        out.append(
+            {
+                "agent_id": holder,
+                "task_id": s.key,
+                "status": rec.get("status"),
+                "branch": rec.get("branch"),
+                "notes": rec.get("notes"),
+                "last_seen": times.fmt(last_seen) if last_seen else None,
+                "lease_state": state,
+                "lease_seconds_left": max(end - now, 0) if end and state == "active" else None,
+                "stale": state == "expired" or quiet,
+            }
+        )
+    return out
+
+
+def _warnings(bus: Bus, agent: str, branch: str | None) -> list[str]:
+    out = []
+    declared = session.manifest_agent(bus.repo.root)
+    if declared and declared != agent:
+        out.append(
+            f"AGENT_MANIFEST.json declares '{declared}' but this session is '{agent}' "
+            f"(repobus manifest use {agent})"
+        )
+    ok = (
+        branch is None
+        or branch in ("main", "master", f"agent/{agent}")
+        or branch.startswith(f"agent/{agent}/")
+    )
+    if not ok:
+        out.append(
+            f"branch {branch} is not under agent/{agent}/; work on agent/{agent}/<slug> "
+            "(repobus branch SLUG)"
+        )
+    return out
+
+
+def boot(
+    bus: Bus,
+    agent: str,
+    *,
+    now: int,
+    summary: str,
+    focus: str | None = None,
+    announce: bool = True,
+    wrap: bool = False,
+    tail_count: int = 10,
+    confidence: float | None = None,
+    confidence_note: str | None = None,
+) -> Booted:
+    root = bus.repo.root
+    branch = current_branch(bus.repo)
+    warnings = _warnings(bus, agent, branch)
+    # every read first: a boot that fails on a damaged record must not have written anything
+    peer_list = peers(bus, agent, now)
+    count = tail_count if tail_count > 0 else 10
+    lines = [models.message_line(m) for m in bus.messages(task="manager-report", limit=count)]
+    handshake = None
+    if announce:
+        extra: dict[str, Any] = {"branch_prefix": f"agent/{agent}/"}
+        if focus:
+            extra["meta"] = {"focus": focus}
+        if wrap:
+            extra["session"] = "wrap"
+        handshake = bus.log(agent, "handshake", summary, extra=extra).record
+    if confidence is not None:
+        files.append_line(
+            root / "_report" / "agent" / agent / "confidence.jsonl",
+            models.event_line(
+                {
+                    "ts": times.fmt(now),
+                    "agent": agent,
+                    "confidence": confidence,
+                    "note": confidence_note,
+                }
+            ),
+        )
+    captured = times.fmt(now)
+    path = guard.receipt_path(root, agent)
+    ensure_excluded(bus.repo, "/_report/session/")
+    files.write_atomic(
+        path,
+        guard.receipt_text(
+            captured, lines, count, agent=agent, branch=branch, closed_at=captured if wrap else None
+        ),
+    )
+    return Booted(
+        agent,
+        branch,
+        handshake,
+        peer_list,
+        str(path.relative_to(root)),
+        captured,
+        wrap,
+        warnings,
+    )
+
+
+def is_wrap(summary: str | None) -> bool:
+    return bool(summary) and str(summary).strip().lower().startswith("session wrap")

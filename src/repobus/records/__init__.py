@@ -1,0 +1,2 @@
+"""Records: their typed classes, canonical JSON and hashes, ids, times, the bus layout and
+the lease rule.  No I/O."""

@@ -1,0 +1,326 @@
+"""The worktree's read-only `_bus/` mirror of the git backend (the playbook's step 4 reads
+`_bus/claims/`, `_bus/messages/`, `_bus/events/` directly).
+
+Invariants:
+- incremental: the mirrored chain heads are remembered in the worktree's git dir; a refresh
+  writes only the claim/assignment files whose version changed and appends only the new log
+  lines (one `write` per file); `events.jsonl` is rewritten whole only when the mirror no
+  longer matches what was written (someone edited or truncated it) or a chain was rewritten;
+- cheap when nothing changed: a fingerprint of the ref directories (a few `stat` calls) is
+  compared first; a fingerprint younger than RACY_NS is not trusted (file-time granularity),
+  so a change landing in the same clock tick is never missed;
+- read-only: mirrored files are mode 0444 and `_bus/` is listed in `.git/info/exclude`;
+- never clobbers a tracked `_bus/` (a repository that commits its bus): the mirror is then
+  disabled for that worktree;
+- one refresher at a time per worktree (flock), so concurrent commands never duplicate lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from pathlib import Path
+
+from repobus.bus import Bus
+from repobus.git import fingerprint, policy
+from repobus.git.ignore import ensure_excluded
+from repobus.records import models
+from repobus.store import Entry, files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+SLOTS = ("claims", "assignments")
+LOGS = ("events", "messages")
+RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
+MANY = 16  # more moved slots than this are read in one pass
+STATE_VERSION = 1
+README = (
+    "This directory is a read-only mirror of the repobus git backend "
+    "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
+    "repobus (or the tools/agent shims). `repobus export` rebuilds it.\n"
+)
+RO = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+class Mirror:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.store = bus.store
+        self.dest = bus.repo.root / "_bus"
+        gd = bus.repo.git_dir
+        self.state_path = gd / "repobus-mirror.json"
+        self.sig_path = gd / "repobus-mirror.sig"
+        self.lock_path = gd / "repobus-mirror.lock"
+
+    # -- fingerprints ---------------------------------------------------------------------
+    def signature(self) -> dict[str, list[int]] | None:
+        sig = getattr(self.store, "signature", None)
+        if sig is None:
+            return None
+        return {k: list(sig(k)) for k in (*SLOTS, *LOGS)}
+
+    @staticmethod
+    def _racy(sig: list[int], now_ns: int) -> bool:
+        mtimes = sig[0::3]
+        return any(now_ns - m < RACY_NS for m in mtimes if m)
+
+    def fast_path(self) -> dict[str, Any] | None:
+        """The result when the mirror is known current (or disabled) without reading any
+        ref; None when a refresh must look."""
+        repo = self.bus.repo
+        state = fingerprint.mirror_state(str(repo.root), str(repo.git_dir), str(repo.common_dir))
+        if state == "disabled":
+            return {"changed": 0, "disabled": "tracked"}
+        if state == "current":
+            return {"changed": 0, "fast": True}
+        return None
+
+    # -- refresh --------------------------------------------------------------------------
+    def refresh(self, full: bool = False) -> dict[str, Any]:
+        fast = None if full else self.fast_path()
+        if fast is not None:
+            return fast
+        with files.locked(self.lock_path):
+            return self._refresh_locked(full)
+
+    def _load_state(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+            return None
+        return data
+
+    def _tracked(self) -> bool:
+        res = self.bus.repo.git("ls-files", "-z", "--", "_bus", check=False)
+        return bool(res.stdout.strip(b"\0"))
+
+    def _refresh_locked(self, full: bool) -> dict[str, Any]:
+        state = None if full else self._load_state()
+        if state is not None and state.get("disabled"):
+            self.sig_path.write_text("disabled", encoding="utf-8")
+            return {"changed": 0, "disabled": state["disabled"]}
+        if state is None:
+            if self._tracked():
+                self._save({"version": STATE_VERSION, "disabled": "tracked"})
+                self.sig_path.write_text("disabled", encoding="utf-8")
+                return {"changed": 0, "disabled": "tracked"}
+            ensure_excluded(self.bus.repo, "/_bus/")
+            state = {
+                "version": STATE_VERSION,
+                "sig": {},
+                "slots": {},
+                "heads": {},
+                "seqs": {},
+                "sizes": {},
+            }
+        now_ns = time.time_ns()
+        sig = self.signature() or {}
+        self.dest.mkdir(exist_ok=True)
+        readme = self.dest / "README.txt"
+        if not readme.exists():
+            files.write_atomic(readme, README, RO, durable=False)
+        changed = 0
+        for kind in (*SLOTS, *LOGS):
+            if kind in sig and state["sig"].get(kind) == sig[kind] and (self.dest / kind).is_dir():
+                continue
+            changed += self._slots(kind, state) if kind in SLOTS else self._logs(kind, state)
+            racy = kind not in sig or self._racy(sig[kind], now_ns)
+            state["sig"][kind] = None if racy else sig[kind]
+        self._save(state)
+        if sig and all(state["sig"].get(k) == sig[k] for k in sig):
+            self.sig_path.write_text(fingerprint.mirror_text(sig), encoding="utf-8")
+        else:
+            self.sig_path.unlink(missing_ok=True)
+        return {"changed": changed, "fast": False}
+
+    def _save(self, state: dict[str, Any]) -> None:
+        files.write_atomic(self.state_path, json.dumps(state, sort_keys=True), durable=False)
+
+    # -- claims and assignments -----------------------------------------------------------
+    def _slots(self, kind: str, state: dict[str, Any]) -> int:
+        folder = self.dest / kind
+        folder.mkdir(exist_ok=True)
+        known: dict[str, str] = state["slots"].get(kind, {})
+        now = self._read_slots(kind, known)
+        changed = 0
+        for key, (version, record) in now.items():
+            path = folder / f"{key}.json"
+            if known.get(key) == version and path.exists():
+                continue
+            rec = record() if record is not None else self._get(kind, key)
+            if rec is None:
+                continue
+            files.write_atomic(path, models.doc_text(rec), RO, durable=False)
+            changed += 1
+        for key in set(known) - set(now):
+            (folder / f"{key}.json").unlink(missing_ok=True)
+            changed += 1
+        state["slots"][kind] = {k: v for k, (v, _) in now.items()}
+        return changed
+
+    def _read_slots(self, kind: str, known: dict[str, str]) -> dict[str, tuple[str, Any]]:
+        """key -> (version, record thunk).  On the git backend the tips are listed first
+        (names and ids only) and only the slots that moved are read; many moved slots are
+        read in one pass."""
+        heads = getattr(self.store, "heads", None)
+        prefix = f"refs/repobus/{kind}/"
+        tips = heads(kind) if heads is not None and self.store.kind == "git" else None
+        if tips is None or not all(r.startswith(prefix) for r in tips):
+            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
+        out: dict[str, tuple[str, Any]] = {}
+        moved = []
+        for ref, oid in tips.items():
+            key = ref[len(prefix) :]
+            out[key] = (oid, None)
+            if known.get(key) != oid:
+                moved.append(key)
+        if len(moved) > MANY:
+            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
+        for key in moved:
+            slot = self.store.get(kind, key)
+            if slot is None:
+                out.pop(key, None)
+            else:
+                out[key] = (slot.version, lambda slot=slot: slot.record)
+        return out
+
+    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
+        slot = self.store.get(kind, key)
+        return None if slot is None else slot.record
+
+    # -- events and messages --------------------------------------------------------------
+    @staticmethod
+    def _lines(kind: str, entries: list[Entry]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for e in entries:
+            rec = e.record
+            if kind == "events":
+                out.setdefault("events/events.jsonl", []).append(models.event_line(rec))
+                continue
+            line = models.message_line(rec)
+            out.setdefault(f"messages/{rec.get('task_id')}.jsonl", []).append(line)
+            if rec.get("to"):
+                out.setdefault(f"messages/agent-{str(rec['to']).lower()}.jsonl", []).append(line)
+        return out
+
+    def _intact(self, kind: str, state: dict[str, Any]) -> bool:
+        sizes: dict[str, int] = state["sizes"]
+        for rel, size in sizes.items():
+            if not rel.startswith(kind + "/"):
+                continue
+            try:
+                if (self.dest / rel).stat().st_size != size:
+                    return False
+            except OSError:
+                return False
+        return (self.dest / kind).is_dir()
+
+    def _logs(self, kind: str, state: dict[str, Any]) -> int:
+        old = state["heads"].get(kind)
+        seqs: dict[str, int] = state["seqs"].setdefault(kind, {})
+        if old is None or not self._intact(kind, state):
+            return self._rebuild(kind, state)
+        entries, new = self.store.since_heads(kind, old)
+        if set(old) - set(new) or self._rewritten(entries, seqs):
+            return self._rebuild(kind, state)
+        for rel, lines in self._lines(kind, entries).items():
+            self._append(rel, "".join(lines), state)
+        self._note_seqs(entries, seqs)
+        state["heads"][kind] = new
+        return len(entries)
+
+    @staticmethod
+    def _rewritten(entries: list[Entry], seqs: dict[str, int]) -> bool:
+        """A chain whose new records do not continue where the mirror stopped was rewritten
+        (e.g. re-chained by a sync): its old lines cannot be kept."""
+        first: dict[str, int] = {}
+        for e in entries:
+            seq = e.record.get("seq")
+            if isinstance(seq, int) and e.chain not in first:
+                first[e.chain] = seq
+        return any(c in seqs and s != seqs[c] + 1 for c, s in first.items())
+
+    @staticmethod
+    def _note_seqs(entries: list[Entry], seqs: dict[str, int]) -> None:
+        for e in entries:
+            seq = e.record.get("seq")
+            if isinstance(seq, int):
+                seqs[e.chain] = max(seq, seqs.get(e.chain, 0))
+
+    def _append(self, rel: str, text: str, state: dict[str, Any]) -> None:
+        path = self.dest / rel
+        path.parent.mkdir(exist_ok=True)
+        if path.exists():
+            os.chmod(path, 0o644)
+        if text:
+            files.append_line(path, text)
+        os.chmod(path, RO)
+        state["sizes"][rel] = path.stat().st_size
+
+    def _rebuild(self, kind: str, state: dict[str, Any]) -> int:
+        if kind == "events" and getattr(self.store, "use_index", False):
+            return self._rebuild_streamed(state)
+        entries, heads = self.store.since_heads(kind, {})
+        folder = self.dest / kind
+        folder.mkdir(exist_ok=True)
+        produced = self._lines(kind, entries)
+        sizes = {k: v for k, v in state["sizes"].items() if not k.startswith(kind + "/")}
+        for rel, lines in produced.items():
+            data = "".join(lines).encode("utf-8")
+            files.write_atomic(self.dest / rel, data, RO, durable=False)
+            sizes[rel] = len(data)
+        for p in folder.glob("*.jsonl"):
+            if f"{kind}/{p.name}" not in produced:
+                p.unlink()
+        state["sizes"] = sizes
+        seqs: dict[str, int] = {}
+        self._note_seqs(entries, seqs)
+        state["seqs"][kind] = seqs
+        state["heads"][kind] = heads
+        return len(entries)
+
+    def _rebuild_streamed(self, state: dict[str, Any]) -> int:
+        """events.jsonl written line by line from the index: memory stays flat at any size."""
+        heads, seqs, rows = self.store.index.snapshot("events")  # type: ignore[attr-defined]
+        folder = self.dest / "events"
+        folder.mkdir(exist_ok=True)
+        path = folder / "events.jsonl"
+        tmp = folder / f".events.jsonl.{os.getpid()}.tmp"
+        count = 0
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for text in rows:
+                fh.write(models.event_line(json.loads(text)))
+                count += 1
+        os.chmod(tmp, RO)
+        os.replace(tmp, path)
+        sizes = {k: v for k, v in state["sizes"].items() if not k.startswith("events/")}
+        if count:
+            sizes["events/events.jsonl"] = path.stat().st_size
+        else:
+            path.unlink()
+        state["sizes"] = sizes
+        state["seqs"]["events"] = seqs
+        state["heads"]["events"] = heads
+        return count
+
+
+def applies(bus: Bus) -> bool:
+    return bus.store.kind == "git" and policy.mirror_applies(bus.cfg)
+
+
+def refresh(bus: Bus, full: bool = False) -> dict[str, Any] | None:
+    """Refresh the worktree's mirror when the repository uses the git backend; None when
+    no mirror applies (dir backend, repobus not set up here, or `repobus.mirror=false`)."""
+    if not applies(bus):
+        return None
+    return Mirror(bus).refresh(full)
+
+
+def mirror_path(root: Path) -> Path:
+    return root / "_bus"

@@ -1,0 +1,278 @@
+"""Read-side views over a bus: status, the watch stream, and the exported `_bus/` tree.
+
+Nothing here writes to the bus; `export` writes files only into the directory it is given,
+and only the files whose content changed (so a worktree mirror is refreshed incrementally).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from repobus.bus import Bus
+from repobus.records import models, times
+from repobus.store import Entry, Slot, sql
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
+
+
+def claim_view(bus: Bus, slot: Slot, now: int) -> dict[str, Any]:
+    rec = dict(slot.record)
+    rec["_path"] = f"_bus/claims/{slot.key}.json"
+    end = bus.lease_end(slot.record)
+    rec["lease_state"] = bus.lease_state(slot.record, now)
+    rec["lease_seconds_left"] = (
+        None if end is None or rec["lease_state"] != "active" else max(end - now, 0)
+    )
+    return rec
+
+
+def status(
+    bus: Bus,
+    *,
+    limit: int = 10,
+    agents: Iterable[str] | None = None,
+    active_only: bool = False,
+    since: int | None = None,
+) -> dict[str, Any]:
+    """The original bus_status JSON shape (claims, events, filters) plus lease fields."""
+    wanted = sorted(set(agents or ()))
+    now = bus.clock()
+    claims = []
+    for slot in sorted(bus.store.list("claims"), key=lambda s: s.key):
+        rec = slot.record
+        if wanted and rec.get("agent_id") not in wanted:
+            continue
+        if active_only and rec.get("status") not in ("active", "paused"):
+            continue
+        claims.append(claim_view(bus, slot, now))
+    entries = bus.store.tail("events", limit=max(limit, 0), since=since, writers=wanted or None)
+    events = []
+    for i, e in enumerate(entries):
+        rec = dict(e.record)
+        rec["_index"] = len(entries) - i
+        events.append(rec)
+    filters = _filters(wanted, active_only, limit, since)
+    return {"claims": claims, "events": events, "filters": filters}
+
+
+def _filters(wanted: list[str], active_only: bool, limit: int, since: int | None) -> dict[str, Any]:
+    return {
+        "agents": wanted,
+        "active_only": active_only,
+        "limit": limit,
+        "since": times.fmt(since) if since is not None else None,
+    }
+
+
+def status_json(
+    bus: Bus,
+    *,
+    limit: int = 10,
+    agents: Iterable[str] | None = None,
+    active_only: bool = False,
+    since: int | None = None,
+) -> str:
+    """`status(...)` as JSON text.  With the index: from the status snapshot when no filter
+    but `limit` is asked for, else straight from SQLite (lease fields computed there); at ten
+    thousand claims that is what keeps status fast."""
+    index = getattr(bus.store, "index", None) if getattr(bus.store, "use_index", False) else None
+    if index is None:
+        return models.canonical(
+            status(bus, limit=limit, agents=agents, active_only=active_only, since=since)
+        ).decode("utf-8")
+    wanted = sorted(set(agents or ()))
+    filters = models.canonical(_filters(wanted, active_only, limit, since)).decode("utf-8")
+    if not wanted and not active_only and since is None:
+        from repobus.store import snapshot
+
+    shown: dict[str, Any] = {
+        "now": bus.clock(),
+        "ttl": bus.cfg.ttl,
+        "grace": bus.cfg.grace,
+        "limit": limit,
+        "filters": filters,
+    }
+    index.catch_up()
+    if not wanted and not active_only and since is None:
+        from repobus.store import snapshot
+
+        data = index.status_snapshot()
+        doc = snapshot.render(data, **shown) if data is not None else None
+        if doc is not None:
+            return doc.decode("utf-8")
+    db = index.db()
+    db.execute("BEGIN")  # one snapshot for the claims and the events
+    try:
+        return sql.status_json(db, agents=wanted, active_only=active_only, since=since, **shown)
+    finally:
+        db.execute("COMMIT")
+
+
+def status_text(data: dict[str, Any]) -> str:
+    filtered = bool(data["filters"]["agents"] or data["filters"]["active_only"])
+    lines = [
+        "Active claims:"
+        if data["claims"]
+        else ("No claims matching filters." if filtered else "No claims recorded.")
+    ]
+    for c in data["claims"]:
+        left = c.get("lease_seconds_left")
+        extra = ""
+        if left is not None:
+            extra = f" lease {times.human(left)} left"
+        elif c.get("lease_state") == "expired":
+            extra = " lease EXPIRED (may be taken over)"
+        if c.get("status") == "paused":
+            extra += f" paused by {c.get('by') or c.get('agent_id')}"
+            if c.get("notes"):
+                extra += f": {c['notes']}"
+        lines.append(
+            f"  - {c.get('task_id')} [{c.get('status')}] by {c.get('agent_id')} → "
+            f"{c.get('branch')} (plan={c.get('plan_id') or 'N/A'}) token={c.get('fencing_token')}"
+            f"{extra}"
+        )
+    lines.append(
+        "Recent events:"
+        if data["events"]
+        else (
+            "No events matching filters."
+            if data["filters"]["agents"] or data["filters"]["since"]
+            else "No events recorded."
+        )
+    )
+    lines += ["  - " + event_line(e) for e in data["events"]]
+    return "\n".join(lines)
+
+
+def event_line(rec: dict[str, Any]) -> str:
+    line = (
+        f"{rec.get('ts')} :: {rec.get('agent_id')} :: {rec.get('event')} :: "
+        f"task={rec.get('task_id') or '-'} :: {rec.get('summary', '')}"
+    )
+    if rec.get("receipts"):
+        line += " :: receipts=" + ",".join(str(r) for r in rec["receipts"])
+    return line
+
+
+def matches(rec: dict[str, Any], agents: set[str], events: set[str], since: int | None) -> bool:
+    if agents and rec.get("agent_id") not in agents:
+        return False
+    if events and rec.get("event") not in events:
+        return False
+    if since is not None:
+        ts = times.parse_or_none(rec.get("ts"))
+        if ts is None or ts < since:
+            return False
+    return True
+
+
+def recent(
+    bus: Bus, *, limit: int, agents: set[str], events: set[str], since: int | None
+) -> list[dict[str, Any]]:
+    """The last `limit` events matching the filters, oldest first."""
+    return [
+        e.record
+        for e in recent_entries(bus, limit=limit, agents=agents, events=events, since=since)
+    ]
+
+
+def recent_entries(
+    bus: Bus, *, limit: int, agents: set[str], events: set[str], since: int | None
+) -> list[Entry]:
+    if not limit:
+        return []
+    if not events:
+        got = bus.store.tail("events", limit=limit, since=since, writers=agents or None)
+        return [e for e in got if matches(e.record, agents, events, since)]
+    got = bus.store.tail("events", since=since, writers=agents or None)
+    return [e for e in got if matches(e.record, agents, events, since)][-limit:]
+
+
+def mark(bus: Bus) -> tuple[tuple[int, ...], dict[str, str]]:
+    """Where the event stream is now: `follow(start=mark(bus))` yields what comes after."""
+    return bus.store.signature("events"), bus.store.heads("events")
+
+
+def follow(
+    bus: Bus,
+    *,
+    poll: float = 0.1,
+    stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
+    refresh: tuple[float, Callable[[], None]] | None = None,
+    start: tuple[tuple[int, ...], dict[str, str]] | None = None,
+) -> Iterator[Entry]:
+    """Entries appended after the call (or after `start`, a `mark()`), from any worktree or
+    process, until `stop()`.  With `refresh=(interval, fn)`, fn (a fetch from the remote)
+    runs every interval."""
+    store = bus.store
+    sig, heads = start or mark(bus)
+    next_refresh = time.monotonic()
+    while not stop():
+        if refresh is not None and time.monotonic() >= next_refresh:
+            refresh[1]()
+            next_refresh = time.monotonic() + refresh[0]
+        sleep(poll)
+        now_sig = store.signature("events")
+        if now_sig == sig:
+            continue
+        sig = now_sig
+        entries, heads = store.since_heads("events", heads)
+        yield from entries
+
+
+# -- export -------------------------------------------------------------------------------
+
+
+def tree(bus: Bus) -> dict[str, str]:
+    """Relative path under `_bus/` -> file content, as the original tools would have it."""
+    files: dict[str, str] = {}
+    for kind in ("claims", "assignments"):
+        for slot in bus.store.list(kind):
+            files[f"{kind}/{slot.key}.json"] = models.doc_text(slot.record)
+    events = bus.store.tail("events")
+    if events:
+        files["events/events.jsonl"] = "".join(models.event_line(e.record) for e in events)
+    threads: dict[str, list[str]] = {}
+    for e in bus.store.tail("messages"):
+        rec = e.record
+        threads.setdefault(f"messages/{rec.get('task_id')}.jsonl", []).append(
+            models.message_line(rec)
+        )
+        if rec.get("to"):
+            threads.setdefault(f"messages/agent-{str(rec['to']).lower()}.jsonl", []).append(
+                models.message_line(rec)
+            )
+    files.update({k: "".join(v) for k, v in threads.items()})
+    return files
+
+
+def export(bus: Bus, dest: Path) -> dict[str, int]:
+    """Write the `_bus/` tree into `dest`; only changed files are rewritten, files that
+    no longer exist in the bus are removed.  Returns counts of written/unchanged/removed."""
+    files = tree(bus)
+    counts = {"written": 0, "unchanged": 0, "removed": 0}
+    for rel, text in files.items():
+        path = dest / rel
+        data = text.encode("utf-8")
+        try:
+            if path.read_bytes() == data:
+                counts["unchanged"] += 1
+                continue
+        except OSError:
+            pass
+        from repobus.store.files import write_atomic
+
+        write_atomic(path, data, durable=False)
+        counts["written"] += 1
+    for sub in ("claims", "assignments", "events", "messages"):
+        folder = dest / sub
+        for p in folder.glob("*.json*") if folder.is_dir() else []:
+            if f"{sub}/{p.name}" not in files:
+                p.unlink()
+                counts["removed"] += 1
+    return counts
