@@ -1,4 +1,4 @@
-"""The playbook commands' help, and the compat entry point (the layer rule is tests/test_layers.py)."""
+"""The playbook commands' help, and the compat entry point."""
 
 from __future__ import annotations
 

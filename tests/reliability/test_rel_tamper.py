@@ -1,5 +1,5 @@
-"""Part 4 - tampering, beyond tests/test_verify.py (event chains edited, dropped, reordered)
-and tests/test_remote.py (one rewritten event ref refused by sync).
+"""Part 4 - tampering, beyond tests/checks/test_verify.py (event chains edited, dropped, reordered)
+and tests/store/test_remote.py (one rewritten event ref refused by sync).
 
 What `verify` can detect, alone: a record edited, dropped or reordered in any chain (claims,
 assignments, events, messages) whose other records were left as they were - each record
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from rel_lab import EMPTY_TREE, Outcome, bus_refs, cli, clone, git, new_bare, new_repo
-from test_verify import CASES, rewrite_git_chain
+from tamper import CASES, rewrite_git_chain
 
 Recs = list[dict[str, Any]]
 KINDS = ("claims", "assignments", "events", "messages")

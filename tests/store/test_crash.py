@@ -16,7 +16,7 @@ from conftest import git
 
 from repobus.bus import open_bus
 
-WORKER = str(Path(__file__).with_name("crash_worker.py"))
+WORKER = str(Path(__file__).parents[1] / "crash_worker.py")
 
 
 def _crash_once(repo: Path, agent: str, start: int, acks_before_kill: int) -> set[str]:

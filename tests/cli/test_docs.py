@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_reference_is_current() -> None:
@@ -36,7 +36,7 @@ def test_every_command_has_examples_in_help() -> None:
 def test_every_error_kind_and_code_is_in_the_exit_code_table() -> None:
     from repobus import errors
 
-    table = (Path(__file__).parent.parent / "docs" / "exit-codes.md").read_text()
+    table = (ROOT / "docs" / "exit-codes.md").read_text()
     rows = {
         line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")
     }

@@ -21,7 +21,7 @@ from conftest import Run, git, run_console
 from repobus.bus import open_bus
 from repobus.store import housekeeping, objects
 
-WORKER = str(Path(__file__).with_name("op_worker.py"))
+WORKER = str(Path(__file__).parents[1] / "op_worker.py")
 Cli = Callable[..., Run]
 
 

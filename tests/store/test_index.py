@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from repobus.bus import open_bus
 from repobus.store.index import Index
 
-WORKER = str(Path(__file__).with_name("op_worker.py"))
+WORKER = str(Path(__file__).parents[1] / "op_worker.py")
 
 AGENTS = ("a1", "a2", "a3")
 TASKS = ("T-0", "T-1", "T-2")

@@ -1,0 +1,54 @@
+"""Long-lived racing worker processes (race_worker.py), released together by writing one
+command line to all of them: the race tests of the suite share them."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = str(Path(__file__).with_name("race_worker.py"))
+
+
+class Racers:
+    """Long-lived worker processes; commands are written to all of them back to back."""
+
+    def __init__(self, places: list[tuple[Path, str]]) -> None:
+        self.procs = [
+            subprocess.Popen(
+                [sys.executable, WORKER, str(wt), agent],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+            for wt, agent in places
+        ]
+        for p in self.procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+
+    def all(self, line: str) -> list[str]:
+        for p in self.procs:
+            assert p.stdin is not None
+            p.stdin.write(line + "\n")
+            p.stdin.flush()
+        return [p.stdout.readline().strip() for p in self.procs]  # type: ignore[union-attr]
+
+    def one(self, i: int, line: str) -> str:
+        p = self.procs[i]
+        p.stdin.write(line + "\n")  # type: ignore[union-attr]
+        p.stdin.flush()  # type: ignore[union-attr]
+        return p.stdout.readline().strip()  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        for p in self.procs:
+            with contextlib.suppress(OSError):
+                p.stdin.close()  # type: ignore[union-attr]
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10)
+            p.stdout.close()  # type: ignore[union-attr]
