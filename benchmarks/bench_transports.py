@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks._common import EMPTY_TREE, git, median
 from benchmarks.bench import Ctx, Row, _latency_row, _pair, _run
+from benchmarks.bench_remote import _bare
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 REFUSED_BUDGET_MS = 2000.0
@@ -32,16 +33,6 @@ def _servers():  # type: ignore[no-untyped-def]
     import servers
 
     return servers
-
-
-def _bare(ctx: Ctx, base: Path, name: str) -> Path:
-    path = base / name
-    git(ctx.root, "init", "-q", "--bare", "-b", "main", str(path), env=ctx.env)
-    seed = ctx.root / f"seed-{name}"
-    git(ctx.root, "clone", "-q", str(path), str(seed), env=ctx.env)
-    git(seed, "commit", "-q", "--allow-empty", "-m", "initial", env=ctx.env)
-    git(seed, "push", "-q", "origin", "main", env=ctx.env)
-    return path
 
 
 def _clone(ctx: Ctx, server: object, name: str, dest: Path, user: str = "writer") -> Path:

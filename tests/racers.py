@@ -1,5 +1,5 @@
-"""Long-lived racing worker processes (race_worker.py), released together by writing one
-command line to all of them: the race tests of the suite share them."""
+"""Long-lived worker processes the suite's race tests share: race_worker.py racers released
+together by writing one command line to all of them, and op_worker.py writers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,23 @@ import sys
 from pathlib import Path
 
 WORKER = str(Path(__file__).with_name("race_worker.py"))
+OP_WORKER = str(Path(__file__).with_name("op_worker.py"))
+
+
+def op_workers(repo: Path, n: int) -> list[subprocess.Popen[str]]:
+    """`n` op_worker.py processes on `repo`, each ready for JSON operations on its stdin."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, OP_WORKER, str(repo)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    for p in procs:
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return procs
 
 
 class Racers:

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, git, run_console
+from racers import op_workers
 
 from repobus.bus import open_bus
 from repobus.store import housekeeping, objects
 
-WORKER = str(Path(__file__).parents[1] / "op_worker.py")
 Cli = Callable[..., Run]
 
 
@@ -140,21 +139,6 @@ class Housekeeper:
         self.thread.join(150)
 
 
-def _writers(repo: Path, n: int) -> list[subprocess.Popen[str]]:
-    procs = [
-        subprocess.Popen(
-            [sys.executable, WORKER, str(repo)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(n)
-    ]
-    for p in procs:
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    return procs
-
-
 def _answers(proc: subprocess.Popen[str], ops: list[dict[str, str]]) -> list[str]:
     """Hand all ops to one worker, then read its answers (one line each)."""
     try:
@@ -180,7 +164,7 @@ def _gc_beside_writers(repo: Path, cli: Cli, total: int) -> None:
         a: [{"op": "log", "agent": a, "summary": f"{a}-{n}"} for n in range(total // 4)]
         for a in agents
     }
-    procs = _writers(repo, len(agents))
+    procs = op_workers(repo, len(agents))
     results: dict[str, list[str]] = {}
     try:
         with Housekeeper(repo) as keeper:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from conftest import claims_of_every_kind, git
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from racers import op_workers
 
 from repobus.bus import open_bus
 from repobus.store.index import Index
-
-WORKER = str(Path(__file__).parents[1] / "op_worker.py")
 
 AGENTS = ("a1", "a2", "a3")
 TASKS = ("T-0", "T-1", "T-2")
@@ -44,17 +42,7 @@ def snapshot(index: Index) -> tuple[object, ...]:
 
 class Workers:
     def __init__(self, repo: Path, n: int) -> None:
-        self.procs = [
-            subprocess.Popen(
-                [sys.executable, WORKER, str(repo)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(n)
-        ]
-        for p in self.procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        self.procs = op_workers(repo, n)
 
     def run(self, i: int, operation: dict[str, object]) -> str:
         p = self.procs[i]

@@ -9,7 +9,6 @@ from the agent holding its claim needs `force`.
 
 from __future__ import annotations
 
-import random
 import time
 from contextlib import contextmanager
 
@@ -42,7 +41,9 @@ class Attempts:
         while self.tries < MAX_ATTEMPTS:
             if self.tries and time.monotonic() - self.start >= MAX_SECONDS:
                 return
-            if self.tries >= 2:
+            if self.tries >= 2:  # a lost race again: back off a little, at random
+                import random  # here: a claim that wins at once never loads it
+
                 time.sleep(min(0.002 * 2**self.tries, 0.25) * random.uniform(0.5, 1.0))
             self.tries += 1
             yield self.tries

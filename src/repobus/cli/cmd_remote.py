@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from repobus.cli.runner import Ctx
 from repobus.errors import ConflictError, SetupError
 
@@ -39,7 +37,7 @@ def sync(ctx: Ctx) -> int:
         if store.last_report is not None and not ctx.json:
             ctx.err.write(_sync_text(store.last_report) + "\n")
         raise
-    ctx.emit(dataclasses.asdict(report), _sync_text(report))
+    ctx.emit(report.as_dict(), _sync_text(report))
     for why in report.refused.values():
         ctx.err.write(f"error: {why}\n")
     if report.lost:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from repobus.errors import AuthError, RefusedError, RemoteError
 from repobus.git import gitcmd
@@ -92,13 +91,19 @@ def _auth_reason(stderr: str) -> str | None:
     return None
 
 
-@dataclass
 class Failure:
-    """Why a network git call failed, classified once for every caller."""
+    """Why a network git call failed, classified once for every caller.  (Plain classes here,
+    not dataclasses: importing dataclasses costs a claim ~10 ms of start-up.)"""
 
-    kind: str  # "auth" | "refused" | "timeout" | "unreachable" | "transport"
-    message: str  # git's own last meaningful line
-    server: list[str] = field(default_factory=list)  # the remote's own `remote:` lines
+    __slots__ = ("kind", "message", "server")
+
+    def __init__(self, kind: str, message: str, server: list[str] | None = None) -> None:
+        self.kind = kind  # "auth" | "refused" | "timeout" | "unreachable" | "transport"
+        self.message = message  # git's own last meaningful line
+        self.server = server or []  # the remote's own `remote:` lines
+
+    def __repr__(self) -> str:
+        return f"Failure({self.kind}: {self.message})"
 
     @property
     def certain_nothing_applied(self) -> bool:
@@ -172,13 +177,15 @@ def classify(stderr: str) -> Failure:
     return Failure("transport", message, server)
 
 
-@dataclass
 class PushResult:
-    ok: bool
-    failure: Failure | None = None  # the push as a whole failed (no per-ref verdict)
-    accepted: set[str] = field(default_factory=set)
-    rejected: dict[str, str] = field(default_factory=dict)  # lost the lease (contention)
-    refused: dict[str, str] = field(default_factory=dict)  # the server refused the ref
+    __slots__ = ("ok", "failure", "accepted", "rejected", "refused")
+
+    def __init__(self, ok: bool, failure: Failure | None = None) -> None:
+        self.ok = ok
+        self.failure = failure  # the push as a whole failed (no per-ref verdict)
+        self.accepted: set[str] = set()
+        self.rejected: dict[str, str] = {}  # lost the lease (contention)
+        self.refused: dict[str, str] = {}  # the server refused the ref
 
     @property
     def transport_error(self) -> str | None:
@@ -195,11 +202,15 @@ class PushResult:
             )
 
 
-@dataclass
 class FetchResult:
-    updated: list[str]
-    refused: dict[str, str]
-    stuck: dict[str, str] = field(default_factory=dict)
+    __slots__ = ("updated", "refused", "stuck")
+
+    def __init__(
+        self, updated: list[str], refused: dict[str, str], stuck: dict[str, str] | None = None
+    ) -> None:
+        self.updated = updated
+        self.refused = refused
+        self.stuck = stuck or {}
 
 
 class Remote:

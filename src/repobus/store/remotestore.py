@@ -20,7 +20,6 @@ import fcntl
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 from repobus.errors import CasFailed, CorruptError, RemoteError, UnknownOutcomeError
 from repobus.git.config import Config
@@ -45,15 +44,22 @@ class TamperedError(CorruptError):
     kind = "rewritten"
 
 
-@dataclass
 class SyncReport:
-    fetched: list[str] = field(default_factory=list)
-    pushed: list[str] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)
-    lost: dict[str, str] = field(default_factory=dict)
-    refused: dict[str, str] = field(default_factory=dict)
-    queued: list[str] = field(default_factory=list)
-    rechained: list[str] = field(default_factory=list)
+    """What one sync did (`sync --json` prints `as_dict()`)."""
+
+    FIELDS = ("fetched", "pushed", "confirmed", "lost", "refused", "queued", "rechained")
+
+    def __init__(self) -> None:
+        self.fetched: list[str] = []
+        self.pushed: list[str] = []
+        self.confirmed: list[str] = []
+        self.lost: dict[str, str] = {}
+        self.refused: dict[str, str] = {}
+        self.queued: list[str] = []
+        self.rechained: list[str] = []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.FIELDS}
 
 
 class RemoteGitStore(GitStore):
@@ -92,8 +98,17 @@ class RemoteGitStore(GitStore):
                 self.remote._settle(self.remote.tracking(r), new)
 
     def _accepted(self, ref: str, oid: str, old: str | None) -> None:
-        self._set(ref, oid, old)
-        self.remote._settle(self.remote.tracking(ref), oid)
+        """The remote took `oid` for `ref`: move the local ref (from `old`) and its tracking
+        ref in one git call.  The tracking ref is set as the remote now holds it; should a
+        concurrent fetch of this clone have seen a newer tip, the next fetch fast-forwards it
+        again.  If the local ref moved meanwhile, settle both one by one."""
+        script = (
+            f"update {ref} {oid} {old or zero_oid()}\nupdate {self.remote.tracking(ref)} {oid}\n"
+        )
+        res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+        if res.returncode != 0:
+            self._set(ref, oid, old)
+            self.remote._settle(self.remote.tracking(ref), oid)
         housekeeping.after_write(self, oid)  # keep the bus's loose objects packed
 
     def tracking_of(self, ref: str) -> str | None:
