@@ -229,7 +229,7 @@ def _refspecs(bus: Bus, fix: bool) -> list[dict[str, str]]:
 def _bus_refspec(bus: Bus, fix: bool, have: list[str]) -> dict[str, str]:
     """The clone's tracking layout: layout 1's fetch refspec (which made a plain `git fetch`
     print every bus ref and `git push` move tracking refs) is gone."""
-    from repobus.store import remote as rmt
+    from repobus.store import tracking as rmt
 
     name = bus.cfg.remote or ""
     spec = rmt.legacy_refspec(name)
@@ -395,7 +395,7 @@ def _alive(owner: str) -> bool:
 def _quarantines(bus: Bus, fix: bool) -> dict[str, str]:
     """Refs a fetch killed before its clean-up left in its private quarantine
     (refs/repobus-incoming/<remote>/<pid>-<tag>/): garbage once the process is gone."""
-    from repobus.store.remote import INCOMING_ROOT
+    from repobus.store.tracking import INCOMING_ROOT
 
     prefix = f"{INCOMING_ROOT}/{bus.cfg.remote}/"
     res = gitcmd.run(

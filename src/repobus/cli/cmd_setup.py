@@ -69,7 +69,7 @@ def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tupl
         return backend, str(ctx.remote)
     if declared is not None and declared.backend == backend:
         return backend, declared.remote
-    from repobus.store import remote as rmt
+    from repobus.store import tracking as rmt
 
     return backend, cfg.remote or rmt.default_remote(repo)
 

@@ -212,7 +212,7 @@ def set_up(
     cfg = config.load(repo)
     done: list[str] = []
     if backend == "git" and remote:
-        from repobus.store import remote as rmt
+        from repobus.store import tracking as rmt
 
         done += rmt.configure(repo, remote)
     elif cfg.remote:

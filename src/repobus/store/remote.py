@@ -12,11 +12,9 @@ Invariants (GIT-FACTS.md):
 - the tracking refs live outside `refs/remotes/`, and no fetch refspec is configured for them:
   `git branch -a` does not list them, a plain `git fetch` does not print them, and a plain
   `git push` never moves them behind repobus's back;
-- every failure is classified from git's own words (`Failure`): a lost lease is contention;
-  a refused credential or permission, a ref the server refuses, a transport failure before the
-  remote could have applied anything, and an unknown outcome are different answers;
+- every failure is classified from git's own words (store/failures.py);
 - one command spends at most `repobus.remoteTimeout` on the network in all (`operation()`),
-  and a git that runs out of time is killed with its whole process group.
+  and a git that runs out of time is killed with every process below it.
 """
 
 from __future__ import annotations
@@ -24,182 +22,23 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
-from repobus.errors import AuthError, RefusedError, RemoteError
 from repobus.git import gitcmd
 from repobus.git.gitcmd import GitTimeout, Repo
 from repobus.records.layout import ROOT
+from repobus.store.failures import (
+    CONTENTION,
+    NEUTRAL,
+    TRANSIENT,
+    Failure,
+    PushResult,
+    classify,
+    last_error,
+)
+from repobus.store.tracking import INCOMING_ROOT, TRACK_ROOT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-TRACK_ROOT = "refs/repobus-remote"
-INCOMING_ROOT = "refs/repobus-incoming"
-LAYOUT = "2"  # repobus.trackingLayout: 2 = tracking refs under refs/repobus-remote/<remote>/
-
-# Words of a transport failure that happened before the remote could have applied anything.
-_NOT_CONNECTED = (
-    "Could not resolve host",
-    "Couldn't connect to server",
-    "Failed to connect",
-    "Connection refused",
-    "unable to connect",
-    "No route to host",
-    "Name or service not known",
-    "does not appear to be a git repository",
-    "not found",
-)
-_TRANSIENT = (
-    "Connection reset",
-    "early EOF",
-    "unexpected disconnect",
-    "the remote end hung up",
-    "Broken pipe",
-    "RPC failed",
-    "Empty reply from server",
-    "transfer closed",
-    "Recv failure",
-    "Send failure",
-)
-# A lost compare-and-swap, in the words of `git push --porcelain`: only these are contention.
-_CONTENTION = (
-    "stale info",
-    "fetch first",
-    "non-fast-forward",
-    "already exists",
-    "incorrect old value",
-    "cannot lock ref",
-    "failed to lock",
-    "failed to update ref",
-)
-_NEUTRAL = ("atomic push failed", "atomic transaction failed")
-
-
-def _auth_reason(stderr: str) -> str | None:
-    """What git says when the remote refused who we are or what we may do; None otherwise."""
-    low = stderr.lower()
-    if "authentication failed" in low or "returned error: 401" in low or "http 401" in low:
-        return "the remote refused the credentials (authentication failed)"
-    if "could not read username" in low or "could not read password" in low:
-        return "the remote asked for credentials and none are configured"
-    if "returned error: 403" in low or "http 403" in low or "403 forbidden" in low:
-        return "the remote refused permission to push (HTTP 403: a read-only credential?)"
-    if "permission denied (publickey" in low or "permission denied, please try again" in low:
-        return "the remote refused the ssh key (Permission denied)"
-    if "permission to " in low and " denied" in low:
-        return "the remote refused permission to push"
-    return None
-
-
-class Failure:
-    """Why a network git call failed, classified once for every caller.  (Plain classes here,
-    not dataclasses: importing dataclasses costs a claim ~10 ms of start-up.)"""
-
-    __slots__ = ("kind", "message", "server")
-
-    def __init__(self, kind: str, message: str, server: list[str] | None = None) -> None:
-        self.kind = kind  # "auth" | "refused" | "timeout" | "unreachable" | "transport"
-        self.message = message  # git's own last meaningful line
-        self.server = server or []  # the remote's own `remote:` lines
-
-    def __repr__(self) -> str:
-        return f"Failure({self.kind}: {self.message})"
-
-    @property
-    def certain_nothing_applied(self) -> bool:
-        """True when the remote cannot have applied a change (we never reached it, or it said
-        no); False when the outcome of a push is unknown."""
-        return self.kind in ("auth", "refused", "unreachable")
-
-    def said(self) -> str:
-        """The server's own words when it gave any, else git's."""
-        return "; ".join(self.server) if self.server else self.message
-
-    def error(self, remote: str, what: str, unchanged: bool = False) -> RemoteError:
-        """The error to raise for this failure of `what` (e.g. "push of refs/repobus/...");
-        `unchanged`: the caller knows nothing was written anywhere, and says so."""
-        tail = "; nothing was changed" if unchanged else ""
-        if self.kind == "auth":
-            return AuthError(
-                f"remote '{remote}' refused the {what}: {self.message}"
-                + (f" (the server said: {'; '.join(self.server)})" if self.server else "")
-                + tail,
-                hint="check this clone's credential for the remote (docs/remote.md, "
-                "'Credentials'): each agent should have its own, allowed to push refs/repobus/*",
-            )
-        if self.kind == "refused":
-            return RefusedError(
-                f"remote '{remote}' refused the {what}: {self.said()}{tail}",
-                hint="the server (a hook, a ruleset or a receive.deny* setting) does not accept "
-                "refs/repobus/*; ask its administrator to allow them (docs/remote.md, 'Hosting')",
-            )
-        offline = (
-            "; or pass --offline to record a local-only change that the next `repobus sync` "
-            "confirms or rejects"
-            if unchanged
-            else ""
-        )
-        if self.kind == "timeout":
-            return RemoteError(
-                f"remote '{remote}' did not answer the {what} within repobus.remoteTimeout "
-                f"({self.message}){tail}",
-                hint="retry when the remote answers (`git config repobus.remoteTimeout 60s` to "
-                f"wait longer){offline}",
-            )
-        return RemoteError(
-            f"remote '{remote}' is unreachable ({self.message}){tail}",
-            hint=f"check the network and `git remote -v`, then retry{offline}",
-        )
-
-
-def server_lines(stderr: str) -> list[str]:
-    """The remote's own words: `remote: …` lines, without git's padding and progress."""
-    out = []
-    for line in stderr.splitlines():
-        if line.startswith("remote:"):
-            text = line[len("remote:") :].strip()
-            if text and not text.startswith(("Counting", "Compressing", "Resolving", "Total")):
-                out.append(text)
-    return out
-
-
-def classify(stderr: str) -> Failure:
-    """Classify a failed network git call from its stderr."""
-    server = server_lines(stderr)
-    message = last_error(stderr)
-    auth = _auth_reason(stderr)
-    if auth is not None:
-        return Failure("auth", f"{auth}: {message}" if message not in auth else auth, server)
-    if "timed out after" in stderr:
-        return Failure("timeout", message, server)
-    if any(t in stderr for t in _NOT_CONNECTED):
-        return Failure("unreachable", message, server)
-    return Failure("transport", message, server)
-
-
-class PushResult:
-    __slots__ = ("ok", "failure", "accepted", "rejected", "refused")
-
-    def __init__(self, ok: bool, failure: Failure | None = None) -> None:
-        self.ok = ok
-        self.failure = failure  # the push as a whole failed (no per-ref verdict)
-        self.accepted: set[str] = set()
-        self.rejected: dict[str, str] = {}  # lost the lease (contention)
-        self.refused: dict[str, str] = {}  # the server refused the ref
-
-    @property
-    def transport_error(self) -> str | None:
-        return self.failure.message if self.failure is not None else None
-
-    def raise_refusal(self, remote: str, what: str) -> None:
-        """Raise AuthError/RefusedError when the remote refused (retrying cannot help)."""
-        if self.failure is not None and self.failure.kind in ("auth", "refused"):
-            raise self.failure.error(remote, what)
-        if self.refused:
-            ref, why = next(iter(sorted(self.refused.items())))
-            raise Failure("refused", why, self.failure.server if self.failure else []).error(
-                remote, f"{what} ({ref})"
-            )
 
 
 class FetchResult:
@@ -257,7 +96,7 @@ class Remote:
         failure (a busy server resets connections) while time is left; reads change nothing."""
         res = self._git(*args)
         for attempt in range(3):
-            if res.returncode == 0 or not any(t in res.stderr for t in _TRANSIENT):
+            if res.returncode == 0 or not any(t in res.stderr for t in TRANSIENT):
                 break
             pause = 0.1 * 3**attempt
             if self.remaining() <= pause:
@@ -346,9 +185,9 @@ class Remote:
             ref = parts[1].split(":", 1)[1]
             if parts[0] != "!":
                 out.accepted.add(ref)
-            elif any(c in parts[2] for c in _CONTENTION):
+            elif any(c in parts[2] for c in CONTENTION):
                 out.rejected[ref] = parts[2]
-            elif not any(n in parts[2] for n in _NEUTRAL):
+            elif not any(n in parts[2] for n in NEUTRAL):
                 out.refused[ref] = parts[2]
         if out.refused:  # atomic: the other refs failed only because of this one
             out.rejected = {}
@@ -546,87 +385,3 @@ class Remote:
             line.split("\t", 1)[-1].startswith(f"{ROOT}/")
             for line in res.stdout.decode("utf-8", "replace").splitlines()
         )
-
-
-def last_error(stderr: str) -> str:
-    """git's reason: the last `fatal:`/`error:` line (git's first line is often context, its
-    last the cause), else the last non-empty line."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    errs = [
-        ln
-        for ln in lines
-        if ln.startswith(("fatal:", "error:")) and "failed to push some refs" not in ln
-    ]
-    if errs:
-        return errs[-1]
-    return lines[-1] if lines else "no message from git"
-
-
-def configure(repo: Repo, name: str) -> list[str]:
-    """Point the bus at remote `name`, and bring the clone to the current tracking layout.
-
-    No refspec is added to the remote, neither fetch nor push: a fetch refspec would make a
-    plain `git fetch` print every bus ref and a plain `git push` move tracking refs behind our
-    back; a push refspec would change what `git push` does for the user's branches.  repobus
-    fetches and pushes the bus itself, always with a lease."""
-    res = gitcmd.run(repo.root, "remote", "get-url", name, check=False)
-    if res.returncode != 0:
-        from repobus.errors import NotFoundError
-
-        raise NotFoundError(
-            f"no git remote named {name!r}", hint="add it first: git remote add NAME URL"
-        )
-    done = migrate(repo, name)
-    cur = gitcmd.run(repo.root, "config", "--get", "repobus.remote", check=False)
-    if cur.stdout.decode().strip() != name:
-        gitcmd.run(repo.root, "config", "repobus.remote", name)
-        done.append(f"set repobus.remote={name}")
-    return done
-
-
-def legacy_refspec(name: str) -> str:
-    return f"{ROOT}/*:refs/remotes/{name}-repobus/*"
-
-
-def migrate(repo: Repo, name: str) -> list[str]:
-    """From layout 1 (tracking refs under refs/remotes/<name>-repobus/, a fetch refspec on the
-    remote) to layout 2: the refs move (same objects, one transaction), the refspec goes.
-    Idempotent; records `repobus.trackingLayout`."""
-    done: list[str] = []
-    spec = legacy_refspec(name)
-    have = (
-        gitcmd.run(repo.root, "config", "--get-all", f"remote.{name}.fetch", check=False)
-        .stdout.decode()
-        .split()
-    )
-    if spec in have:
-        gitcmd.run(
-            repo.root, "config", "--unset-all", "--fixed-value", f"remote.{name}.fetch", spec
-        )
-        done.append(f"removed fetch refspec {spec} from remote {name}")
-    old_prefix = f"refs/remotes/{name}-repobus/"
-    res = gitcmd.run(repo.root, "for-each-ref", "--format=%(refname) %(objectname)", old_prefix)
-    script = []
-    for line in res.stdout.decode().splitlines():
-        ref, _, oid = line.partition(" ")
-        script.append(f"create {TRACK_ROOT}/{name}/{ref[len(old_prefix) :]} {oid}\n")
-        script.append(f"delete {ref} {oid}\n")
-    if script:
-        gitcmd.run(repo.root, "update-ref", "--stdin", stdin="".join(script).encode())
-        done.append(f"moved {len(script) // 2} tracking ref(s) to {TRACK_ROOT}/{name}/")
-    decorations = gitcmd.run(
-        repo.root, "config", "--get-all", "log.excludeDecoration", check=False
-    ).stdout.decode()
-    if "refs/repobus*" not in decorations.split():
-        # `git log --decorate` (and --all with a decoration) names no bus ref
-        gitcmd.run(repo.root, "config", "--add", "log.excludeDecoration", "refs/repobus*")
-        done.append("set log.excludeDecoration=refs/repobus*")
-    cur = gitcmd.run(repo.root, "config", "--get", "repobus.trackingLayout", check=False)
-    if cur.stdout.decode().strip() != LAYOUT:
-        gitcmd.run(repo.root, "config", "repobus.trackingLayout", LAYOUT)
-    return done
-
-
-def default_remote(repo: Repo) -> str | None:
-    names = gitcmd.run(repo.root, "remote", check=False).stdout.decode().split()
-    return "origin" if "origin" in names else None

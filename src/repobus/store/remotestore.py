@@ -28,8 +28,10 @@ from repobus.records import models
 from repobus.records.layout import ROOT
 from repobus.store import housekeeping
 from repobus.store.base import Entry, Slot
+from repobus.store.failures import Failure
 from repobus.store.gitstore import GitStore
-from repobus.store.remote import LAYOUT, Failure, Remote, migrate
+from repobus.store.remote import Remote
+from repobus.store.tracking import LAYOUT, migrate
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
