@@ -643,7 +643,7 @@ def _rebuild(store: Any, fix: bool, why: str) -> dict[str, str]:
 # -- clock ---------------------------------------------------------------------------------------
 def _skew(bus: Bus) -> dict[str, str]:
     from repobus.errors import BusError
-    from repobus.store.remotestore import verify_remote_clock
+    from repobus.store.remotesync import verify_remote_clock
 
     store: Any = bus.store
     if getattr(store, "remote", None) is None:
