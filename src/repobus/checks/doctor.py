@@ -2,19 +2,19 @@
 
 Checks: the git version; the repobus config (values that do not parse fall back to defaults
 silently everywhere else, so they are named here); `.repobus.toml` (readable, agreeing with
-this clone's set-up, committed); refspecs (the bus refspec of the remote,
-and any forced refspec, mirror or push setting that would let a plain `git fetch`/`git push`
-overwrite bus refs); the pre-push hook; leftover lock files - under `refs/repobus/`, in the
-remote-tracking namespaces `refs/remotes/<remote>-repobus*/` and `packed-refs.lock` - fetch
-quarantines and temporary object files left by killed writers; bus objects present (a
+this clone's set-up, committed); refspecs (layout 1's bus refspec on the remote, and any
+forced refspec, mirror or push setting that would let a plain `git fetch`/`git push` overwrite
+bus refs); the pre-push hook; leftover lock files - under `refs/repobus/`, the tracking and
+quarantine namespaces and `packed-refs.lock` - fetch quarantines and temporary object files
+left by killed writers (doctor_files.py); bus objects present (a
 `git gc --prune=now` beside a writer can delete a commit a chain names) and loose objects
-against the packing threshold; the derived index's freshness; clock skew against the
-remote's newest commit.
+against the packing threshold (doctor_objects.py); the derived index's freshness; clock skew
+against the remote's newest commit; records the remote does not have yet.
 
 Each finding is `{"check", "level", "detail"}` with level ok, warning or problem.  With
 fix=True it does only what is safe and says what it did: remove lock and temporary files
 older than `repobus.lockStale` (git holds a ref lock for milliseconds), delete the fetch
-quarantines of processes that are gone, add the missing bus fetch refspec, make the repobus
+quarantines of processes that are gone, remove layout 1's bus refspec, make the repobus
 pre-push hook executable, fetch a chain whose commit is missing again from the remote (and,
 when the remote never had it, move the chain back to its newest readable record), pack loose
 objects, catch the index up or rebuild it (it is a cache).  Nothing else is
@@ -27,11 +27,13 @@ import os
 import re
 import shlex
 import sqlite3
-import time
 from pathlib import Path
 from typing import Any
 
 from repobus.bus import Bus
+from repobus.checks.doctor_files import locks, quarantines, temp_objects
+from repobus.checks.doctor_objects import bus_objects, loose_objects
+from repobus.checks.findings import finding as _finding
 from repobus.git import gitcmd
 
 SKEW_WARN = 30
@@ -41,22 +43,18 @@ _DURATIONS = ("ttl", "leasegrace", "lockstale", "remotetimeout", "sessionmaxage"
 _ZERO_OK = ("leasegrace", "lockstale")
 
 
-def _finding(check: str, level: str, detail: str) -> dict[str, str]:
-    return {"check": check, "level": level, "detail": detail}
-
-
 def diagnose(bus: Bus, fix: bool = False) -> list[dict[str, str]]:
     out = [_git_version(bus)]
     out += _config(bus)
     out += _project(bus)
     out += _refspecs(bus, fix)
     out.append(_hooks(bus, fix))
-    out += _locks(bus, fix)
+    out += locks(bus, fix)
     if bus.cfg.remote:
-        out.append(_quarantines(bus, fix))
-    out.append(_temp_objects(bus, fix))
-    present = _bus_objects(bus, fix)  # housekeeping: before the index, which reads the chains
-    out += [present, _loose_objects(bus, fix)]
+        out.append(quarantines(bus, fix))
+    out.append(temp_objects(bus, fix))
+    present = bus_objects(bus, fix)  # housekeeping: before the index, which reads the chains
+    out += [present, loose_objects(bus, fix)]
     out.append(_index(bus, fix and present["level"] == "ok"))
     if bus.cfg.remote:
         out.append(_skew(bus))
@@ -301,290 +299,6 @@ def _hook_python(path: Path, text: str) -> dict[str, str]:
         f"the pre-push hook's python {python!r} is gone and "
         "`repobus` is not on PATH: every push is refused; rerun `repobus init "
         "--hooks` with the repobus you use",
-    )
-
-
-# -- locks and temporary files -----------------------------------------------------------------
-def lock_files(bus: Bus) -> list[Path]:
-    """Ref lock files of the bus (gitstore.ref_lock_files)."""
-    from repobus.store.gitstore import ref_lock_files
-
-    return ref_lock_files(bus.repo.common_dir)
-
-
-def _age(path: Path, now: float) -> float | None:
-    try:
-        return now - path.stat().st_mtime
-    except FileNotFoundError:
-        return None  # its writer finished meanwhile
-
-
-def _remove_old(paths: list[Path], max_age: float) -> list[Path]:
-    removed = []
-    now = time.time()
-    for p in paths:
-        age = _age(p, now)
-        if age is not None and age >= max_age:
-            try:
-                p.unlink()
-                removed.append(p)
-            except FileNotFoundError:
-                continue
-    return removed
-
-
-def _rel(bus: Bus, paths: list[Path]) -> str:
-    names = []
-    for p in paths[:5]:
-        try:
-            names.append(str(p.relative_to(bus.repo.common_dir)))
-        except ValueError:
-            names.append(str(p))
-    return ", ".join(names) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-
-
-def _locks(bus: Bus, fix: bool) -> list[dict[str, str]]:
-    if getattr(bus.store, "kind", "") == "dir":
-        return [_finding("locks", "ok", "dir backend: flocks are released by the kernel")]
-    locks = lock_files(bus)
-    if not locks:
-        return [_finding("locks", "ok", "no leftover lock files")]
-    stale = bus.cfg.lock_stale
-    now = time.time()
-    old = [p for p in locks if (_age(p, now) or 0) >= stale]
-    if fix and old:
-        removed = _remove_old(old, stale)
-        young = len(locks) - len(old)
-        return [
-            _finding(
-                "locks",
-                "ok" if not young else "warning",
-                f"fixed: removed {len(removed)} stale lock file(s): {_rel(bus, removed)}"
-                + (
-                    f"; {young} younger than {stale}s kept (a writer may hold them)"
-                    if young
-                    else ""
-                ),
-            )
-        ]
-    level = "problem" if old else "warning"
-    return [
-        _finding(
-            "locks",
-            level,
-            f"{len(locks)} lock file(s) ({_rel(bus, locks)}), "
-            f"{len(old)} older than {stale}s" + ("; run `repobus doctor --fix`" if old else ""),
-        )
-    ]
-
-
-def _alive(owner: str) -> bool:
-    """Whether the process that named a fetch quarantine `<pid>-<tag>` still runs."""
-    pid = owner.split("-", 1)[0]
-    if not pid.isdigit():
-        return False  # not a quarantine of a process (an older layout): nobody owns it
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _quarantines(bus: Bus, fix: bool) -> dict[str, str]:
-    """Refs a fetch killed before its clean-up left in its private quarantine
-    (refs/repobus-incoming/<remote>/<pid>-<tag>/): garbage once the process is gone."""
-    from repobus.store.tracking import INCOMING_ROOT
-
-    prefix = f"{INCOMING_ROOT}/{bus.cfg.remote}/"
-    res = gitcmd.run(
-        bus.repo.root, "for-each-ref", "--format=%(refname) %(objectname)", prefix, check=False
-    )
-    stale = {}
-    for line in res.stdout.decode("utf-8", "replace").splitlines():
-        ref, _, oid = line.partition(" ")
-        if not _alive(ref[len(prefix) :].split("/", 1)[0]):
-            stale[ref] = oid
-    if not stale:
-        return _finding("quarantine", "ok", "no fetch quarantine left behind")
-    owners = len({ref[len(prefix) :].split("/", 1)[0] for ref in stale})
-    what = f"{len(stale)} ref(s) in {owners} fetch quarantine(s) left by killed processes"
-    if not fix:
-        return _finding(
-            "quarantine", "warning", f"{what} (harmless; `repobus doctor --fix` deletes them)"
-        )
-    script = "".join(f"delete {ref} {oid}\n" for ref, oid in stale.items())
-    done = gitcmd.run(bus.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False)
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        return _finding("quarantine", "problem", f"{what}; deleting them failed: {first}")
-    return _finding("quarantine", "ok", f"fixed: deleted {what}")
-
-
-def _temp_objects(bus: Bus, fix: bool) -> dict[str, str]:
-    """Object files a writer killed mid-write left under a temporary name (never referenced)."""
-    objects = bus.repo.common_dir / "objects"
-    temps = [p for p in objects.glob("??/tmp_obj_*")] if objects.is_dir() else []
-    if not temps:
-        return _finding("temp objects", "ok", "no temporary object files")
-    if fix:
-        removed = _remove_old(temps, bus.cfg.lock_stale)
-        return _finding(
-            "temp objects",
-            "ok",
-            f"fixed: removed {len(removed)} temporary object file(s) left by killed writers",
-        )
-    return _finding(
-        "temp objects",
-        "warning",
-        f"{len(temps)} temporary object file(s) left by "
-        "killed writers (harmless; `repobus doctor --fix` removes them)",
-    )
-
-
-# -- bus objects (housekeeping) ------------------------------------------------------------------
-OBJECTS_CHECK = "bus objects present"
-
-
-def _bus_objects(bus: Bus, fix: bool) -> dict[str, str]:
-    """Every commit of every bus chain is present (`git gc --prune=now` beside a writer can
-    delete one); with a remote, --fix fetches the damaged chains again."""
-    from repobus.store import housekeeping
-
-    store: Any = bus.store
-    if getattr(store, "kind", "") != "git":
-        return _finding(OBJECTS_CHECK, "ok", "dir backend: no git objects")
-    heads = store.all_heads()
-    damaged = housekeeping.scan(store.repo, heads)
-    if not damaged:
-        return _finding(
-            OBJECTS_CHECK, "ok", f"every commit of the {len(heads)} bus chain(s) is here"
-        )
-    if fix and getattr(store, "remote", None) is not None:
-        done: dict[str, str] = {}
-        for _ in range(2):  # again once: git refuses a fetch while another chain is damaged
-            done.update((d.ref, _refetch(store, d)) for d in damaged)
-            damaged = housekeeping.scan(store.repo, store.all_heads())
-            if not damaged:
-                return _finding(OBJECTS_CHECK, "ok", "fixed: " + "; ".join(done.values()))
-    shown = "; ".join(
-        f"{housekeeping.describe(d)}: {housekeeping.repair(bus.repo, bus.cfg, d)}"
-        for d in damaged[:3]
-    )
-    more = f" (and {len(damaged) - 3} more chain(s))" if len(damaged) > 3 else ""
-    return _finding(OBJECTS_CHECK, "problem", shown + more)
-
-
-def _refetch(store: Any, damage: Any) -> str:
-    """Fetch a damaged chain again.  A missing tip the remote never had (not pushed yet) is
-    lost: the chain goes back to its newest readable record first, since git refuses every
-    fetch while a ref names a missing object."""
-    from repobus.errors import BusError
-
-    try:
-        if not damage.tip:  # a plain fetch trusts the history below our tip: fetch it whole
-            _fetch_again(store, damage.ref)
-            return _outcome(store, damage, "re-fetched its whole history from the remote")
-        theirs = store.remote.ls(damage.ref)
-        if theirs is None:
-            return f"{damage.ref}: cannot reach the remote to fetch it again"
-        lost = _rewind(store, damage) if theirs != damage.oid else ""
-        store.remote.fetch(damage.ref[len("refs/repobus/") :])
-        store.integrate([damage.ref])
-    except BusError as exc:
-        return f"{damage.ref}: cannot fetch it again: {exc.message}"
-    return _outcome(store, damage, "re-fetched it from the remote", lost)
-
-
-def _outcome(store: Any, damage: Any, done: str, otherwise: str = "") -> str:
-    from repobus.store import housekeeping
-
-    present = store.repo.git("cat-file", "-e", damage.oid, check=False).returncode == 0
-    if present and housekeeping.probe(store.repo, damage.ref, _tip(store, damage.ref)) is None:
-        return f"{damage.ref}: {done}"
-    return otherwise or f"{damage.ref}: the remote has no copy of commit {damage.oid[:12]}"
-
-
-def _tip(store: Any, ref: str) -> str:
-    return str(store.all_heads().get(ref, ""))
-
-
-def _fetch_again(store: Any, ref: str) -> None:
-    """`git fetch --refetch` of one chain: all its objects, whatever we claim to have."""
-    res = gitcmd.run(
-        store.repo.root,
-        "fetch",
-        "--refetch",
-        "--no-tags",
-        "--no-write-fetch-head",
-        "--quiet",
-        "--refmap=",
-        store.remote.name,
-        ref,
-        check=False,
-        timeout=store.cfg.remote_timeout,
-    )
-    if res.returncode != 0:
-        from repobus.errors import RemoteError
-
-        raise RemoteError(res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed")
-
-
-def _rewind(store: Any, damage: Any) -> str:
-    """Point the chain at the newest readable record the clone knows (the derived index,
-    else the remote's copy): the records after it were never pushed and are lost."""
-    from repobus.store import housekeeping
-
-    tracked = store.remote.current(store.remote.tracking(damage.ref))
-    known = housekeeping.newest_present(store.repo, damage.ref)
-    if known and (tracked is None or store.remote.is_ancestor(tracked, known)):
-        back = known
-    elif tracked and housekeeping.probe(store.repo, damage.ref, tracked) is None:
-        back = tracked
-    else:
-        return ""
-    moved = store.repo.git("update-ref", damage.ref, back, damage.oid, check=False)
-    if moved.returncode != 0:
-        return f"{damage.ref}: could not move it back to {back[:12]}: {moved.stderr.strip()}"
-    return (
-        f"{damage.ref}: commit {damage.oid[:12]} was never pushed and is lost; "
-        f"the chain goes on from {back[:12]}"
-    )
-
-
-def _loose_objects(bus: Bus, fix: bool) -> dict[str, str]:
-    """git's estimate of loose objects against the bus's packing threshold and gc.auto."""
-    from repobus.store import housekeeping
-
-    store: Any = bus.store
-    if getattr(store, "kind", "") != "git":
-        return _finding("loose objects", "ok", "dir backend: no git objects")
-    raw = bus.cfg.raw.get("packthreshold")
-    if raw is not None and not raw.strip().isdigit():
-        return _finding(
-            "loose objects",
-            "warning",
-            f"repobus.packThreshold={raw!r} is not a whole number: the default (a quarter of "
-            "gc.auto) is used instead; fix it with `git config repobus.packThreshold N`",
-        )
-    limit = housekeeping.threshold(bus.repo, bus.cfg)
-    count = housekeeping.sampled(bus.repo.objects)
-    if not housekeeping.due(count, limit):
-        return _finding(
-            "loose objects",
-            "ok",
-            f"about {count * 256} loose object(s); the bus packs past "
-            + (f"{limit}" if limit else "- never (repobus.packThreshold=0)"),
-        )
-    if fix and housekeeping.pack(bus.repo):
-        left = housekeeping.sampled(bus.repo.objects) * 256
-        return _finding("loose objects", "ok", f"fixed: packed; about {left} loose object(s) left")
-    return _finding(
-        "loose objects",
-        "warning",
-        f"about {count * 256} loose object(s), past the bus's threshold {limit}: "
-        "`repobus doctor --fix` packs the bus's own (git pack-objects; nothing is pruned)",
     )
 
 
