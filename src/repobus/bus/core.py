@@ -4,10 +4,11 @@ Invariants:
 - every change is a compare-and-swap against the version read (never check-then-write): of
   several agents claiming one task, exactly one wins; the others get ConflictError naming
   the holder;
-- a claim is a lease: it expires at `lease_expires_at` (plus the configured grace for clock
-  skew); an expired or paused claim may be taken over by another agent, which raises the
-  task's fencing token; the superseded holder's renew, release and guarded events are then
-  refused (ConflictError / StaleTokenError);
+- a claim is a lease (the rule: records/lease.py): it ends at `lease_expires_at`, stays held
+  through the configured grace for clock skew (`in_grace`), then is `expired`; an expired or
+  paused claim may be taken over by another agent, which raises the task's fencing token;
+  the superseded holder's renew, release and guarded events are then refused
+  (ConflictError / StaleTokenError);
 - a guarded event is appended only while the claim it was checked against is unchanged.
 """
 
@@ -22,7 +23,7 @@ from repobus.errors import (
     StaleTokenError,
     UsageError,
 )
-from repobus.records import models, names, times
+from repobus.records import layout, lease, models, names, required, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,25 +50,26 @@ class Bus(Messaging):
         self.store = store
         self.clock = clock
 
-    # -- leases --------------------------------------------------------------------------
+    # -- leases (the rule itself is records/lease.py) -------------------------------------
     def lease_end(self, rec: dict[str, Any]) -> int | None:
         """When a claim's lease ends; claims written before leases get the default TTL."""
-        end = times.parse_or_none(rec.get("lease_expires_at"))
-        if end is None:
-            start = times.parse_or_none(rec.get("updated_at") or rec.get("claimed_at"))
-            end = None if start is None else start + self.cfg.ttl
-        return end
+        return lease.record_end(rec, self.cfg.ttl)
 
     def is_expired(self, rec: dict[str, Any], now: int | None = None) -> bool:
-        end = self.lease_end(rec)
-        return end is not None and (now or self.clock()) > end + self.cfg.grace
+        """Whether the lease ran out, grace included (the status is not looked at)."""
+        got = lease.state(lease.ACTIVE, self.lease_end(rec), self._now(now), self.cfg.grace)
+        return got == lease.EXPIRED
 
     def lease_state(self, rec: dict[str, Any], now: int | None = None) -> str:
-        status = rec.get("status")
-        status = status if isinstance(status, str) else ""  # a damaged record: unknown
-        if status != "active":
-            return status or "unknown"
-        return "expired" if self.is_expired(rec, now) else "active"
+        """`active`, `in_grace`, `expired`, or the claim's own status (lease.state)."""
+        return lease.state(rec.get("status"), self.lease_end(rec), self._now(now), self.cfg.grace)
+
+    def lease_fields(self, rec: dict[str, Any], now: int | None = None) -> tuple[str, int | None]:
+        """`(lease_state, lease_seconds_left)` of a claim (lease.fields)."""
+        return lease.fields(rec.get("status"), self.lease_end(rec), self._now(now), self.cfg.grace)
+
+    def _now(self, now: int | None) -> int:
+        return self.clock() if now is None else now
 
     # -- claims --------------------------------------------------------------------------
     def claim(
@@ -133,7 +135,7 @@ class Bus(Messaging):
                 f"{task} from its history (git log)",
             )
         same = holder == agent and status in ("active", "paused")
-        if cur is not None and not same and status == "active" and not self.is_expired(old, now):
+        if cur is not None and not same and self.lease_state(old, now) in lease.HELD:
             raise self._held(task, old)
         rec: dict[str, Any] = {
             "task_id": task,
@@ -186,24 +188,23 @@ class Bus(Messaging):
             )
 
     def claim_slot(self, task: str) -> Slot | None:
-        """The task's current claim, its required fields checked (as the original bus_claim
-        did: "Claim <path> missing field '<f>'"), so no decision is made on a damaged record."""
+        """The task's current claim, its required fields (records/required.py) checked as the
+        original bus_claim did ("Claim <path> missing field '<f>'"), so no decision is made on
+        a damaged record."""
         return self._checked(self.store.get("claims", task))
 
     def _checked(self, slot: Slot | None) -> Slot | None:
-        if slot is not None:
-            rec = slot.record
+        lacking = required.missing("claim", slot.record) if slot is not None else []
+        if slot is not None and lacking:
             where = (
-                f"_bus/claims/{slot.key}.json"
+                layout.bus_path(layout.slot_file("claims", slot.key))
                 if self.store.kind == "dir"
-                else f"refs/repobus/claims/{slot.key}"
+                else f"{layout.ROOT}/claims/{slot.key}"
             )
-            for name in ("task_id", "agent_id", "branch", "status"):
-                if not isinstance(rec.get(name), str) or not rec.get(name):
-                    raise CorruptError(
-                        f"Claim {where} missing field '{name}'",
-                        hint="run `repobus verify`; restore or release the claim",
-                    )
+            raise CorruptError(
+                required.refusal("claim", where, lacking[0]),
+                hint="run `repobus verify`; restore or release the claim",
+            )
         return slot
 
     @property

@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 
 from repobus.errors import CasFailed, ConflictError, UsageError
-from repobus.records import models, names, times
+from repobus.records import layout, models, names, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -126,8 +126,7 @@ class Messaging:
 
     @staticmethod
     def _guarded(task: str, msg_type: str) -> bool:
-        lane = task == "manager-report" or task.startswith(("BUS-COORD-", "agent-"))
-        return not lane and msg_type in models.GUARDED_MESSAGE_TYPES
+        return not layout.is_lane(task) and msg_type in models.GUARDED_MESSAGE_TYPES
 
     def check_send(self, agent: str, task: str, msg_type: str) -> None:
         """Raise what `send(agent, task, msg_type, ...)` would refuse with, writing nothing:

@@ -2,9 +2,11 @@
 
 `check` checks everything the original CI checker checked (FORMATS §21) over the bus as the
 original files would show it, plus: no task with two active claims, and every hash chain
-intact.  `verify` recomputes the chains and names the first record edited, dropped or
-reordered in each, and a chain whose objects this clone no longer has (removed by a prune),
-with how to restore it.  Both only read.
+intact.  Which fields a record must carry is `records/required.py` (a claim's five are each
+judged by a rule of their own, in the original checker's words); which file is which is
+`records/layout.py`.  `verify` recomputes the chains and names the first record edited,
+dropped or reordered in each, and a chain whose objects this clone no longer has (removed by a
+prune), with how to restore it.  Both only read.
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ import re
 from dataclasses import dataclass
 
 from repobus.errors import CorruptError
-from repobus.records import models
+from repobus.records import layout, models, required
 from repobus.records.times import is_iso
 from repobus.store import Problem, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 
@@ -39,28 +41,48 @@ class Findings:
     checked: dict[str, int]
 
 
-def _nonempty(rec: dict[str, Any], key: str) -> bool:
-    v = rec.get(key)
+def _nonempty_str(v: Any) -> bool:
     return isinstance(v, str) and bool(v.strip())
 
 
+def _nonempty(rec: dict[str, Any], key: str) -> bool:
+    return _nonempty_str(rec.get(key))
+
+
+def _iso(v: Any) -> bool:
+    return isinstance(v, str) and bool(_ISO.match(v)) and is_iso(v)
+
+
+def _claim_rules(name: str) -> dict[str, tuple[Callable[[Any], bool], Callable[[Any], str]]]:
+    """How each required field of a claim is judged, and the words when it fails."""
+    return {
+        "task_id": (lambda v: v == name, lambda v: f"task_id {v!r} does not match file name"),
+        "agent_id": (_nonempty_str, lambda v: "agent_id missing or empty"),
+        "branch": (
+            lambda v: isinstance(v, str) and v.startswith("agent/"),
+            lambda v: f"branch must start with 'agent/', got {v!r}",
+        ),
+        "status": (
+            lambda v: v in models.CLAIM_STATUSES,
+            lambda v: f"status {v!r} not in {list(models.CLAIM_STATUSES)}",
+        ),
+        "claimed_at": (_iso, lambda v: f"claimed_at {v!r} is not ISO8601 UTC"),
+    }
+
+
 def check_claim(name: str, rec: Any, errors: list[str]) -> None:
-    where = f"_bus/claims/{name}.json"
+    where = layout.bus_path(layout.slot_file("claims", name))
     if not isinstance(rec, dict):
         errors.append(f"{where}: not a JSON object")
         return
-    if rec.get("task_id", rec.get("task")) != name:
-        errors.append(f"{where}: task_id {rec.get('task_id')!r} does not match file name")
-    if not _nonempty(rec, "agent_id"):
-        errors.append(f"{where}: agent_id missing or empty")
-    br = rec.get("branch")
-    if not (isinstance(br, str) and br.startswith("agent/")):
-        errors.append(f"{where}: branch must start with 'agent/', got {br!r}")
-    if rec.get("status") not in models.CLAIM_STATUSES:
-        errors.append(f"{where}: status {rec.get('status')!r} not in {list(models.CLAIM_STATUSES)}")
-    ts = rec.get("claimed_at", rec.get("claimed"))
-    if not (isinstance(ts, str) and _ISO.match(ts) and is_iso(ts)):
-        errors.append(f"{where}: claimed_at {ts!r} is not ISO8601 UTC")
+    rules = _claim_rules(name)
+    for field in required.REQUIRED["claim"]:
+        v = required.value("claim", rec, field)
+        rule = rules.get(field)
+        if rule is None and required.is_missing("claim", rec, field):
+            errors.append(f"{where}: {field} missing or empty")  # a field with no rule of its own
+        elif rule is not None and not rule[0](v):
+            errors.append(f"{where}: {rule[1](v)}")
     rel = rec.get("released_at")
     if rel is not None and not (isinstance(rel, str) and is_iso(rel)):
         errors.append(f"{where}: released_at {rel!r} is not ISO8601 UTC")
@@ -70,7 +92,7 @@ def check_event(where: str, rec: Any, errors: list[str]) -> None:
     if not isinstance(rec, dict):
         errors.append(f"{where}: not a JSON object")
         return
-    missing = [k for k in ("ts", "agent_id", "event", "summary") if k not in rec]
+    missing = [k for k in required.REQUIRED["event"] if k not in rec]
     if missing:
         errors.append(f"{where}: missing keys {missing}")
     if "ts" in rec and not is_iso(rec.get("ts")):
@@ -80,13 +102,12 @@ def check_event(where: str, rec: Any, errors: list[str]) -> None:
 
 
 def check_assignment(name: str, rec: Any, errors: list[str]) -> None:
-    where = f"_bus/assignments/{name}.json"
+    where = layout.bus_path(layout.slot_file("assignments", name))
     if not isinstance(rec, dict):
         errors.append(f"{where}: not a JSON object")
         return
-    for k in ("task_id", "engineer", "manager", "assigned_at"):
-        if not _nonempty(rec, k):
-            errors.append(f"{where}: {k} missing or empty")
+    for k in required.missing("assignment", rec):
+        errors.append(f"{where}: {k} missing or empty")
     if _nonempty(rec, "assigned_at") and not _ISO.match(rec["assigned_at"]):
         errors.append(f"{where}: assigned_at {rec['assigned_at']!r} is not ISO8601 UTC")
 
@@ -95,9 +116,8 @@ def check_message(where: str, rec: Any, errors: list[str]) -> None:
     if not isinstance(rec, dict):
         errors.append(f"{where}: not a JSON object")
         return
-    for k in ("ts", "from", "type", "task_id", "summary"):
-        if not _nonempty(rec, k):
-            errors.append(f"{where}: {k} missing or empty")
+    for k in required.missing("message", rec):
+        errors.append(f"{where}: {k} missing or empty")
     if _nonempty(rec, "ts") and not _ISO.match(rec["ts"]):
         errors.append(f"{where}: ts {rec['ts']!r} is not ISO8601 UTC")
 
@@ -105,11 +125,11 @@ def check_message(where: str, rec: Any, errors: list[str]) -> None:
 def check_directives(threads: dict[str, list[Any]], errors: list[str]) -> None:
     pointers = {
         (m.get("meta") or {}).get("directive")
-        for m in threads.get("manager-report", [])
+        for m in threads.get(layout.MANAGER_LANE, [])
         if isinstance(m, dict) and isinstance(m.get("meta"), dict)
     }
     for name, msgs in sorted(threads.items()):
-        if not name.startswith("BUS-COORD-"):
+        if not name.startswith(layout.DIRECTIVE_PREFIX):
             continue
         if (
             any(isinstance(m, dict) and m.get("type") == "directive" for m in msgs)
@@ -138,15 +158,10 @@ def check_duplicates(claims: Iterable[dict[str, Any]], errors: list[str]) -> Non
 def read_tree(base: Any) -> dict[str, str]:
     """The `_bus/` files a check reads, relative path -> text."""
     files: dict[str, str] = {}
-    for sub, pattern in (
-        ("claims", "*.json"),
-        ("assignments", "*.json"),
-        ("events", "events.jsonl"),
-        ("messages", "*.jsonl"),
-    ):
-        folder = base / sub
-        for p in sorted(folder.glob(pattern)) if folder.is_dir() else []:
-            files[f"{sub}/{p.name}"] = p.read_text(encoding="utf-8", errors="replace")
+    for kind in (*layout.SLOT_KINDS, *layout.LOG_KINDS):
+        folder = base / kind
+        for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
+            files[f"{kind}/{p.name}"] = p.read_text(encoding="utf-8", errors="replace")
     return files
 
 
@@ -158,39 +173,54 @@ def _parse(text: str, where: str, errors: list[str]) -> Any:
         return None
 
 
+@dataclass
+class _Seen:
+    """What one pass over the files gathered for the checks that span files."""
+
+    counts: dict[str, int]
+    claims: list[dict[str, Any]]
+    threads: dict[str, list[Any]]
+
+
+def _check_slot(at: layout.Place, rel: str, text: str, seen: _Seen, errors: list[str]) -> None:
+    rec = _parse(text, layout.bus_path(rel), errors)
+    if rec is None:
+        return
+    seen.counts[at.kind] += 1
+    if at.kind == "claims":
+        check_claim(at.key, rec, errors)
+        seen.claims.append(rec)
+    else:
+        check_assignment(at.key, rec, errors)
+
+
+def _check_log(at: layout.Place, rel: str, text: str, seen: _Seen, errors: list[str]) -> None:
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{layout.bus_path(rel)} line {n}"
+        rec = _parse(line, "events log" if at.kind == "events" else where, errors)
+        if rec is None:
+            continue
+        seen.counts[at.kind] += 1
+        if at.kind == "events":
+            check_event(where, rec, errors)
+        else:
+            check_message(where, rec, errors)
+            seen.threads.setdefault(at.key, []).append(rec)
+
+
 def check_files(files: dict[str, str]) -> tuple[list[str], dict[str, int]]:
     errors: list[str] = []
-    counts = {"claims": 0, "assignments": 0, "events": 0, "messages": 0}
-    claims: list[dict[str, Any]] = []
-    threads: dict[str, list[Any]] = {}
+    seen = _Seen({k: 0 for k in (*layout.SLOT_KINDS, *layout.LOG_KINDS)}, [], {})
     for rel, text in sorted(files.items()):
-        sub, _, name = rel.partition("/")
-        stem = name.rsplit(".", 1)[0]
-        if sub in ("claims", "assignments"):
-            rec = _parse(text, f"_bus/{rel}", errors)
-            if rec is None:
-                continue
-            counts[sub] += 1
-            if sub == "claims":
-                check_claim(stem, rec, errors)
-                claims.append(rec)
-            else:
-                check_assignment(stem, rec, errors)
-            continue
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"_bus/{rel} line {n}"
-            what = "events log" if sub == "events" else where
-            rec = _parse(line, what if sub == "events" else where, errors)
-            if rec is None:
-                continue
-            counts[sub] += 1
-            if sub == "events":
-                check_event(where, rec, errors)
-            else:
-                check_message(where, rec, errors)
-                threads.setdefault(stem, []).append(rec)
-    check_directives(threads, errors)
-    check_duplicates(claims, errors)
-    return errors, counts
+        at = layout.place(rel)
+        if at is None:  # e.g. a message whose task_id is not a single path component
+            errors.append(f"{layout.bus_path(rel)}: not a record file of the bus layout")
+        elif at.kind in layout.SLOT_KINDS:
+            _check_slot(at, rel, text, seen, errors)
+        else:
+            _check_log(at, rel, text, seen, errors)
+    check_directives(seen.threads, errors)
+    check_duplicates(seen.claims, errors)
+    return errors, seen.counts

@@ -39,7 +39,7 @@ from repobus.git import gitcmd
 SKEW_WARN = 30
 MIN_GIT = (2, 30)
 MIN_LOCK_STALE = 5
-_DURATIONS = ("ttl", "leasegrace", "lockstale", "remotetimeout", "sessionmaxage")
+_DURATIONS = ("ttl", "leasegrace", "lockstale", "remotetimeout", "sessionmaxage", "staleafter")
 _ZERO_OK = ("leasegrace", "lockstale")
 
 

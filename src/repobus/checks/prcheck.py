@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from repobus.bus import Bus
 from repobus.checks import check
 from repobus.errors import CorruptError, NotFoundError, UsageError
-from repobus.records import models, times
+from repobus.records import layout, models, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -91,9 +91,9 @@ def _task_from_plans(bus: Bus, base: str, head: str) -> str | None:
         if isinstance(doc.get("task_id"), str):
             return str(doc["task_id"])
         for link in doc.get("links") or []:
-            m = re.fullmatch(r"_bus/claims/([^/]+)\.json", str((link or {}).get("ref", "")))
-            if m:
-                return m.group(1)
+            at = layout.place_of(str((link or {}).get("ref", "")))
+            if at is not None and at.kind == "claims":
+                return at.key
     return None
 
 
@@ -172,7 +172,7 @@ def _holder(bus: Bus, v: PrVerdict, rec: dict[str, Any] | None, head_time: int) 
 
 
 def _committed_duplicates(bus: Bus, base: str, head: str, problems: list[str]) -> None:
-    for path in _changed(bus, base, head, "_bus/claims"):
+    for path in _changed(bus, base, head, layout.bus_path("claims")):
         old, new = _show(bus, base, path), _show(bus, head, path)
         if not (isinstance(old, dict) and isinstance(new, dict)):
             continue

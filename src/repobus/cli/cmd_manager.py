@@ -86,7 +86,8 @@ def heartbeat(ctx: Ctx) -> int:
     from repobus.playbook import heartbeat as hb
 
     manager_window = _minutes(ctx.manager_window, "--manager-window")
-    agent_window = _minutes(ctx.agent_window, "--agent-window")
+    given = ctx.values.get("agent_window")  # none: repobus.staleAfter
+    agent_window = None if given is None else _minutes(given, "--agent-window")
     bus = ctx.bus()
     now = times.parse_since(ctx.now, "--now") if ctx.values.get("now") else bus.clock()
     agent = _maybe_agent(ctx)
@@ -150,12 +151,13 @@ def stale(ctx: Ctx) -> int:
     from repobus.errors import UsageError
     from repobus.playbook import heartbeat as hb
 
+    given = ctx.values.get("threshold_hours")  # none: repobus.staleAfter
     try:
-        threshold = float(ctx.threshold_hours)
+        threshold = None if given is None else float(given)
     except ValueError:
         threshold = -1.0
-    if threshold < 0:
-        raise UsageError(f"--threshold-hours must be a number >= 0, got {ctx.threshold_hours!r}")
+    if threshold is not None and threshold < 0:
+        raise UsageError(f"--threshold-hours must be a number >= 0, got {given!r}")
     only = names.agent_id(ctx.values["agent"]) if ctx.values.get("agent") else None
     if ctx.release and only is None:
         raise UsageError("--release currently requires --agent to avoid releasing other seats")

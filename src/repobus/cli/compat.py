@@ -276,7 +276,7 @@ def bus_inbox(argv: list[str]) -> Plan:
 def bus_heartbeat(argv: list[str]) -> Plan:
     p = _parser("bus_heartbeat", "Report missing managers and idle agents.")
     p.add_argument("--manager-window", type=float, default=30.0)
-    p.add_argument("--agent-window", type=float, default=240.0)
+    p.add_argument("--agent-window", type=float)  # none: repobus.staleAfter
     for flag in ("--now", "--task", "--plan", "--branch", "--agent-id", "--alert-dir", "--note"):
         p.add_argument(flag)
     p.add_argument("--message-task", default="manager-report")
@@ -291,7 +291,7 @@ def bus_heartbeat(argv: list[str]) -> Plan:
         alert_dir = f"_report/agent/{agent}/apoptosis-004/alerts"
     values = {
         "manager_window": str(a.manager_window),
-        "agent_window": str(a.agent_window),
+        "agent_window": None if a.agent_window is None else str(a.agent_window),
         "now": a.now,
         "task": a.task,
         "plan": a.plan,
@@ -313,7 +313,7 @@ def bus_heartbeat(argv: list[str]) -> Plan:
 def stale_claims(argv: list[str]) -> Plan:
     p = _parser("stale_claims", "List stale claims.")
     p.add_argument("--agent")
-    p.add_argument("--threshold-hours", type=float, default=6.0)
+    p.add_argument("--threshold-hours", type=float)  # none: repobus.staleAfter
     p.add_argument("--json", action="store_true")
     p.add_argument("--fail-on-stale", action="store_true")
     p.add_argument("--release", action="store_true")
@@ -324,7 +324,7 @@ def stale_claims(argv: list[str]) -> Plan:
         (
             "stale",
             {
-                "threshold_hours": str(a.threshold_hours),
+                "threshold_hours": None if a.threshold_hours is None else str(a.threshold_hours),
                 "json": a.json,
                 "fail_on_stale": a.fail_on_stale,
                 "release": a.release,

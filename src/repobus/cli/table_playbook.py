@@ -287,7 +287,11 @@ _COMMANDS = [
         f"{_R}:heartbeat",
         opts=(
             Opt("--manager-window", default="30", metavar="MIN"),
-            Opt("--agent-window", default="240", metavar="MIN"),
+            Opt(
+                "--agent-window",
+                metavar="MIN",
+                help="Idle after MIN minutes (default repobus.staleAfter, 4h); 0: no check.",
+            ),
             Opt("--now", metavar="ISO"),
             Opt("--task", metavar="TASK"),
             _PLAN,
@@ -316,10 +320,14 @@ _COMMANDS = [
     ),
     Command(
         "stale",
-        "Active claims untouched for hours; --release releases them.",
+        "Active claims whose holder was silent too long; --release releases them.",
         f"{_R}:stale",
         opts=(
-            Opt("--threshold-hours", default="6", metavar="HOURS"),
+            Opt(
+                "--threshold-hours",
+                metavar="HOURS",
+                help="Silent for HOURS (default repobus.staleAfter, 4h).",
+            ),
             Opt("--fail-on-stale", "flag"),
             Opt("--release", "flag", help="Release the stale claims of --agent."),
         ),

@@ -17,6 +17,7 @@ DEFAULT_TTL = 2 * 3600
 DEFAULT_GRACE = 60
 DEFAULT_SESSION_MAX_AGE = 3600
 DEFAULT_LOCK_STALE = 10
+DEFAULT_STALE_AFTER = 4 * 3600  # the playbook's bus_heartbeat agent window
 
 
 class Config:
@@ -30,6 +31,7 @@ class Config:
         "require_assignment": False,
         "session_max_age": DEFAULT_SESSION_MAX_AGE,
         "lock_stale": DEFAULT_LOCK_STALE,
+        "stale_after": DEFAULT_STALE_AFTER,
         "remote_timeout": 30,
         "index": True,
         "fetch_interval": 2.0,
@@ -44,6 +46,7 @@ class Config:
     require_assignment: bool
     session_max_age: int
     lock_stale: int
+    stale_after: int
     remote_timeout: int
     index: bool
     fetch_interval: float
@@ -107,6 +110,7 @@ def from_sections(sections: dict[str, dict[str, str]]) -> Config:
         in ("true", "yes", "1", "on"),
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
         lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
+        stale_after=_int(mine.get("staleafter"), DEFAULT_STALE_AFTER),
         remote_timeout=_int(mine.get("remotetimeout"), 30),
         index=mine.get("index", "true").lower() not in ("false", "no", "0", "off"),
         fetch_interval=_float(mine.get("fetchinterval"), 2.0),

@@ -30,10 +30,10 @@ from repobus.bus import Bus
 from repobus.errors import BusError
 from repobus.playbook.session import resolve_agent
 from repobus.records import names, times
+from repobus.views import fleet
 from repobus.views import overview as views
 
 LIVE = ("active", "paused")
-IDLE_AFTER = 4 * 3600  # the playbook's bus_heartbeat agent window
 INSTRUCTIONS = (
     "repobus: coordinate with other agents through the git repository. Claim a task before "
     "working on it (one winner); renew before the lease ends; pass `fence` (the fencing_token "
@@ -255,12 +255,7 @@ def summary(bus: Bus, per_task: int = 3) -> Json:
     now = bus.clock()
     data = views.status(bus, limit=0)
     events = [e.record for e in bus.store.tail("events", limit=500)]
-    seen: dict[str, int] = {}
-    for rec in [*data["claims"], *events]:
-        who = rec.get("by") or rec.get("agent_id")
-        at = times.parse_or_none(rec.get("ts") or rec.get("updated_at"))
-        if who and at is not None:
-            seen[who] = max(seen.get(who, 0), at)
+    _, found = fleet.stale_claims(bus, now)
     claims, expired, stale, paused = [], [], [], []
     for c in data["claims"]:
         if c.get("status") not in LIVE:
@@ -283,7 +278,7 @@ def summary(bus: Bus, per_task: int = 3) -> Json:
         )
         if c.get("lease_state") == "expired":
             expired.append(tid)
-        if now - seen.get(str(c.get("agent_id")), 0) > IDLE_AFTER:
+        if tid in found:
             stale.append(tid)
         if c.get("status") == "paused":
             paused.append(tid)

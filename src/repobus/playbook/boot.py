@@ -5,9 +5,10 @@ Sync: a working tree with uncommitted changes to tracked files is refused unless
 (untracked files never block: `git pull --ff-only` itself refuses to overwrite them); then
 `git pull --ff-only` when the branch has an upstream, else `git fetch --prune`.  The handshake
 is a `handshake` event with `branch_prefix`; peers are the other agents' active and paused
-claims with when each holder was last seen, flagged stale when the lease expired or nothing
-was heard for STALE_HOURS.  The session receipt `_report/session/<id>/manager-report-tail.txt`
-is what the session guard reads; a `session wrap` writes it closed.
+claims with when each holder was last seen, flagged stale by the one stale rule (an active
+claim whose holder was silent for `repobus.staleAfter`, views/fleet.py).  The session receipt
+`_report/session/<id>/manager-report-tail.txt` is what the session guard reads; a `session
+wrap` writes it closed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from repobus.errors import ConflictError, RemoteError, SetupError
 from repobus.git.gitcmd import Repo
 from repobus.git.ignore import ensure_excluded
 from repobus.playbook import guard, session
-from repobus.records import models, times
+from repobus.records import layout, models, times
 from repobus.store import files
+from repobus.views import fleet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-STALE_HOURS = 6
 PULL_TIMEOUT = 120.0
 
 
@@ -95,31 +96,28 @@ class Booted:
 
 
 def peers(bus: Bus, agent: str, now: int) -> list[dict[str, Any]]:
-    seen: dict[str, int | None] = {}
+    """The other agents' active and paused claims, each with its holder's last seen and
+    whether it is stale (views/fleet.py: one rule, one "last seen" for every door)."""
+    claims = {s.key: s.record for s in bus.store.list("claims")}
+    seen = fleet.last_seen(bus, claims.values())
+    found = fleet.stale(now, claims, seen, fleet.window(bus))
     out = []
-    for s in sorted(bus.store.list("claims"), key=lambda s: s.key):
-        rec = s.record
+    for task, rec in sorted(claims.items()):
         holder = str(rec.get("agent_id") or "")
         if holder == agent or rec.get("status") not in ("active", "paused"):
             continue
-        if holder not in seen:
-            last = bus.store.tail("events", limit=1, writers=[holder])
-            seen[holder] = times.parse_or_none(last[-1].record.get("ts")) if last else None
-        last_seen = seen[holder] or times.parse_or_none(rec.get("claimed_at"))
-        state = bus.lease_state(rec, now)
-        quiet = last_seen is None or now - last_seen >= STALE_HOURS * 3600
-        end = bus.lease_end(rec)
+        state, left = bus.lease_fields(rec, now)
         out.append(
             {
                 "agent_id": holder,
-                "task_id": s.key,
+                "task_id": task,
                 "status": rec.get("status"),
                 "branch": rec.get("branch"),
                 "notes": rec.get("notes"),
-                "last_seen": times.fmt(last_seen) if last_seen else None,
+                "last_seen": seen[holder]["ts"] if holder in seen else None,
                 "lease_state": state,
-                "lease_seconds_left": max(end - now, 0) if end and state == "active" else None,
-                "stale": state == "expired" or quiet,
+                "lease_seconds_left": left,
+                "stale": task in found,
             }
         )
     return out
@@ -165,7 +163,7 @@ def boot(
     # every read first: a boot that fails on a damaged record must not have written anything
     peer_list = peers(bus, agent, now)
     count = tail_count if tail_count > 0 else 10
-    lines = [models.message_line(m) for m in bus.messages(task="manager-report", limit=count)]
+    lines = [models.message_line(m) for m in bus.messages(task=layout.MANAGER_LANE, limit=count)]
     handshake = None
     if announce:
         extra: dict[str, Any] = {"branch_prefix": f"agent/{agent}/"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from repobus.errors import SetupError
-from repobus.records import models, times
+from repobus.records import layout, models, times
 from repobus.store import files
 
 TYPE_CHECKING = False
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 RECEIPT = "manager-report-tail.txt"
-SOURCE = "_bus/messages/manager-report.jsonl"
+SOURCE = layout.bus_path(layout.MANAGER_REPORT)
 
 
 def receipt_path(root: Path, agent: str) -> Path:

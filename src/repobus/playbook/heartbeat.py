@@ -1,11 +1,13 @@
 """Liveness: missing managers and idle agents (bus_heartbeat, FORMATS §6) and stale claims
 (stale_claims, FORMATS §13).
 
-One definition of activity is used for both (the originals disagreed): any event or message
-an agent wrote.  Managers are the agents whose manifest (or variant) lists the `manager` role
-and every assignment's manager; a manager's heartbeat is its latest `handshake` or `status`
-event.  Receipts are written with an exclusive create, so two runs in one second never
-overwrite each other.  `now` is always passed in (tests never wait on the clock).
+Idle agents and stale claims are one thing (the originals disagreed): the holders of the
+stale claims, by the one stale rule and the one "last seen" (views/fleet.py), with the window
+`repobus.staleAfter` unless `--agent-window` / `--threshold-hours` is given.  Managers are
+the agents whose manifest (or variant) lists the `manager` role and every assignment's
+manager; a manager's heartbeat is its latest `handshake` or `status` event.  Receipts are
+written with an exclusive create, so two runs in one second never overwrite each other.
+`now` is always passed in (tests never wait on the clock).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from repobus.bus import Bus
 from repobus.playbook import session
 from repobus.records import models, times
 from repobus.store import files
+from repobus.views import fleet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,20 +36,18 @@ def _managers(bus: Bus, root: Path) -> list[str]:
 
 
 def assess(
-    bus: Bus, root: Path, *, now: int, manager_window: float, agent_window: float
+    bus: Bus, root: Path, *, now: int, manager_window: float, agent_window: float | None = None
 ) -> dict[str, Any]:
-    lookback = int(max(manager_window, agent_window, 0) * 60)
+    """The heartbeat report; `agent_window` (minutes) None: `repobus.staleAfter`, 0: no
+    idle-agent check."""
+    agent_minutes = fleet.window(bus) / 60 if agent_window is None else agent_window
+    lookback = int(max(manager_window, agent_minutes, 0) * 60)
     since = now - lookback if lookback else now
-    events = [e.record for e in bus.store.tail("events", since=since)]
-    activity: dict[str, int] = {}
     beats: dict[str, int] = {}
-    for rec in events + [e.record for e in bus.store.tail("messages", since=since)]:
-        who = str(rec.get("agent_id") or rec.get("from") or "")
+    for rec in (e.record for e in bus.store.tail("events", since=since)):
+        who = str(rec.get("agent_id") or "")
         ts = times.parse_or_none(rec.get("ts"))
-        if not who or ts is None:
-            continue
-        activity[who] = max(ts, activity.get(who, 0))
-        if "agent_id" in rec and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
+        if who and ts is not None and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
             beats[who] = max(ts, beats.get(who, 0))
     candidates = _managers(bus, root)
     manager: dict[str, Any] = {
@@ -72,7 +73,7 @@ def assess(
                 )
             else:
                 manager["active"].append({"agent_id": m, "last_seen": times.fmt(last)})
-    idle = _idle(bus, activity, now, agent_window)
+    idle = idle_agents(bus, now, agent_window)
     alerts += [{"type": "agent_idle", **row} for row in idle]
     severity = (
         "high"
@@ -91,25 +92,22 @@ def assess(
     }
 
 
-def _idle(bus: Bus, activity: dict[str, int], now: int, window: float) -> list[dict[str, Any]]:
-    if window <= 0:
+def idle_agents(bus: Bus, now: int, window_minutes: float | None) -> list[dict[str, Any]]:
+    """The holders of the stale claims, each with its stale tasks and when it was last seen."""
+    if window_minutes is not None and window_minutes <= 0:
         return []
-    holders: dict[str, list[str]] = {}
-    for s in bus.store.list("claims"):
-        if s.record.get("status") in ("active", "paused") and s.record.get("agent_id"):
-            holders.setdefault(str(s.record["agent_id"]), []).append(s.key)
-    out = []
-    for agent, tasks in sorted(holders.items()):
-        last = activity.get(agent)
-        if last is None or now - last > window * 60:
-            out.append(
-                {
-                    "agent_id": agent,
-                    "tasks": sorted(tasks),
-                    "last_activity": times.fmt(last) if last else None,
-                }
-            )
-    return out
+    within = None if window_minutes is None else window_minutes * 60
+    claims, found = fleet.stale_claims(bus, now, within)
+    tasks: dict[str, list[str]] = {}
+    last: dict[str, str | None] = {}
+    for task, seen in found.items():
+        agent = str(claims[task]["agent_id"])
+        tasks.setdefault(agent, []).append(task)
+        last[agent] = times.fmt(seen) if seen else None
+    return [
+        {"agent_id": agent, "tasks": held, "last_activity": last[agent]}
+        for agent, held in sorted(tasks.items())
+    ]
 
 
 def write_receipt(folder: Path, report: dict[str, Any], now: int) -> Path:
@@ -128,34 +126,26 @@ def summary(report: dict[str, Any]) -> str:
 
 
 def stale_claims(
-    bus: Bus, *, now: int, threshold_hours: float, agent: str | None = None
+    bus: Bus, *, now: int, threshold_hours: float | None = None, agent: str | None = None
 ) -> list[dict[str, Any]]:
-    """Active claims untouched (claimed_at, or the latest event on the task) for at least
-    the threshold, oldest first."""
-    touched: dict[str, int] = {}
-    for e in bus.store.tail("events"):
-        ts = times.parse_or_none(e.record.get("ts"))
-        task = e.record.get("task_id")
-        if ts is not None and task:
-            touched[str(task)] = max(ts, touched.get(str(task), 0))
+    """The stale claims (views/fleet.py; `threshold_hours` None: `repobus.staleAfter`), the
+    longest silent first, as `repobus stale` and the manager report show them."""
+    within = None if threshold_hours is None else threshold_hours * 3600
+    claims, found = fleet.stale_claims(bus, now, within)
     rows = []
-    for s in bus.store.list("claims"):
-        rec = s.record
-        if rec.get("status") != "active" or (agent and rec.get("agent_id") != agent):
+    for task, seen in found.items():
+        rec = claims[task]
+        if agent and rec.get("agent_id") != agent:
             continue
-        claimed = times.parse_or_none(rec.get("claimed_at") or rec.get("claimed")) or 0
-        last = max(claimed, touched.get(s.key, 0))
-        hours = (now - last) / 3600
-        if hours >= threshold_hours:
-            rows.append(
-                {
-                    "task_id": s.key,
-                    "agent_id": rec.get("agent_id"),
-                    "plan_id": rec.get("plan_id"),
-                    "hours_stale": round(hours, 2),
-                    "last_touch": times.fmt(last) if last else None,
-                    "lease_state": bus.lease_state(rec, now),
-                    "path": f"_bus/claims/{s.key}.json",
-                }
-            )
+        rows.append(
+            {
+                "task_id": task,
+                "agent_id": rec.get("agent_id"),
+                "plan_id": rec.get("plan_id"),
+                "hours_stale": round((now - (seen or 0)) / 3600, 2),
+                "last_touch": times.fmt(seen) if seen else None,
+                "lease_state": bus.lease_state(rec, now),
+                "path": f"_bus/claims/{task}.json",
+            }
+        )
     return sorted(rows, key=lambda r: -r["hours_stale"])

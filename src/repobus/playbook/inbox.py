@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from repobus.bus import Bus
-from repobus.records import models, times
+from repobus.records import layout, models, times
 from repobus.store import Entry, files
 
 TYPE_CHECKING = False
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def messages_for(bus: Bus, agent: str) -> list[Entry]:
-    lane = f"agent-{agent.lower()}"
+    lane = layout.inbox_lane(agent)
     return [
         e
         for e in bus.store.tail("messages")
@@ -85,7 +85,7 @@ def receipt_text(agent: str, shown: list[Entry], unread: int, now: int, requeste
     head = [
         "# agent inbox tail",
         f"# agent={agent}",
-        f"# channel=_bus/messages/agent-{agent.lower()}.jsonl",
+        f"# channel={layout.bus_path(layout.inbox_file(agent))}",
         f"# captured_at={times.fmt(now)}",
         f"# requested_entries={requested}",
         f"# written_entries={len(shown)}",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from repobus.bus import Bus
 from repobus.errors import CorruptError, NotFoundError, UsageError
-from repobus.records import models, times
+from repobus.records import layout, models, times
 from repobus.store import files
 
 TYPE_CHECKING = False
@@ -26,9 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 LOG = "memory/log.jsonl"
-EVENT_REF = "_bus/events/events.jsonl"
-_SLOT = re.compile(r"_bus/(claims|assignments)/([^/]+)\.json\Z")
-_THREAD = re.compile(r"_bus/messages/([^/]+)\.jsonl\Z")
+EVENT_REF = layout.bus_path(layout.EVENTS_LOG)
 _HASH = re.compile(r"sha256:([0-9a-f]{12,64})\Z")
 
 
@@ -49,7 +47,7 @@ class Resolver:
             for e in self.bus.store.tail("messages"):
                 self._threads.add(str(e.record.get("task_id")))
                 if e.record.get("to"):
-                    self._threads.add(f"agent-{str(e.record['to']).lower()}")
+                    self._threads.add(layout.inbox_lane(str(e.record["to"])))
         return self._threads
 
     def why_not(self, ref: str) -> str | None:
@@ -67,16 +65,12 @@ class Resolver:
                 if any(h[7:].startswith(m.group(1)) for h in self.hashes())
                 else "no event has that hash"
             )
-        m = _SLOT.match(path)
-        if m:
-            return (
-                None
-                if self.bus.store.get(m.group(1), m.group(2))
-                else f"no such {m.group(1)[:-1]} on the bus"
-            )
-        m = _THREAD.match(path)
-        if m:
-            return None if m.group(1) in self.threads() else "no such message thread"
+        at = layout.place_of(path)
+        if at is not None and at.kind in layout.SLOT_KINDS:
+            found = self.bus.store.get(at.kind, at.key)
+            return None if found else f"no such {at.kind[:-1]} on the bus"
+        if at is not None and at.kind == "messages":
+            return None if at.key in self.threads() else "no such message thread"
         if path.startswith("/") or ".." in Path(path).parts or not path:
             return "not a path inside the repository"
         return None if (root / path).exists() else "no such file"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from repobus.bus import Bus
 from repobus.errors import ConflictError, CorruptError, NotFoundError, UsageError
-from repobus.records import models, names, times
+from repobus.records import layout, models, names, times
 from repobus.store import files
 
 TYPE_CHECKING = False
@@ -71,7 +71,7 @@ def new_plan(
         ],
         "checkpoint": {"status": "pending", "receipts": []},
         "receipts": [],
-        "links": [{"type": "bus", "ref": f"_bus/claims/{task}.json"}],
+        "links": [{"type": "bus", "ref": layout.bus_path(layout.slot_file("claims", task))}],
     }
     path = root / PLANS / f"{pid}.plan.json"
     try:
@@ -173,11 +173,11 @@ def _link_problems(rel: str, link: Any, bus: Bus | None) -> list[str]:
     if not isinstance(link, dict) or link.get("type") != "bus" or bus is None:
         return []
     ref = str(link.get("ref", ""))
-    m = re.fullmatch(r"_bus/(claims|assignments)/([^/]+)\.json", ref)
-    if m is None:
+    at = layout.place_of(ref)
+    if at is None or at.kind not in layout.SLOT_KINDS:
         return [f"{rel}: bus link {ref!r} is not _bus/claims/<TASK>.json"]
-    if bus.store.get(m.group(1), m.group(2)) is None:
-        return [f"{rel}: bus link {ref} does not resolve (no such {m.group(1)[:-1]} yet)"]
+    if bus.store.get(at.kind, at.key) is None:
+        return [f"{rel}: bus link {ref} does not resolve (no such {at.kind[:-1]} yet)"]
     return []
 
 

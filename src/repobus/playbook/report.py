@@ -22,13 +22,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-STALE_HOURS = 6.0
-
 
 def _claim_line(bus: Bus, rec: dict[str, Any], now: int) -> str:
-    state = bus.lease_state(rec, now)
-    end = bus.lease_end(rec)
-    lease = f"lease {times.human(end - now)} left" if end and state == "active" else state
+    state, left = bus.lease_fields(rec, now)
+    lease = f"lease {times.human(left)} left" if left is not None and state == "active" else state
     return (
         f"{rec.get('agent_id')} [{rec.get('status')}] → {rec.get('branch')} "
         f"(token {rec.get('fencing_token')}, {lease})"
@@ -65,7 +62,7 @@ def collect(bus: Bus, root: Path, now: int) -> dict[str, Any]:
         "messages": messages,
         "registry": registry,
         "agents": agents,
-        "stale": stale_claims(bus, now=now, threshold_hours=STALE_HOURS),
+        "stale": stale_claims(bus, now=now),
         "expired": sorted(k for k, r in claims.items() if bus.lease_state(r, now) == "expired"),
         "audits": [e for e in events if e.get("event") == "audit" or e.get("reviewer")],
         "prs": [e for e in events if e.get("event") == "pr_opened"],

@@ -82,7 +82,7 @@ def entries(bus: Bus, root: Path, states: set[str] | None = None) -> list[dict[s
         state = state_of(bus, claim, asg, now)
         if states and state not in states:
             continue
-        end = bus.lease_end(claim) if claim else None
+        left = bus.lease_fields(claim, now)[1] if claim and state == "claimed" else None
         path = qfiles.get(task)
         out.append(
             {
@@ -93,7 +93,7 @@ def entries(bus: Bus, root: Path, states: set[str] | None = None) -> list[dict[s
                 "holder": claim.get("agent_id")
                 if claim and state in ("claimed", "paused", "stale")
                 else None,
-                "lease_seconds_left": max(end - now, 0) if end and state == "claimed" else None,
+                "lease_seconds_left": left,
                 "notes": claim.get("notes") if claim and state == "paused" else None,
                 "assigned_to": asg.get("engineer") if asg else None,
                 "plan_id": (claim or {}).get("plan_id") or (asg or {}).get("plan_id"),

@@ -1,2 +1,2 @@
-"""Records: their typed classes, canonical JSON and hashes, ids, times, the bus layout and
-the lease rule.  No I/O."""
+"""Records: their typed classes and required fields, canonical JSON and hashes, ids, times,
+the bus layout and the lease rule.  No I/O."""

@@ -3,7 +3,9 @@ and their JSON Schemas.  Reached through `repobus.models` (loaded on first use).
 
 Invariants: every example the original tools wrote reads as it is (unknown keys kept in
 `extra` and written back; legacy `claimed` accepted for `claimed_at`); a validation error
-names the field.
+names the field.  Which fields a record must carry is `records/required.py`: each Struct's
+`REQUIRED` is its row, and its fields without a default are exactly those (a test holds them
+together).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from repobus.errors import CorruptError
+from repobus.records import required
 from repobus.records.models import FORMAT_VERSION
 
 
@@ -31,9 +34,9 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
         if not isinstance(data, dict):
             raise CorruptError(f"{where}: expected a JSON object, got {type(data).__name__}")
         data = cls.upgrade(dict(data))
-        for name in cls.REQUIRED:
-            if data.get(name) in (None, ""):
-                raise CorruptError(f"{cls.NAME.capitalize()} {where} missing field '{name}'")
+        lacking = required.missing(cls.NAME, data)
+        if lacking:
+            raise CorruptError(required.refusal(cls.NAME, where, lacking[0]))
         fields = {f for f in cls.__struct_fields__ if f != "extra"}
         wire = {cls.RENAMES.get(f, f): f for f in fields}
         known = {wire[k]: v for k, v in data.items() if k in wire}
@@ -45,7 +48,10 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @classmethod
     def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """Named upgrades of older shapes, applied on read."""
+        """Older spellings of a field (required.LEGACY), read as the field."""
+        for field, old in required.LEGACY.get(cls.NAME, {}).items():
+            if field not in data and old in data:
+                data[field] = data.pop(old)
         return data
 
     def to_dict(self) -> dict[str, Any]:
@@ -61,7 +67,7 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class Manifest(Record):
     NAME: ClassVar[str] = "manifest"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("agent_id",)
+    REQUIRED: ClassVar[tuple[str, ...]] = required.REQUIRED["manifest"]
     agent_id: str
     owner: str | None = None
     agent_type: str | None = None
@@ -75,7 +81,7 @@ class Manifest(Record):
 
 class Claim(Record):
     NAME: ClassVar[str] = "claim"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("task_id", "agent_id", "branch", "status", "claimed_at")
+    REQUIRED: ClassVar[tuple[str, ...]] = required.REQUIRED["claim"]
     task_id: str
     agent_id: str
     branch: str
@@ -94,16 +100,10 @@ class Claim(Record):
     seq: int | None = None
     prev_hash: str | None = None
 
-    @classmethod
-    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
-        if "claimed_at" not in data and "claimed" in data:
-            data["claimed_at"] = data.pop("claimed")
-        return data
-
 
 class Assignment(Record):
     NAME: ClassVar[str] = "assignment"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("task_id", "engineer", "manager", "assigned_at")
+    REQUIRED: ClassVar[tuple[str, ...]] = required.REQUIRED["assignment"]
     KEEP_NULL: ClassVar[tuple[str, ...]] = ("plan_id", "branch", "note")
     task_id: str
     engineer: str
@@ -118,11 +118,11 @@ class Assignment(Record):
 
 class Event(Record):
     NAME: ClassVar[str] = "event"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("ts", "agent_id", "event")
+    REQUIRED: ClassVar[tuple[str, ...]] = required.REQUIRED["event"]
     ts: str
     agent_id: str
     event: str
-    summary: str = ""
+    summary: str
     task_id: str | None = None
     plan_id: str | None = None
     branch: str | None = None
@@ -136,7 +136,7 @@ class Event(Record):
 
 class Message(Record):
     NAME: ClassVar[str] = "message"
-    REQUIRED: ClassVar[tuple[str, ...]] = ("ts", "from", "type", "task_id", "summary")
+    REQUIRED: ClassVar[tuple[str, ...]] = required.REQUIRED["message"]
     RENAMES: ClassVar[dict[str, str]] = {"sender": "from"}
     ts: str
     sender: str
@@ -166,12 +166,12 @@ def schema(name: str) -> dict[str, Any]:
     props = {
         cls.RENAMES.get(k, k): v for k, v in body.get("properties", {}).items() if k != "extra"
     }
-    required = [cls.RENAMES.get(k, k) for k in body.get("required", []) if k != "extra"]
+    needed = [cls.RENAMES.get(k, k) for k in body.get("required", []) if k != "extra"]
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": f"repobus {name} (format {FORMAT_VERSION})",
         "type": "object",
         "properties": props,
-        "required": sorted(set(required) | set(cls.REQUIRED)),
+        "required": sorted(set(needed) | set(cls.REQUIRED)),
         "additionalProperties": True,
     }

@@ -6,7 +6,10 @@ For teams that commit the bus through pull requests.  Invariants, on one filesys
 - a log line is appended whole with one `write` under the log's lock, then fsynced;
 - each version of a slot is also appended to `_bus/history/<kind>/<key>.jsonl`, the chain
   that `verify` checks (the current file may be one version ahead after a crash; the next
-  write of that slot heals the history).
+  write of that slot heals the history);
+- a record lacking one of its required fields (records/required.py) is refused before
+  anything is written: every file written here passes `check`'s field rules;
+- which file holds what is records/layout.py, the layout `check` and `export` use too.
 Lock files live in the worktree's git dir (`repobus-locks/`), never in the working tree; the
 kernel drops a dead process's flock, so a crash leaves no lock held.
 """
@@ -18,10 +21,10 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from repobus.errors import CasFailed, CorruptError
+from repobus.errors import CasFailed, CorruptError, UsageError
 from repobus.git.config import Config
 from repobus.git.gitcmd import Repo
-from repobus.records import models
+from repobus.records import layout, models, required
 from repobus.records.times import parse_or_none
 from repobus.store import files
 from repobus.store.base import Entry, Problem, Slot
@@ -71,7 +74,7 @@ class DirStore:
     def __init__(self, repo: Repo, cfg: Config, base: Path | None = None) -> None:
         self.repo = repo
         self.cfg = cfg
-        self.base = base or repo.root / "_bus"
+        self.base = base or repo.root / layout.BUS_DIR
 
     # -- files and locks -----------------------------------------------------------------
     def _rel(self, path: Path) -> str:
@@ -81,10 +84,10 @@ class DirStore:
             return str(path)
 
     def _slot_path(self, kind: str, key: str) -> Path:
-        return self.base / kind / f"{key}.json"
+        return self.base / layout.slot_file(kind, key)
 
     def _history_path(self, kind: str, key: str) -> Path:
-        return self.base / "history" / kind / f"{key}.jsonl"
+        return self.base / layout.history_file(kind, key)
 
     @contextmanager
     def _lock(self, name: str) -> Iterator[None]:
@@ -122,13 +125,14 @@ class DirStore:
         if not folder.is_dir():
             return []
         out = []
-        for p in sorted(folder.glob("*.json")):
+        for p in sorted(folder.glob(layout.FILES[kind])):
             rec = self._read_doc(p)
             if rec is not None:
                 out.append(Slot(kind, p.stem, rec, models.record_hash(rec)))
         return out
 
     def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
+        _refuse_incomplete(kind, layout.slot_file(kind, key), record)
         path = self._slot_path(kind, key)
         hist = self._history_path(kind, key)
         with self._lock(f"{kind}-{key}"):
@@ -151,11 +155,12 @@ class DirStore:
 
     def history(self, kind: str, key: str) -> builtins.list[Slot]:
         path = self._history_path(kind, key)
+        where = layout.bus_path(layout.history_file(kind, key))
         out = []
         if path.exists():
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if line.strip():
-                    rec = _record(line, f"_bus/history/{kind}/{path.name} line {n}")
+                    rec = _record(line, f"{where} line {n}")
                     out.append(Slot(kind, key, rec, models.record_hash(rec)))
         cur = self.get(kind, key)
         if cur is not None and (not out or out[-1].version != cur.version):
@@ -163,18 +168,12 @@ class DirStore:
         return out
 
     # -- logs ----------------------------------------------------------------------------
-    def _log_paths(self, kind: str, record: dict[str, Any]) -> builtins.list[Path]:
-        if kind == "events":
-            return [self.base / "events" / "events.jsonl"]
-        paths = [self.base / "messages" / f"{record['task_id']}.jsonl"]
-        if record.get("to"):
-            paths.append(self.base / "messages" / f"agent-{str(record['to']).lower()}.jsonl")
-        return paths
-
     def append(
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
     ) -> Entry:
-        paths = self._log_paths(kind, record)
+        rels = layout.log_files(kind, record)
+        _refuse_incomplete(kind, rels[0], record)
+        paths = [self.base / rel for rel in rels]
         names = [f"log-{p.name}" for p in paths]
         if guard is not None:
             names.insert(0, f"{guard.kind}-{guard.key}")
@@ -215,11 +214,11 @@ class DirStore:
     ) -> builtins.list[Entry]:
         if kind != "events":
             return self._all_messages(limit, since, writers)
-        path = self.base / "events" / "events.jsonl"
+        path = self.base / layout.EVENTS_LOG
         wanted = set(writers) if writers is not None else None
         out: builtins.list[Entry] = []
         for off, line in read_lines_reverse(path):
-            rec = _record(line, "_bus/events/events.jsonl")
+            rec = _record(line, layout.bus_path(layout.EVENTS_LOG))
             ts = parse_or_none(rec.get("ts"))
             if since is not None and ts is not None and ts < since - 300:
                 break  # appended in time order; 5 min of slack for clock disorder
@@ -227,7 +226,7 @@ class DirStore:
                 continue
             if wanted is not None and rec.get("agent_id") not in wanted:
                 continue
-            out.append(Entry(rec, "events/events.jsonl", str(off)))
+            out.append(Entry(rec, layout.EVENTS_LOG, str(off)))
             if limit is not None and len(out) >= limit:
                 break
         out.reverse()
@@ -239,8 +238,8 @@ class DirStore:
         wanted = set(writers) if writers is not None else None
         out = []
         folder = self.base / "messages"
-        for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-            if path.name.startswith("agent-"):
+        for path in sorted(folder.glob(layout.FILES["messages"])) if folder.is_dir() else []:
+            if layout.is_inbox(path.stem):
                 continue  # inbox copies of thread messages
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if not line.strip():
@@ -251,7 +250,7 @@ class DirStore:
                     continue
                 if wanted is not None and rec.get("from") not in wanted:
                     continue
-                out.append(Entry(rec, f"messages/{path.name}", str(n)))
+                out.append(Entry(rec, layout.thread_file(path.stem), str(n)))
         out.sort(key=lambda e: str(e.record.get("ts", "")))
         return out[-limit:] if limit is not None else out
 
@@ -259,17 +258,11 @@ class DirStore:
         folder = self.base / kind
         if not folder.is_dir():
             return {}
-        return {p.name: str(p.stat().st_size) for p in sorted(folder.glob("*.jsonl"))}
+        return {p.name: str(p.stat().st_size) for p in sorted(folder.glob(layout.FILES[kind]))}
 
     def signature(self, kind: str) -> tuple[int, ...]:
-        sig: builtins.list[int] = []
-        for p in (self.base / kind, self.base / kind / "events.jsonl"):
-            try:
-                st = p.stat()
-                sig += [st.st_mtime_ns, st.st_size, st.st_ino]
-            except OSError:
-                sig += [0, 0, 0]
-        return tuple(sig)
+        log = self.base / layout.EVENTS_LOG if kind == "events" else None  # the one-file log
+        return (*_stat3(self.base / kind), *_stat3(log))
 
     def since_heads(
         self, kind: str, old: dict[str, str]
@@ -291,7 +284,7 @@ class DirStore:
             off = start
             for line in data[:cut].split(b"\n"):
                 if line.strip():
-                    rec = _record(line, f"_bus/{kind}/{name}")
+                    rec = _record(line, layout.bus_path(f"{kind}/{name}"))
                     out.append(Entry(rec, f"{kind}/{name}", str(off)))
                 off += len(line) + 1
         return out, new
@@ -309,17 +302,17 @@ class DirStore:
     def verify(self) -> Iterator[Problem]:
         from repobus.store.chains import chain_problems
 
-        for kind in ("claims", "assignments"):
+        for kind in layout.SLOT_KINDS:
             folder = self.base / kind
-            for p in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
                 versions = [
                     (f"version {i}", s.record, "")
                     for i, s in enumerate(self.history(kind, p.stem), 1)
                 ]
-                yield from chain_problems(f"_bus/{kind}/{p.name}", versions)
-        for kind in ("events", "messages"):
+                yield from chain_problems(layout.bus_path(f"{kind}/{p.name}"), versions)
+        for kind in layout.LOG_KINDS:
             folder = self.base / kind
-            for p in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+            for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
                 items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
                 for n, line in enumerate(p.read_bytes().splitlines(), 1):
                     if not line.strip():
@@ -328,7 +321,27 @@ class DirStore:
                         items.append((f"line {n}", models.loads(line, f"line {n}"), ""))
                     except CorruptError as exc:
                         items.append((f"line {n}", None, exc.message))
-                yield from chain_problems(f"_bus/{kind}/{p.name}", items)
+                yield from chain_problems(layout.bus_path(f"{kind}/{p.name}"), items)
+
+
+def _stat3(path: Path | None) -> tuple[int, int, int]:
+    """mtime, size and inode of `path`; zeros when there is none."""
+    try:
+        st = path.stat() if path is not None else None
+    except OSError:
+        st = None
+    return (st.st_mtime_ns, st.st_size, st.st_ino) if st is not None else (0, 0, 0)
+
+
+def _refuse_incomplete(kind: str, rel: str, record: dict[str, Any]) -> None:
+    """A record lacking a required field is never written: `check` would refuse the file."""
+    name = required.RECORD_OF.get(kind)
+    lacking = required.missing(name, record) if name is not None else []
+    if name is not None and lacking:
+        raise UsageError(
+            required.refusal(name, layout.bus_path(rel), lacking[0]),
+            hint="nothing was written; give the record every field records/required.py names",
+        )
 
 
 def _record(line: bytes, where: str) -> dict[str, Any]:

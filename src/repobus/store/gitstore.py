@@ -29,7 +29,7 @@ import time
 from repobus.errors import CasFailed, CorruptError, GitError, LockedError
 from repobus.git import fingerprint
 from repobus.git.gitcmd import zero_oid
-from repobus.records import models
+from repobus.records import models, times
 from repobus.records.layout import ROOT
 from repobus.store import housekeeping, objects
 from repobus.store.base import Entry, Problem, Slot
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
+_FIRST = -(2**62)  # sorts before every time and place
 
 
 def ref_lock_files(common: Path) -> builtins.list[Path]:
@@ -335,16 +336,19 @@ class GitStore:
                 got: builtins.list[Entry] = self.index.tail(kind, limit, since, writers)
             return got
         refs = self._refs_of(kind, writers)
-        if not refs:
+        if not refs or (limit is not None and limit <= 0):
             return []
-        extra: builtins.list[str] = []
-        if limit is not None:
-            extra.append(f"-n{max(limit, 0)}")
-        if since is not None:
-            extra.append(f"--max-age={since}")
-        entries = self._log(refs, *extra)
-        entries.reverse()
-        return entries
+        extra = [] if since is None else [f"--max-age={since}"]
+        entries = self._log(refs, *extra, *([] if limit is None else [f"-n{limit}"]))
+        if limit is not None and len(entries) == limit:
+            # records of one second may straddle the limit: read that whole second, so the
+            # order below picks the records the index picks
+            oldest = min(_log_order(e)[0] for e in entries)  # a commit's time is its ts
+            if oldest != _FIRST:
+                held = {e.pos for e in entries}
+                entries += [e for e in self._log(refs, f"--max-age={oldest}") if e.pos not in held]
+        entries.sort(key=_log_order)  # the index's order: time, writer, place in the chain
+        return entries if limit is None else entries[-limit:]
 
     def heads(self, kind: str) -> dict[str, str]:
         return self._tips_under(f"{ROOT}/{kind}/")
@@ -402,3 +406,12 @@ class GitStore:
 
     def path(self) -> Path:
         return self.repo.common_dir
+
+
+def _log_order(entry: Entry) -> tuple[int, str, int]:
+    """Where a log record sorts, as the index sorts it: time, writer, place in the chain
+    (what cannot be read sorts first, as SQLite sorts NULL)."""
+    ts = times.parse_or_none(entry.record.get("ts"))
+    seq = entry.record.get("seq")
+    place = seq if isinstance(seq, int) and not isinstance(seq, bool) else _FIRST
+    return (_FIRST if ts is None else ts, entry.chain, place)

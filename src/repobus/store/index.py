@@ -328,20 +328,8 @@ def _storage(exc: sqlite3.OperationalError) -> Exception:
 
 
 def _static_view(kind: str, key: str, rec: dict[str, Any]) -> str | None:
-    """What status shows of a claim, made once when it is indexed.  A finished claim's view
-    does not change with time: the whole JSON text.  An active claim's lease fields are
-    computed at read time: the JSON text up to them (no closing brace), which the status
-    query completes; None when the record holds those fields itself (json_set then)."""
-    if kind != "claims":
-        return None
-    status = rec.get("status") if isinstance(rec.get("status"), str) else ""
-    path = f"_bus/claims/{key}.json"
-    if status != "active":
-        view = dict(rec, _path=path, lease_state=status or "unknown", lease_seconds_left=None)
-        return models.canonical(view).decode("utf-8")
-    if any(k in rec for k in ("_path", "lease_state", "lease_seconds_left")):
-        return None
-    return models.canonical(dict(rec, _path=path)).decode("utf-8")[:-1]
+    """What status shows of a claim, made once when it is indexed (snapshot.claim_view)."""
+    return snapshot.claim_view(key, rec) if kind == "claims" else None
 
 
 def _obj(line: bytes, where: str) -> dict[str, Any]:

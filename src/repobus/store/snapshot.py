@@ -9,70 +9,121 @@ always safe: the next `status` writes it again.
 
 Format (bytes, UTF-8; JSON texts never hold a raw newline or NUL):
 
-    repobus-status-snapshot 2
+    repobus-status-snapshot 3
     sig <fingerprint>
     active <K>
-    K lines, one per active claim in task order: <lease_end|-> <claimed/updated|->
+    K lines, one per active claim in task order: <lease_expires_at|-> <updated/claimed|->
     events <N> <1 if these are all the events, else 0>
-    N lines, oldest first: <event record>   (the newest EVENTS events at most)
+    N lines, oldest first: an event record with a NUL where its `_index` goes
     claims <L>
     L bytes, the claims array's body: every claim's status view in task order,
-    comma-joined, each active claim's view ending in a NUL where its lease fields go
+    comma-joined, each active claim's view holding a NUL where its lease fields go
 
-The lease fields of active claims depend on the clock and the lease settings, so they are
-computed at read time, as the index's status query computes them (tests hold them equal).
+Every text is canonical JSON (sorted keys, compact, UTF-8), split where the fields that are
+only known at read time go (`split`), so the document is byte for byte the one the Python
+view encodes.  The lease fields of active claims depend on the clock and the lease settings,
+so they are computed at read time by the one lease rule (records/lease.py), as every other
+door computes them; this module imports nothing else, so the lean path stays lean.
 """
 
 from __future__ import annotations
 
 import os
 
+from repobus.records import layout, lease
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 NAME = "status.snapshot"
-MAGIC = b"repobus-status-snapshot 2"
+MAGIC = b"repobus-status-snapshot 3"
 EVENTS = 100  # newest events kept: `status --limit` up to this is answered from the file
+MARK = "\0"  # where the fields known only at read time go
+LEASE_KEYS = ("lease_seconds_left", "lease_state")  # in canonical (sorted) order
 
 _CLAIMS = """
-    SELECT status IS 'active',
-           CASE WHEN status IS NOT 'active' THEN
-                  COALESCE(view, json_set(record, '$._path', '_bus/claims/' || key || '.json',
-                                          '$.lease_state', COALESCE(NULLIF(status, ''), 'unknown'),
-                                          '$.lease_seconds_left', NULL))
-                WHEN view IS NOT NULL THEN view
-                ELSE substr(j, 1, length(j) - 1) END,
-           lease_end, base
-    FROM (SELECT *, json_set(json_remove(record, '$.lease_state', '$.lease_seconds_left'),
-                             '$._path', '_bus/claims/' || key || '.json') AS j
-          FROM slots WHERE kind='claims')
+    SELECT view, status IS 'active', lease_end, base FROM slots WHERE kind='claims'
     ORDER BY key"""
+
+
+def split(data: dict[str, Any], first: str, last: str) -> str | None:
+    """`data` as canonical JSON without the keys `first` and `last`, with MARK where they go
+    (adjacent in canonical order: the reader puts them back there).  None when `data` has a
+    key that sorts between the two."""
+    from repobus.records.models import canonical  # the builders only: not the lean path
+
+    if any(first < k < last for k in data):
+        return None
+    before = {k: v for k, v in data.items() if k < first}
+    after = {k: v for k, v in data.items() if k > last}
+    head = canonical(before).decode("utf-8")[:-1] + ("," if before else "")
+    tail = ("," if after else "") + canonical(after).decode("utf-8")[1:]
+    return head + MARK + tail
+
+
+def claim_view(key: str, rec: dict[str, Any]) -> str | None:
+    """What status shows of a claim, made once when it is indexed.  A claim that is not
+    active does not change with time: its whole view.  An active claim: its view with MARK
+    where the lease fields go (`lease_fill` at read time).  None when the record holds a key
+    sorting between the two lease fields (the reader then builds the view from the record)."""
+    from repobus.records.models import canonical
+
+    if rec.get("status") != lease.ACTIVE:
+        fields = lease.fields(rec.get("status"), None, 0, 0)  # not held: no clock involved
+        return canonical(claim_dict(key, rec, *fields)).decode("utf-8")
+    return split(dict(rec, _path=_path(key)), *LEASE_KEYS)
+
+
+def claim_dict(key: str, rec: dict[str, Any], state: str, left: int | None) -> dict[str, Any]:
+    """A claim as status shows it: the record, where the original tools kept it (`_path`),
+    and its lease fields (records/lease.py)."""
+    return dict(rec, _path=_path(key), lease_state=state, lease_seconds_left=left)
+
+
+def _path(key: str) -> str:
+    return layout.bus_path(layout.slot_file("claims", key))
+
+
+def lease_fill(view: str, lease_end: int | None, now: int, grace: int) -> str:
+    """An active claim's view (MARK in it) with its lease fields for `now`."""
+    return view.replace(MARK, lease_text(*lease.fields(lease.ACTIVE, lease_end, now, grace)), 1)
+
+
+def lease_text(state: str, left: int | None) -> str:
+    """The two lease fields of an active claim's view, canonical (`state` is one of the
+    lease rule's own names, plain ASCII)."""
+    shown = "null" if left is None else str(left)
+    return f'"lease_seconds_left":{shown},"lease_state":"{state}"'
 
 
 def build(db: Any, sig: str) -> bytes | None:
     """The snapshot of the index `db` holds (read in one transaction by the caller); None
     when a view cannot be held in this format."""
+    from repobus.records.models import loads
+
     views: list[bytes] = []
     actives: list[bytes] = []
-    for active, view, lease_end, base in db.execute(_CLAIMS):
+    for view, active, lease_end, base in db.execute(_CLAIMS):
+        if view is None:
+            return None
         text = view.encode("utf-8")
-        if b"\0" in text or b"\n" in text:
+        if b"\n" in text or text.count(b"\0") != int(active):
             return None
         if active:
             actives.append(f"{_num(lease_end)} {_num(base)}".encode())
-            text += b"\0"
         views.append(text)
-    events = [
-        row[0].encode("utf-8")
-        for row in db.execute(
-            "SELECT json_remove(record, '$._index') FROM logs WHERE kind='events' "
-            f"ORDER BY ts DESC, chain DESC, seq DESC LIMIT {EVENTS}"
-        )
-    ]
+    events = []
+    for (record,) in db.execute(
+        "SELECT record FROM logs WHERE kind='events' "
+        f"ORDER BY ts DESC, chain DESC, seq DESC LIMIT {EVENTS}"
+    ):
+        rec = loads(record, "the index")
+        text = split(rec, "_index", "_index") if isinstance(rec, dict) else None
+        if text is None or "\n" in text:
+            return None
+        events.append(text.encode("utf-8"))
     events.reverse()
-    if any(b"\n" in e or not e.startswith(b"{") for e in events):
-        return None
     head = [
         MAGIC,
         f"sig {sig}".encode(),
@@ -119,41 +170,46 @@ def render(
     if mark < 0 or start == 0 or data[mark + 8 : start - 1] != b"%d" % (len(data) - start):
         return None  # not a snapshot, or not a whole one
     header = data[:mark].split(b"\n")
-    pieces = data.split(b"\0")  # the claims around each active claim's lease fields
-    pieces[0] = pieces[0][start:]
+    pieces = data[start:].split(b"\0")  # the claims around each active claim's lease fields
     try:
         k = int(header[2].removeprefix(b"active "))
         ends = header[3 : 3 + k]
         n_text, complete = header[3 + k].removeprefix(b"events ").split(b" ")
         n = int(n_text)
+        out = [b'{"claims":[', *_claims(pieces, ends, now, ttl, grace), b'],"events":[']
     except (IndexError, ValueError):
         return None
     events_kept = header[4 + k :]
-    if header[0] != MAGIC or len(events_kept) != n or len(pieces) != k + 1:
+    if header[0] != MAGIC or len(events_kept) != n or (limit > n and complete != b"1"):
         return None
-    if limit > n and complete != b"1":
-        return None
-    out = [b'{"claims":[']
-    try:
-        for piece, lease in zip(pieces[:-1], ends, strict=True):
-            end, base = lease.split(b" ")
-            fin = int(end) if end != b"-" else (int(base) + ttl if base != b"-" else None)
-            if fin is not None and now > fin + grace:
-                fields = b',"lease_seconds_left":null,"lease_state":"expired"}'
-            else:
-                left = b"null" if fin is None else b"%d" % max(fin - now, 0)
-                fields = b',"lease_seconds_left":' + left + b',"lease_state":"active"}'
-            out += (piece, fields)
-    except ValueError:
-        return None
-    out.append(pieces[-1])
     shown = events_kept[max(n - limit, 0) :] if limit > 0 else []
-    events = [
-        b'{"_index":%d' % (len(shown) - i) + (b"," + rec[1:] if rec != b"{}" else b"}")
-        for i, rec in enumerate(shown)
-    ]
-    out += (b'],"events":[', b",".join(events), b'],"filters":', filters.encode(), b"}")
+    numbered = [rec.split(b"\0") for rec in shown]
+    if any(len(parts) != 2 for parts in numbered):
+        return None
+    out.append(
+        b",".join(
+            b'%s"_index":%d%s' % (head, len(shown) - i, tail)
+            for i, (head, tail) in enumerate(numbered)
+        )
+    )
+    out += (b'],"filters":', filters.encode(), b"}")
     return b"".join(out)
+
+
+def _claims(pieces: list[bytes], ends: list[bytes], now: int, ttl: int, grace: int) -> list[bytes]:
+    """The claims array's body: `pieces` (split at each active claim's MARK) joined by the
+    lease fields of each active claim; ValueError when they do not fit together."""
+    if len(pieces) != len(ends) + 1:
+        raise ValueError("one lease per active claim")
+    out: list[bytes] = []
+    for piece, line in zip(pieces[:-1], ends, strict=True):
+        end_text, base = line.split(b" ")
+        expires = None if end_text == b"-" else int(end_text)
+        started = None if base == b"-" else int(base)
+        fields = lease.fields(lease.ACTIVE, lease.end(expires, started, ttl), now, grace)
+        out += (piece, lease_text(*fields).encode())
+    out.append(pieces[-1])
+    return out
 
 
 def save(path: str, data: bytes) -> None:

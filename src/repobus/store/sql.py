@@ -1,26 +1,29 @@
 """The SQL of status, shared by the index (store/index.py) and the status views.
 
-Imports nothing heavy: the lean read path builds its queries from here too.
+Imports nothing heavy.  No rule is written in SQL: the lease fields come from the one lease
+rule (records/lease.py), applied in Python to the rows the queries return.
 """
 
 from __future__ import annotations
 
+from repobus.records import lease
 from repobus.records.layout import ROOT
+from repobus.store import snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-INDEX_SCHEMA = "4"
+INDEX_SCHEMA = "5"  # 5: claim views are canonical, split at the lease fields
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
 MMAP = "PRAGMA mmap_size=268435456"
 
 
 def claims_sql(agents: Iterable[str], active_only: bool) -> tuple[str, dict[str, Any]]:
-    """The claims of `status --json` as JSON texts, with the lease fields computed by SQLite
-    (bind `now`, `ttl`, `grace`): the same values as `views.claim_view`."""
+    """The claims of `status --json`, in task order: key, status, record, the view made when
+    the claim was indexed (snapshot.claim_view), and the lease times (`claim_texts`)."""
     named: dict[str, Any] = {}
     where = ["kind='claims'"]
     agents = list(agents)
@@ -29,30 +32,30 @@ def claims_sql(agents: Iterable[str], active_only: bool) -> tuple[str, dict[str,
         where.append(f"agent IN ({', '.join(f':a{i}' for i in range(len(agents)))})")
     if active_only:
         where.append("status IN ('active', 'paused')")
-    # A finished claim's view is stored whole: returned as it is, nothing computed.
-    sql = f"""
-        WITH c AS (
-          SELECT key, record, view, status, COALESCE(lease_end, base + :ttl) AS fin
-          FROM slots WHERE {" AND ".join(where)}),
-        s AS (
-          SELECT key, record, view, status, fin,
-                 CASE WHEN status IS NOT 'active' THEN COALESCE(NULLIF(status, ''), 'unknown')
-                      WHEN fin IS NOT NULL AND :now > fin + :grace THEN 'expired'
-                      ELSE 'active' END AS state
-          FROM c)
-        SELECT CASE WHEN status IS NOT 'active' AND view IS NOT NULL THEN view
-               WHEN view IS NULL THEN
-                 json_set(record, '$._path', '_bus/claims/' || key || '.json',
-                          '$.lease_state', state,
-                          '$.lease_seconds_left',
-                          CASE WHEN fin IS NULL OR state != 'active' THEN NULL
-                               ELSE max(fin - :now, 0) END)
-               ELSE view || ',"lease_seconds_left":'
-                         || CASE WHEN fin IS NULL OR state != 'active' THEN 'null'
-                                 ELSE max(fin - :now, 0) END
-                         || ',"lease_state":"' || state || '"}}' END
-        FROM s ORDER BY key"""
+    sql = (
+        "SELECT key, status, record, view, lease_end, base FROM slots "
+        f"WHERE {' AND '.join(where)} ORDER BY key"
+    )
     return sql, named
+
+
+def claim_texts(rows: Iterable[tuple[Any, ...]], *, now: int, ttl: int, grace: int) -> list[str]:
+    """Each claim's status view as canonical JSON text, its lease fields computed by the one
+    lease rule (records/lease.py): a finished claim's view as it was indexed, an active
+    claim's view with its lease fields filled in for `now`."""
+    out = []
+    for key, status, record, view, lease_end, base in rows:
+        if view is None:  # a record the stored view cannot hold: made from the record itself
+            from repobus.records import models
+
+            rec = models.loads(record, f"claims/{key}")
+            fields = lease.fields(rec.get("status"), lease.record_end(rec, ttl), now, grace)
+            out.append(models.canonical(snapshot.claim_dict(key, rec, *fields)).decode("utf-8"))
+        elif status == lease.ACTIVE:
+            out.append(snapshot.lease_fill(view, lease.end(lease_end, base, ttl), now, grace))
+        else:
+            out.append(view)
+    return out
 
 
 def log_where(kind: str, since: int | None, writers: Iterable[str] | None) -> tuple[str, list[Any]]:
@@ -81,20 +84,20 @@ def status_json(
     since: int | None,
     filters: str,
 ) -> str:
-    """The whole `status --json` document from an index that is current: claims and the
-    last `limit` events (each with `_index`, 1 = newest) come out of SQLite as JSON text;
-    `filters` is the filters object, already JSON."""
+    """The whole `status --json` document from an index that is current, byte for byte what
+    the Python view encodes: the claims (`claim_texts`) and the last `limit` events, each
+    with `_index` (1 = newest); `filters` is the filters object, already JSON."""
+    from repobus.records import models
+
     sql, named = claims_sql(agents, active_only)
-    named.update(now=now, ttl=ttl, grace=grace)
-    claims = [row[0] for row in db.execute(sql, named)]
+    claims = claim_texts(db.execute(sql, named), now=now, ttl=ttl, grace=grace)
     where, args = log_where("events", since, agents or None)
+    rows = db.execute(
+        f"SELECT record FROM logs WHERE {where} {NEWEST_FIRST} LIMIT {int(max(limit, 0))}", args
+    ).fetchall()
     events = [
-        row[0]
-        for row in db.execute(
-            f"SELECT json_set(record, '$._index', row_number() OVER ({NEWEST_FIRST})) "
-            f"FROM logs WHERE {where} {NEWEST_FIRST} LIMIT {int(max(limit, 0))}",
-            args,
-        )
+        models.canonical(dict(models.loads(rec, "the index"), _index=i + 1)).decode("utf-8")
+        for i, (rec,) in enumerate(rows)
     ]
     events.reverse()
     return "".join(

@@ -26,15 +26,15 @@ from pathlib import Path
 from repobus.bus import Bus
 from repobus.git import fingerprint, policy
 from repobus.git.ignore import ensure_excluded
-from repobus.records import models
+from repobus.records import layout, models
 from repobus.store import Entry, files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SLOTS = ("claims", "assignments")
-LOGS = ("events", "messages")
+SLOTS = layout.SLOT_KINDS
+LOGS = layout.LOG_KINDS
 RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
 MANY = 16  # more moved slots than this are read in one pass
 STATE_VERSION = 1
@@ -50,7 +50,7 @@ class Mirror:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.store = bus.store
-        self.dest = bus.repo.root / "_bus"
+        self.dest = mirror_path(bus.repo.root)
         gd = bus.repo.git_dir
         self.state_path = gd / "repobus-mirror.json"
         self.sig_path = gd / "repobus-mirror.sig"
@@ -97,7 +97,7 @@ class Mirror:
         return data
 
     def _tracked(self) -> bool:
-        res = self.bus.repo.git("ls-files", "-z", "--", "_bus", check=False)
+        res = self.bus.repo.git("ls-files", "-z", "--", layout.BUS_DIR, check=False)
         return bool(res.stdout.strip(b"\0"))
 
     def _refresh_locked(self, full: bool) -> dict[str, Any]:
@@ -110,7 +110,7 @@ class Mirror:
                 self._save({"version": STATE_VERSION, "disabled": "tracked"})
                 self.sig_path.write_text("disabled", encoding="utf-8")
                 return {"changed": 0, "disabled": "tracked"}
-            ensure_excluded(self.bus.repo, "/_bus/")
+            ensure_excluded(self.bus.repo, f"/{layout.BUS_DIR}/")
             state = {
                 "version": STATE_VERSION,
                 "sig": {},
@@ -150,7 +150,7 @@ class Mirror:
         now = self._read_slots(kind, known)
         changed = 0
         for key, (version, record) in now.items():
-            path = folder / f"{key}.json"
+            path = self.dest / layout.slot_file(kind, key)
             if known.get(key) == version and path.exists():
                 continue
             rec = record() if record is not None else self._get(kind, key)
@@ -159,7 +159,7 @@ class Mirror:
             files.write_atomic(path, models.doc_text(rec), RO, durable=False)
             changed += 1
         for key in set(known) - set(now):
-            (folder / f"{key}.json").unlink(missing_ok=True)
+            (self.dest / layout.slot_file(kind, key)).unlink(missing_ok=True)
             changed += 1
         state["slots"][kind] = {k: v for k, (v, _) in now.items()}
         return changed
@@ -169,7 +169,7 @@ class Mirror:
         (names and ids only) and only the slots that moved are read; many moved slots are
         read in one pass."""
         heads = getattr(self.store, "heads", None)
-        prefix = f"refs/repobus/{kind}/"
+        prefix = f"{layout.ROOT}/{kind}/"
         tips = heads(kind) if heads is not None and self.store.kind == "git" else None
         if tips is None or not all(r.startswith(prefix) for r in tips):
             return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
@@ -200,13 +200,9 @@ class Mirror:
         out: dict[str, list[str]] = {}
         for e in entries:
             rec = e.record
-            if kind == "events":
-                out.setdefault("events/events.jsonl", []).append(models.event_line(rec))
-                continue
-            line = models.message_line(rec)
-            out.setdefault(f"messages/{rec.get('task_id')}.jsonl", []).append(line)
-            if rec.get("to"):
-                out.setdefault(f"messages/agent-{str(rec['to']).lower()}.jsonl", []).append(line)
+            line = models.event_line(rec) if kind == "events" else models.message_line(rec)
+            for rel in layout.log_files(kind, rec):
+                out.setdefault(rel, []).append(line)
         return out
 
     def _intact(self, kind: str, state: dict[str, Any]) -> bool:
@@ -275,7 +271,7 @@ class Mirror:
             data = "".join(lines).encode("utf-8")
             files.write_atomic(self.dest / rel, data, RO, durable=False)
             sizes[rel] = len(data)
-        for p in folder.glob("*.jsonl"):
+        for p in folder.glob(layout.FILES[kind]):
             if f"{kind}/{p.name}" not in produced:
                 p.unlink()
         state["sizes"] = sizes
@@ -288,10 +284,9 @@ class Mirror:
     def _rebuild_streamed(self, state: dict[str, Any]) -> int:
         """events.jsonl written line by line from the index: memory stays flat at any size."""
         heads, seqs, rows = self.store.index.snapshot("events")  # type: ignore[attr-defined]
-        folder = self.dest / "events"
-        folder.mkdir(exist_ok=True)
-        path = folder / "events.jsonl"
-        tmp = folder / f".events.jsonl.{os.getpid()}.tmp"
+        path = self.dest / layout.EVENTS_LOG
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         count = 0
         with open(tmp, "w", encoding="utf-8") as fh:
             for text in rows:
@@ -301,7 +296,7 @@ class Mirror:
         os.replace(tmp, path)
         sizes = {k: v for k, v in state["sizes"].items() if not k.startswith("events/")}
         if count:
-            sizes["events/events.jsonl"] = path.stat().st_size
+            sizes[layout.EVENTS_LOG] = path.stat().st_size
         else:
             path.unlink()
         state["sizes"] = sizes
@@ -323,4 +318,4 @@ def refresh(bus: Bus, full: bool = False) -> dict[str, Any] | None:
 
 
 def mirror_path(root: Path) -> Path:
-    return root / "_bus"
+    return root / layout.BUS_DIR

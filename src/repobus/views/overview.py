@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from repobus.bus import Bus
-from repobus.records import models, times
-from repobus.store import Entry, Slot, sql
+from repobus.records import layout, lease, models, times
+from repobus.store import Entry, Slot, snapshot, sql
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,14 +20,8 @@ if TYPE_CHECKING:
 
 
 def claim_view(bus: Bus, slot: Slot, now: int) -> dict[str, Any]:
-    rec = dict(slot.record)
-    rec["_path"] = f"_bus/claims/{slot.key}.json"
-    end = bus.lease_end(slot.record)
-    rec["lease_state"] = bus.lease_state(slot.record, now)
-    rec["lease_seconds_left"] = (
-        None if end is None or rec["lease_state"] != "active" else max(end - now, 0)
-    )
-    return rec
+    """A claim as status shows it, its lease fields from the one lease rule."""
+    return snapshot.claim_dict(slot.key, slot.record, *bus.lease_fields(slot.record, now))
 
 
 def status(
@@ -76,9 +70,9 @@ def status_json(
     active_only: bool = False,
     since: int | None = None,
 ) -> str:
-    """`status(...)` as JSON text.  With the index: from the status snapshot when no filter
-    but `limit` is asked for, else straight from SQLite (lease fields computed there); at ten
-    thousand claims that is what keeps status fast."""
+    """`status(...)` as JSON text, the same bytes whichever way it is made.  With the index:
+    from the status snapshot when no filter but `limit` is asked for, else from the views
+    SQLite keeps; at ten thousand claims that is what keeps status fast."""
     index = getattr(bus.store, "index", None) if getattr(bus.store, "use_index", False) else None
     if index is None:
         return models.canonical(
@@ -86,9 +80,6 @@ def status_json(
         ).decode("utf-8")
     wanted = sorted(set(agents or ()))
     filters = models.canonical(_filters(wanted, active_only, limit, since)).decode("utf-8")
-    if not wanted and not active_only and since is None:
-        from repobus.store import snapshot
-
     shown: dict[str, Any] = {
         "now": bus.clock(),
         "ttl": bus.cfg.ttl,
@@ -98,8 +89,6 @@ def status_json(
     }
     index.catch_up()
     if not wanted and not active_only and since is None:
-        from repobus.store import snapshot
-
         data = index.status_snapshot()
         doc = snapshot.render(data, **shown) if data is not None else None
         if doc is not None:
@@ -122,9 +111,11 @@ def status_text(data: dict[str, Any]) -> str:
     for c in data["claims"]:
         left = c.get("lease_seconds_left")
         extra = ""
-        if left is not None:
+        if c.get("lease_state") == lease.IN_GRACE:
+            extra = " lease ended, in grace (not free yet)"
+        elif left is not None:
             extra = f" lease {times.human(left)} left"
-        elif c.get("lease_state") == "expired":
+        elif c.get("lease_state") == lease.EXPIRED:
             extra = " lease EXPIRED (may be taken over)"
         if c.get("status") == "paused":
             extra += f" paused by {c.get('by') or c.get('agent_id')}"
@@ -231,22 +222,16 @@ def follow(
 def tree(bus: Bus) -> dict[str, str]:
     """Relative path under `_bus/` -> file content, as the original tools would have it."""
     files: dict[str, str] = {}
-    for kind in ("claims", "assignments"):
+    for kind in layout.SLOT_KINDS:
         for slot in bus.store.list(kind):
-            files[f"{kind}/{slot.key}.json"] = models.doc_text(slot.record)
+            files[layout.slot_file(kind, slot.key)] = models.doc_text(slot.record)
     events = bus.store.tail("events")
     if events:
-        files["events/events.jsonl"] = "".join(models.event_line(e.record) for e in events)
+        files[layout.EVENTS_LOG] = "".join(models.event_line(e.record) for e in events)
     threads: dict[str, list[str]] = {}
     for e in bus.store.tail("messages"):
-        rec = e.record
-        threads.setdefault(f"messages/{rec.get('task_id')}.jsonl", []).append(
-            models.message_line(rec)
-        )
-        if rec.get("to"):
-            threads.setdefault(f"messages/agent-{str(rec['to']).lower()}.jsonl", []).append(
-                models.message_line(rec)
-            )
+        for rel in layout.message_files(e.record):
+            threads.setdefault(rel, []).append(models.message_line(e.record))
     files.update({k: "".join(v) for k, v in threads.items()})
     return files
 
@@ -269,7 +254,7 @@ def export(bus: Bus, dest: Path) -> dict[str, int]:
 
         write_atomic(path, data, durable=False)
         counts["written"] += 1
-    for sub in ("claims", "assignments", "events", "messages"):
+    for sub in (*layout.SLOT_KINDS, *layout.LOG_KINDS):
         folder = dest / sub
         for p in folder.glob("*.json*") if folder.is_dir() else []:
             if f"{sub}/{p.name}" not in files:

@@ -15,11 +15,9 @@ from typing import Any
 from repobus.bus import Bus
 from repobus.errors import NotFoundError, UsageError
 from repobus.records import names, times
+from repobus.views import fleet
 from repobus.views import overview as views
 
-# The playbook's bus_heartbeat calls a holder idle after 4 h without any event or message.
-STALE_AFTER = 4 * 3600
-SEEN_WINDOW = 2000  # newest events scanned for "last seen"
 LIVE = ("active", "paused")
 MAX_FILE = 256 * 1024
 
@@ -69,42 +67,13 @@ def parse_since(value: str, now: int | None = None) -> int | None:
     return (now or times.now()) - ago
 
 
-def last_seen(bus: Bus, claims: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per agent: newest time seen in recent events, messages or claim changes."""
-    seen: dict[str, dict[str, Any]] = {}
-
-    def note(agent: Any, ts: Any, what: str) -> None:
-        epoch = times.parse_or_none(ts)
-        if not agent or epoch is None:
-            return
-        cur = seen.get(agent)
-        if cur is None or epoch >= cur["epoch"]:
-            seen[agent] = {"agent_id": agent, "epoch": epoch, "ts": ts, "what": what}
-
-    for e in bus.store.tail("events", limit=SEEN_WINDOW):
-        note(e.record.get("agent_id"), e.record.get("ts"), f"event {e.record.get('event')}")
-    for e in bus.store.tail("messages", limit=SEEN_WINDOW):
-        note(e.record.get("from"), e.record.get("ts"), f"message {e.record.get('type')}")
-    for c in claims:
-        note(
-            c.get("by") or c.get("agent_id"),
-            c.get("updated_at") or c.get("claimed_at"),
-            f"{c.get('op') or 'claim'} {c.get('task_id')}",
-        )
-    return seen
-
-
 def overview(bus: Bus) -> dict[str, Any]:
     now = bus.clock()
-    claims = [
-        views.claim_view(bus, s, now) for s in sorted(bus.store.list("claims"), key=lambda s: s.key)
-    ]
-    seen = last_seen(bus, claims)
-    for c in claims:
-        holder = seen.get(c.get("agent_id") or "")
-        c["stale"] = c.get("status") in LIVE and (
-            holder is None or now - holder["epoch"] > STALE_AFTER
-        )
+    slots = sorted(bus.store.list("claims"), key=lambda s: s.key)
+    records = {s.key: s.record for s in slots}
+    seen = fleet.last_seen(bus, records.values())
+    found = fleet.stale(now, records, seen, fleet.window(bus))
+    claims = [dict(views.claim_view(bus, s, now), stale=s.key in found) for s in slots]
     live = [c for c in claims if c.get("status") in LIVE]
     done = sorted(
         (c for c in claims if c.get("status") not in LIVE),

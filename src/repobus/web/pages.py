@@ -142,8 +142,10 @@ def message_form(task: str, back: str) -> str:
 
 def _lease(c: dict[str, Any]) -> str:
     state = c.get("lease_state")
-    if state == "active" and not c.get("lease_seconds_left"):
+    if state == "in_grace":
         return tag("stale", "ended: in grace")
+    if state == "active" and c.get("lease_seconds_left") is None:
+        return '<span class="mute">no lease end</span>'
     if state == "active":
         return f"{e(times.human(c.get('lease_seconds_left') or 0))} left"
     if state == "expired":

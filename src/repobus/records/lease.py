@@ -1,0 +1,72 @@
+"""The lease rule and the stale rule: written once, called from every door (the bus, the SQL
+index, the status snapshot, the views, the dashboard, MCP, the playbook).  Pure functions of
+their arguments: no I/O, no clock.
+
+Invariants:
+- a claim's lease ends at `lease_expires_at`; a claim written before leases existed ends the
+  default TTL after `updated_at` (else `claimed_at`); with neither time readable it has no end
+  and never runs out;
+- the state of an active claim is `active` until its lease ends, `in_grace` from then until
+  the grace (for clock skew between machines) is over, then `expired`; a claim that is not
+  active shows its status (`paused`, `done`, `released`, ...), `unknown` when the status is
+  missing or not text;
+- the time left is never negative: the seconds to the lease end while `active`, 0 once it
+  ended (`in_grace`), None otherwise (`expired`, not active, or no end);
+- only an `expired` claim is free to be taken over among active ones: an `in_grace` claim is
+  still held;
+- a claim is stale when it is active and its holder was last seen `window` seconds ago or
+  more, or never.
+"""
+
+from __future__ import annotations
+
+ACTIVE = "active"
+IN_GRACE = "in_grace"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+HELD = frozenset({ACTIVE, IN_GRACE})  # the states in which nobody else may take the claim
+
+
+def end(expires_at: int | None, started: int | None, ttl: int) -> int | None:
+    """The lease end, from the claim's `lease_expires_at` and, for a claim written before
+    leases, its `updated_at`/`claimed_at` plus the default TTL (epoch seconds, or None)."""
+    if expires_at is not None:
+        return expires_at
+    return None if started is None else started + ttl
+
+
+def record_end(rec: dict[str, object], ttl: int) -> int | None:
+    """`end` of a claim record, its times read as the original tools wrote them."""
+    # imported here: the lean status path renders leases without loading the time parser
+    from repobus.records.times import parse_or_none
+
+    started = parse_or_none(rec.get("updated_at") or rec.get("claimed_at"))
+    return end(parse_or_none(rec.get("lease_expires_at")), started, ttl)
+
+
+def state(status: object, lease_end: int | None, now: int, grace: int) -> str:
+    """`active`, `in_grace`, `expired`, or the claim's own status when it is not active."""
+    if status != ACTIVE:
+        return status if isinstance(status, str) and status else UNKNOWN
+    if lease_end is None or now <= lease_end:
+        return ACTIVE
+    return IN_GRACE if now <= lease_end + grace else EXPIRED
+
+
+def seconds_left(lease_state: str, lease_end: int | None, now: int) -> int | None:
+    """Seconds until the lease end, never negative; None when the claim is not held."""
+    if lease_end is None or lease_state not in HELD:
+        return None
+    return max(lease_end - now, 0)
+
+
+def fields(status: object, lease_end: int | None, now: int, grace: int) -> tuple[str, int | None]:
+    """`(lease_state, lease_seconds_left)`, the two fields every claim view shows."""
+    got = state(status, lease_end, now, grace)
+    return got, seconds_left(got, lease_end, now)
+
+
+def is_stale(status: object, last_seen: int | None, now: int, window: int) -> bool:
+    """Whether an active claim's holder has been silent (no renew, event or message) for
+    `window` seconds or more; `last_seen` None: never heard from."""
+    return status == ACTIVE and (last_seen is None or now - last_seen >= window)
