@@ -14,7 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
-from repobus.bus.messaging import Messaging
+from repobus.bus.events import Events
 from repobus.errors import (
     CasFailed,
     ConflictError,
@@ -23,7 +23,7 @@ from repobus.errors import (
     StaleTokenError,
     UsageError,
 )
-from repobus.records import layout, lease, models, names, required, times
+from repobus.records import layout, lease, names, required, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,12 +33,10 @@ if TYPE_CHECKING:
 
     from repobus.git.config import Config
     from repobus.git.gitcmd import Repo
-    from repobus.store import Entry, Slot, Store
-
-_EVENT_NAME_MAX = 64
+    from repobus.store import Slot, Store
 
 
-class Bus(Messaging):
+class Bus(Events):
     """One repository's bus: its worktree, settings, store, and the clock leases are read by
     (replaceable in tests)."""
 
@@ -356,49 +354,6 @@ class Bus(Messaging):
                     continue
             raise tries.gave_up()
 
-    # -- events --------------------------------------------------------------------------
-    def log(
-        self,
-        agent: str,
-        event: str,
-        summary: str,
-        *,
-        task: str | None = None,
-        plan: str | None = None,
-        branch: str | None = None,
-        pr: str | None = None,
-        receipts: list[str] | None = None,
-        severity: str | None = None,
-        extra: dict[str, Any] | None = None,
-        fence: int | None = None,
-    ) -> Entry:
-        agent = names.agent_id(agent)
-        rec = build_event(
-            agent,
-            event,
-            summary,
-            task=task,
-            plan=plan,
-            branch=branch,
-            pr=pr,
-            receipts=receipts,
-            severity=severity,
-            extra=extra,
-            ts=times.fmt(self.clock()),
-        )
-        if task is None or rec["event"] not in models.GUARDED_EVENTS:
-            return self.store.append("events", agent, rec)
-        with self._retrying(f"task {task}") as tries:
-            for _ in tries:
-                guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
-                if guard is not None and guard.record.get("fencing_token") is not None:
-                    rec["fencing_token"] = guard.record["fencing_token"]
-                try:
-                    return self.store.append("events", agent, rec, guard=guard)
-                except CasFailed:
-                    continue
-            raise tries.gave_up()
-
     def _renewable(self, agent: str, task: str, fence: int | None) -> Slot:
         cur = self._holder_check(agent, task, fence, "renew")
         if cur.record.get("status") != "active":
@@ -407,119 +362,6 @@ class Bus(Messaging):
                 hint=f"claim it again: repobus claim --task {task}",
             )
         return cur
-
-    def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
-        """The claim an action on `task` must hold still; None when the claim is finished
-        (anyone may log on a done task).  Failures are recorded in the agent's errors.jsonl,
-        as the original claim guard did.  With a remote, a refusal or a finished claim seen
-        locally is checked again against the remote's latest state first."""
-        if self.has_remote:
-            try:
-                guard = self._guard_check(agent, task, action, fence, record=False)
-                if guard is not None:
-                    return guard  # a live claim: the push itself is fenced on it
-            except (ConflictError, NotFoundError):
-                pass
-            self.store.refresh("claims", task)
-        return self._guard_check(agent, task, action, fence)
-
-    def _guard_check(
-        self, agent: str, task: str, action: str, fence: int | None, record: bool = True
-    ) -> Slot | None:
-        cur = self.claim_slot(task)
-        if cur is None:
-            if record:
-                self._guard_error(agent, task, action, None)
-            raise NotFoundError(
-                f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
-                f"--task {task}` first",
-                hint=f"or: repobus claim --task {task}",
-            )
-        rec = cur.record
-        status = str(rec.get("status") or "active").lower()
-        if status in models.TERMINAL_STATUSES:
-            return None
-        if rec.get("agent_id") != agent:
-            if record:
-                self._guard_error(agent, task, action, rec)
-            raise ConflictError(
-                f"task {task} currently claimed by {rec.get('agent_id') or 'UNKNOWN'} "
-                f"(status={status}); run bus_claim release/claim before logging {action}"
-            )
-        if fence is not None and fence != rec.get("fencing_token"):
-            raise StaleTokenError(
-                f"stale fencing token {fence} for task {task}: current token is "
-                f"{rec.get('fencing_token')}"
-            )
-        return cur
-
-    def _guard_error(self, agent: str, task: str, action: str, rec: dict[str, Any] | None) -> None:
-        entry: dict[str, Any] = {
-            "ts": times.fmt(self.clock()),
-            "agent_id": agent,
-            "event": action,
-            "reason": "claim_missing" if rec is None else "claim_owner",
-            "task_id": task,
-        }
-        if rec is not None:
-            entry["claim_owner"] = rec.get("agent_id")
-            entry["claim_status"] = rec.get("status")
-        path = self.repo.root / "_report" / "agent" / agent / "errors.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(models.event_line(entry))
-
-
-def build_event(
-    agent: str,
-    event: str,
-    summary: str,
-    *,
-    ts: str,
-    task: str | None = None,
-    plan: str | None = None,
-    branch: str | None = None,
-    pr: str | None = None,
-    receipts: list[str] | None = None,
-    severity: str | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    event = (event or "").strip()
-    if not event or len(event) > _EVENT_NAME_MAX or any(c.isspace() for c in event):
-        raise UsageError(
-            f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters without spaces"
-        )
-    rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
-    if task is not None:
-        rec["task_id"] = names.task_id(task)
-    for key, value in (("plan_id", plan), ("branch", branch), ("pr", pr)):
-        if value:
-            rec[key] = str(value)
-    if receipts:
-        rec["receipts"] = [r for r in receipts if r]
-    if severity:
-        sev = severity.lower()
-        if sev not in models.SEVERITIES:
-            raise UsageError("severity must be one of: high, low, medium")
-        rec["severity"] = sev
-    for key, value in (extra or {}).items():
-        if key in models.CORE_EVENT_KEYS:
-            raise UsageError(
-                f"--extra cannot overwrite core field '{key}'",
-                hint=f"use the --{key.replace('_id', '')} option, or another key",
-            )
-        rec[key] = value
-    return rec
-
-
-def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"invalid {option.lstrip('-')} field '{item}', expected key=value")
-        out[key.strip()] = value
-    return out
 
 
 def open_bus(
