@@ -406,7 +406,7 @@ def test_chaos_one_winner_and_no_acknowledged_write_lost(
     tmp_path: Path,
     fault_proxy: Callable[..., object],
 ) -> None:
-    from repobus.store.gitstore import ref_lock_files
+    from repobus.store.locks import ref_lock_files
 
     clones, target, repoint = _chaos_clones(transport, request, bare, tmp_path)
     proxy = faulted = fault_proxy(target, seed=7)

@@ -16,8 +16,8 @@ from repobus.git import gitcmd
 
 # -- locks and temporary files -----------------------------------------------------------------
 def lock_files(bus: Bus) -> list[Path]:
-    """Ref lock files of the bus (gitstore.ref_lock_files)."""
-    from repobus.store.gitstore import ref_lock_files
+    """Ref lock files of the bus (store/locks.py)."""
+    from repobus.store.locks import ref_lock_files
 
     return ref_lock_files(bus.repo.common_dir)
 

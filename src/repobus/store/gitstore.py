@@ -26,13 +26,14 @@ from __future__ import annotations
 import builtins
 import time
 
-from repobus.errors import CasFailed, CorruptError, GitError, LockedError
+from repobus.errors import CasFailed, CorruptError
 from repobus.git import fingerprint
 from repobus.git.gitcmd import zero_oid
 from repobus.records import models, times
 from repobus.records.layout import ROOT
 from repobus.store import housekeeping, objects
 from repobus.store.base import Entry, Problem, Slot
+from repobus.store.locks import ref_lock_files, update_failed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,18 +48,6 @@ if TYPE_CHECKING:
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
 _FIRST = -(2**62)  # sorts before every time and place
-
-
-def ref_lock_files(common: Path) -> builtins.list[Path]:
-    """Ref lock files of the bus (the one list): under refs/repobus/, the tracking and fetch
-    quarantine namespaces (and layout 1's refs/remotes/<remote>-repobus*/), packed-refs.lock."""
-    refs = common / "refs"
-    roots = [refs / "repobus", refs / "repobus-remote", refs / "repobus-incoming"]
-    if (refs / "remotes").is_dir():
-        roots += [p for p in (refs / "remotes").iterdir() if "-repobus" in p.name]
-    found = [p for root in roots if root.is_dir() for p in root.rglob("*.lock")]
-    packed = common / "packed-refs.lock"
-    return sorted(found) + ([packed] if packed.exists() else [])
 
 
 def _first_line(body: bytes) -> bytes:
@@ -214,26 +203,7 @@ class GitStore:
             # The ref did not move: a racer holds its lock, or a crashed writer left it.
             self.clear_stale_lock(ref)
             time.sleep(0.02 * (attempt + 1))
-        raise self._update_failed(ref, res.returncode, res.stderr)
-
-    def _update_failed(self, ref: str, code: int, stderr: str) -> Exception:
-        if "No space left on device" in stderr or "Disk quota exceeded" in stderr:
-            from repobus.errors import StorageError
-
-            return StorageError(
-                f"cannot write {ref}: No space left on device",
-                hint="free some space, then retry: nothing was changed",
-            )
-        if ".lock" in stderr:
-            import re
-
-            named = re.search(r"'(refs/[^']+?)(?:\.lock)?'", stderr)
-            return LockedError(
-                f"{named.group(1) if named else ref} is locked: {stderr.strip().splitlines()[-1]}",
-                hint=f"if no other writer is running, a crashed one left the lock: it is removed "
-                f"automatically once {self.cfg.lock_stale}s old, or run `repobus doctor --fix`",
-            )
-        return GitError(("git", "update-ref", ref), code, stderr)
+        raise update_failed(ref, res.returncode, res.stderr, self.cfg.lock_stale)
 
     def lock_files(self) -> builtins.list[Path]:
         return ref_lock_files(self.repo.common_dir)
@@ -297,7 +267,7 @@ class GitStore:
                     self.clear_stale_lock(self.ref(guard.kind, guard.key))
             time.sleep(min(0.002 * (attempt + 1), 0.05))
             tip = self.get(kind, writer)
-        raise self._update_failed(ref, res.returncode, res.stderr)
+        raise update_failed(ref, res.returncode, res.stderr, self.cfg.lock_stale)
 
     def _log(
         self, refs: builtins.list[str], *extra: str, reverse: bool = False
