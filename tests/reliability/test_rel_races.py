@@ -135,7 +135,7 @@ def test_takeover_race_losers_in_one_clone_are_told_conflict(tmp_path: Path) -> 
         places = [(a, "holder"), *((trees[i % 4], f"t{i}") for i in range(16))]
         seen: set[str] = set()
         with Workers(places) as workers:
-            for r in range(20):  # bounded; stops at the first wrong answer
+            for r in range(12):  # bounded; stops at the first wrong answer
                 if seen:
                     break
                 task = f"TK-{r}"

@@ -93,7 +93,7 @@ def test_sixteen_racers_on_four_clones(transport: str, daemon: Daemon, make_clon
     clones = make_clones(daemon.url, 4)
     places = [(clones[i % 4], f"racer-{i:02d}") for i in range(16)]
     racers = Racers(places)
-    rounds = 30  # (the reliability suite races 300 rounds)
+    rounds = 20  # (the reliability suite races 300 rounds)
     winners: dict[str, str] = {}
     try:
         for r in range(rounds):

@@ -414,7 +414,7 @@ def test_chaos_one_winner_and_no_acknowledged_write_lost(
         repoint(c, proxy.port)  # type: ignore[attr-defined]
     told: dict[str, dict[str, int]] = {}
     acked: list[str] = []
-    rounds = 6
+    rounds = 5
     for r in range(rounds):
         task = f"C-{r}"
         if r == rounds - 1:  # the last round: the proxy stalls, then dies mid-push
