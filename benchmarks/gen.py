@@ -87,7 +87,7 @@ def generate(
     increase over the last `days` days.  With `jsonl`, also write the events there as
     `events.jsonl` lines.  With `loose`, unpack the objects into loose objects, as repobus
     leaves them.  Returns counts and timings."""
-    from repobus import models  # the one canonical form; imported late (cheap CLI start)
+    from repobus.records import models  # the one canonical form; imported late (cheap CLI start)
 
     if events < 0 or tasks < 0 or agents < 1:
         raise ValueError("need events >= 0, tasks >= 0, agents >= 1")
