@@ -16,7 +16,7 @@ import time
 
 from repobus.git.config import from_sections, read_config
 from repobus.git.fingerprint import mirror_state, ref_signature, unpushed_path
-from repobus.git.gitcmd import locate
+from repobus.git.locate import locate
 from repobus.git.policy import mirror_applies
 
 DEFAULT_LIMIT = 10  # status's --limit default in the command table (a test holds them equal)

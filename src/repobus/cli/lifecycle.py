@@ -40,25 +40,26 @@ READS = frozenset(
 )
 
 
-def bus_access(command: str | None, values: dict[str, Any]) -> bool | None:
-    """How `command` opens the bus: True writes, False reads, None before set-up."""
-    if command in BEFORE_SETUP:
-        return None
-    if command == "report":
-        return bool(values.get("consensus") or values.get("log_heartbeat"))
-    if command == "stale":
-        return bool(values.get("release"))
-    return command not in READS
-
-
-def needs_session(name: str, values: dict[str, Any]) -> bool:
-    if name in GUARDED:
-        return True
+def _writes_with(name: str | None, values: dict[str, Any]) -> bool | None:
+    """The commands that write only with some options (report, stale): whether they write
+    now; None for every other command."""
     if name == "report":
         return bool(values.get("consensus") or values.get("log_heartbeat"))
     if name == "stale":
         return bool(values.get("release"))
-    return False
+    return None
+
+
+def bus_access(command: str | None, values: dict[str, Any]) -> bool | None:
+    """How `command` opens the bus: True writes, False reads, None before set-up."""
+    if command in BEFORE_SETUP:
+        return None
+    writes = _writes_with(command, values)
+    return command not in READS if writes is None else writes
+
+
+def needs_session(name: str, values: dict[str, Any]) -> bool:
+    return name in GUARDED or bool(_writes_with(name, values))
 
 
 def before(cmd: Any, ctx: Any) -> None:
