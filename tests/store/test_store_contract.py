@@ -1,4 +1,5 @@
-"""One contract, both backends: compare-and-swap slots, append-only chains, verify."""
+"""One contract, every backend: compare-and-swap slots, append-only chains, verify - on the
+git store, the dir store, and the git store with a shared remote (file://) as the arbiter."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ def store_of(path: Path) -> Store:
     return open_bus(path).store
 
 
+@pytest.fixture(params=["git", "dir", "remote"])
+def any_store(request: pytest.FixtureRequest) -> Path:
+    """A repository on each backend; `remote`: a clone set up with `init --remote origin`."""
+    if request.param == "remote":
+        bare = request.getfixturevalue("bare")
+        (clone,) = request.getfixturevalue("make_clones")(f"file://{bare}", 1)
+        return Path(clone)
+    return Path(request.getfixturevalue("dir_repo" if request.param == "dir" else "repo"))
+
+
 def rec(n: int, **kw: object) -> dict[str, object]:
     return {
         "task_id": "T",
@@ -28,8 +39,8 @@ def rec(n: int, **kw: object) -> dict[str, object]:
     }
 
 
-def test_put_create_only_then_cas(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_put_create_only_then_cas(any_store: Path) -> None:
+    s = store_of(any_store)
     assert s.get("claims", "T") is None
     first = s.put("claims", "T", rec(1), None)
     with pytest.raises(CasFailed):
@@ -41,8 +52,8 @@ def test_put_create_only_then_cas(any_repo: Path) -> None:
     assert now is not None and now.record["agent_id"] == "a2" and now.version == second.version
 
 
-def test_history_is_oldest_first_and_chained(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_history_is_oldest_first_and_chained(any_store: Path) -> None:
+    s = store_of(any_store)
     cur = None
     for i in range(4):
         cur = s.put("claims", "T", rec(i), cur)
@@ -54,8 +65,8 @@ def test_history_is_oldest_first_and_chained(any_repo: Path) -> None:
     assert list(s.verify()) == []
 
 
-def test_list_returns_every_slot(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_list_returns_every_slot(any_store: Path) -> None:
+    s = store_of(any_store)
     for t in ("A", "B", "C"):
         s.put("claims", t, rec(1, task_id=t), None)
     assert sorted(x.key for x in s.list("claims")) == ["A", "B", "C"]
@@ -70,8 +81,8 @@ def _event(agent: str, n: int) -> dict[str, object]:
     }
 
 
-def test_append_and_tail(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_append_and_tail(any_store: Path) -> None:
+    s = store_of(any_store)
     for n in range(5):
         s.append("events", "a", _event("a", n))
         s.append("events", "b", _event("b", n))
@@ -85,11 +96,11 @@ def test_append_and_tail(any_repo: Path) -> None:
     assert list(s.verify()) == []
 
 
-def test_concurrent_appends_lose_nothing(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_concurrent_appends_lose_nothing(any_store: Path) -> None:
+    s = store_of(any_store)
 
     def writer(agent: str) -> None:
-        mine = store_of(any_repo)
+        mine = store_of(any_store)
         for n in range(15):
             mine.append("events", agent, _event(agent, n))
 
@@ -104,18 +115,21 @@ def test_concurrent_appends_lose_nothing(any_repo: Path) -> None:
     assert list(s.verify()) == []
 
 
-def test_guarded_append_fails_when_the_guard_moved(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_guarded_append_fails_when_the_guard_moved(any_store: Path) -> None:
+    s = store_of(any_store)
     slot = s.put("claims", "T", rec(1), None)
     s.append("events", "a1", _event("a1", 1), guard=slot)
-    s.put("claims", "T", rec(2), slot)
+    # with a remote, the guarded append also recorded a heartbeat on the claim: read it again
+    held = s.get("claims", "T")
+    assert held is not None and held.record["agent_id"] == "a1"
+    s.put("claims", "T", rec(2), held)
     with pytest.raises(CasFailed):
-        s.append("events", "a1", _event("a1", 2), guard=slot)
+        s.append("events", "a1", _event("a1", 2), guard=held)
     assert [e.record["summary"] for e in s.tail("events")] == ["a1-1"]
 
 
-def test_since_heads_returns_only_new_records(any_repo: Path) -> None:
-    s = store_of(any_repo)
+def test_since_heads_returns_only_new_records(any_store: Path) -> None:
+    s = store_of(any_store)
     s.append("events", "a", _event("a", 0))
     heads = s.heads("events")
     s.append("events", "a", _event("a", 1))
@@ -126,8 +140,8 @@ def test_since_heads_returns_only_new_records(any_repo: Path) -> None:
     assert again == []
 
 
-def test_messages_chain_and_verify(any_repo: Path) -> None:
-    bus = open_bus(any_repo)
+def test_messages_chain_and_verify(any_store: Path) -> None:
+    bus = open_bus(any_store)
     ticks = iter(range(1_700_000_000, 1_700_000_100))
     bus.clock = lambda: next(ticks)  # records a second apart: the order is unambiguous
     bus.send("mgr", "Q-1", "assignment", "Assigned to eng", to="eng")

@@ -113,7 +113,9 @@ class Store(Protocol):
     ) -> Entry:
         """Append to `writer`'s chain of `kind`; with `guard`, only while that slot is unchanged.
 
-        Raises CasFailed when the guard slot moved; nothing is written then.
+        Raises CasFailed when the guard slot moved; nothing is written then.  A store may
+        advance the guard slot itself (the remote store records a heartbeat on the claim in
+        the same atomic push): read the slot again before writing it.
         """
         ...
 

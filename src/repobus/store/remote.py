@@ -19,6 +19,7 @@ Invariants (GIT-FACTS.md):
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 
@@ -60,28 +61,32 @@ class Remote:
         self.name = name
         self.timeout = timeout
         self.lock_stale = lock_stale
-        self._deadline: float | None = None
-        self._depth = 0
+        # One budget per operation, per thread: the dashboard and the MCP server share one
+        # store between the threads that serve requests.
+        self._budget = threading.local()
 
     # -- one time budget per operation -------------------------------------------------------
     @contextmanager
     def operation(self) -> Iterator[None]:
         """Every network call inside shares one budget of `timeout` seconds; nested
-        operations share the outermost one."""
-        if self._depth == 0:
-            self._deadline = time.monotonic() + self.timeout
-        self._depth += 1
+        operations (in the same thread) share the outermost one."""
+        b = self._budget
+        depth = getattr(b, "depth", 0)
+        if depth == 0:
+            b.deadline = time.monotonic() + self.timeout
+        b.depth = depth + 1
         try:
             yield
         finally:
-            self._depth -= 1
-            if self._depth == 0:
-                self._deadline = None
+            b.depth -= 1
+            if b.depth == 0:
+                b.deadline = None
 
     def remaining(self) -> float:
-        if self._deadline is None:
+        deadline: float | None = getattr(self._budget, "deadline", None)
+        if deadline is None:
             return self.timeout
-        return self._deadline - time.monotonic()
+        return deadline - time.monotonic()
 
     def _git(self, *args: str, keep: float = 0.0) -> gitcmd.Result:
         """Run a network git with the operation's remaining time, less `keep` seconds kept
