@@ -255,22 +255,20 @@ class Bus(Events):
             )
         return cur
 
-    def renew(
-        self, agent: str, task: str, *, ttl: int | None = None, fence: int | None = None
+    def _update_claim(
+        self,
+        agent: str,
+        task: str,
+        read: Callable[[], Slot],
+        changes: Callable[[int], dict[str, Any]],
     ) -> Slot:
-        agent, task = names.agent_id(agent), names.task_id(task)
-        ttl = ttl or self.cfg.ttl
+        """The compare-and-swap every change of a held claim shares: read the slot as `read`
+        checks it, write its record with `changes(now)`, by `agent`; again after a lost race."""
         with self._retrying(f"task {task}") as tries:
             for _ in tries:
-                cur: Slot = self._fresh(task, lambda: self._renewable(agent, task, fence))
+                cur = read()
                 now = self.clock()
-                rec = dict(
-                    cur.record,
-                    lease_expires_at=times.fmt(now + ttl),
-                    op="renew",
-                    by=agent,
-                    updated_at=times.fmt(now),
-                )
+                rec = dict(cur.record, by=agent, updated_at=times.fmt(now), **changes(now))
                 rec.pop("previous_holder", None)
                 try:
                     return self.store.put("claims", task, rec, cur)
@@ -278,28 +276,28 @@ class Bus(Events):
                     continue
             raise tries.gave_up()
 
+    def renew(
+        self, agent: str, task: str, *, ttl: int | None = None, fence: int | None = None
+    ) -> Slot:
+        agent, task = names.agent_id(agent), names.task_id(task)
+        ttl = ttl or self.cfg.ttl
+        return self._update_claim(
+            agent,
+            task,
+            lambda: self._fresh(task, lambda: self._renewable(agent, task, fence)),
+            lambda now: {"lease_expires_at": times.fmt(now + ttl), "op": "renew"},
+        )
+
     def pause(self, agent: str, task: str, *, notes: str) -> Slot:
         agent, task = names.agent_id(agent), names.task_id(task)
         if not notes or not notes.strip():
             raise UsageError("pause needs --notes saying why (what state the work is in)")
-        with self._retrying(f"task {task}") as tries:
-            for _ in tries:
-                cur = self._fresh(task, lambda: self._pausable(task))
-                now = self.clock()
-                rec = dict(
-                    cur.record,
-                    status="paused",
-                    op="pause",
-                    by=agent,
-                    notes=notes,
-                    updated_at=times.fmt(now),
-                )
-                rec.pop("previous_holder", None)
-                try:
-                    return self.store.put("claims", task, rec, cur)
-                except CasFailed:
-                    continue
-            raise tries.gave_up()
+        return self._update_claim(
+            agent,
+            task,
+            lambda: self._fresh(task, lambda: self._pausable(task)),
+            lambda now: {"status": "paused", "op": "pause", "notes": notes},
+        )
 
     def _pausable(self, task: str) -> Slot:
         cur = self.claim_slot(task)
@@ -328,31 +326,25 @@ class Bus(Events):
             raise UsageError(
                 f"status must be one of ['done', 'paused', 'released'], got {status!r}"
             )
-        with self._retrying(f"task {task}") as tries:
-            for _ in tries:
-                cur = (
-                    self._fresh(task, lambda: self._pausable(task))
-                    if operator
-                    else self._holder_slot(agent, task, fence, "release")
-                )
-                now = self.clock()
-                rec = dict(
-                    cur.record,
-                    status=status,
-                    op="release" if status != "paused" else "pause",
-                    by=agent,
-                    updated_at=times.fmt(now),
-                )
-                rec.pop("previous_holder", None)
-                if status != "paused":
-                    rec["released_at"] = times.fmt(now)
-                if notes is not None:
-                    rec["notes"] = notes
-                try:
-                    return self.store.put("claims", task, rec, cur)
-                except CasFailed:
-                    continue
-            raise tries.gave_up()
+
+        def read() -> Slot:
+            if operator:
+                slot: Slot = self._fresh(task, lambda: self._pausable(task))
+                return slot
+            return self._holder_slot(agent, task, fence, "release")
+
+        def changes(now: int) -> dict[str, Any]:
+            out: dict[str, Any] = {
+                "status": status,
+                "op": "release" if status != "paused" else "pause",
+            }
+            if status != "paused":
+                out["released_at"] = times.fmt(now)
+            if notes is not None:
+                out["notes"] = notes
+            return out
+
+        return self._update_claim(agent, task, read, changes)
 
     def _renewable(self, agent: str, task: str, fence: int | None) -> Slot:
         cur = self._holder_check(agent, task, fence, "renew")
