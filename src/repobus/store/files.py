@@ -29,6 +29,30 @@ def locked(lock_path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def locked_within(lock_path: Path, wait: float) -> Iterator[bool]:
+    """An exclusive flock on `lock_path`, waited for at most `wait` seconds (0: one try);
+    yields whether it is held.  The kernel drops it if the holder dies."""
+    import time
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + max(wait, 0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.005)
+        yield True
+    finally:
+        os.close(fd)
+
+
 def write_all(fd: int, raw: bytes) -> None:
     """os.write until every byte is written (a full disk gives short writes, then ENOSPC)."""
     view = memoryview(raw)

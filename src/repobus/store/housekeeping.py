@@ -40,6 +40,7 @@ from repobus.errors import BusError, CorruptError, GitError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
     from repobus.git.config import Config
@@ -200,22 +201,11 @@ def _loose_links(objects: Path, oid: str) -> list[str] | None:
     return links
 
 
-@contextmanager
-def _pack_lock(common: Path) -> Iterator[bool]:
-    import fcntl
+def _pack_lock(common: Path) -> AbstractContextManager[bool]:
+    """One packer at a time: a second one skips (no wait)."""
+    from repobus.store import files
 
-    folder = common / "repobus-locks"
-    folder.mkdir(exist_ok=True)
-    fd = os.open(folder / "pack.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)  # releases the flock
+    return files.locked_within(common / "repobus-locks" / "pack.lock", 0)
 
 
 # -- missing objects ----------------------------------------------------------------------------

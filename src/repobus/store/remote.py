@@ -40,6 +40,7 @@ from repobus.store.tracking import INCOMING_ROOT, TRACK_ROOT
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from contextlib import AbstractContextManager
 
 
 class FetchResult:
@@ -253,32 +254,16 @@ class Remote:
             finally:
                 self._drop(quarantine)
 
-    @contextmanager
-    def _fetch_lock(self) -> Iterator[bool]:
+    def _fetch_lock(self) -> AbstractContextManager[bool]:
         """Fetches of one clone take turns.  git's connectivity check after a fetch walks
         every ref of the clone (`--not --all`); another fetch's quarantine refs, deleted in
         the middle of that walk, made it fail ("did not send all necessary objects", "bad
         object").  Waits at most the operation's remaining time; yields False then."""
-        import fcntl
-        import os
+        from repobus.store import files
 
-        folder = self.repo.common_dir / "repobus-locks"
-        folder.mkdir(exist_ok=True)
-        fd = os.open(folder / "fetch.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + max(self.remaining(), 0)
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield False
-                        return
-                    time.sleep(0.005)
-            yield True
-        finally:
-            os.close(fd)
+        return files.locked_within(
+            self.repo.common_dir / "repobus-locks" / "fetch.lock", self.remaining()
+        )
 
     def _drop(self, prefix: str) -> None:
         """Delete this fetch's quarantine refs.  Deleting needs packed-refs.lock: one left by

@@ -16,19 +16,17 @@ another machine cannot log on the task.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
-from contextlib import contextmanager
 
 from repobus.errors import CasFailed, RemoteError, UnknownOutcomeError
+from repobus.store import files
 from repobus.store.base import Entry, Slot
 from repobus.store.failures import Failure
 from repobus.store.remotesync import RemoteTracking, unpushed_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
     from typing import Any
 
 
@@ -36,27 +34,10 @@ class RemoteGitStore(RemoteTracking):
     """The writes: compare-and-swaps on the remote for slots, local-first logs published in
     group pushes, guarded events pushed atomically with a heartbeat on their claim."""
 
-    @contextmanager
-    def _chain_lock(self, name: str, wait: float | None = None) -> Iterator[bool]:
-        """The clone's push lock; yields False when it was not had within `wait` seconds
-        (None: as long as it takes)."""
-        folder = self.repo.common_dir / "repobus-locks"
-        folder.mkdir(exist_ok=True)
-        fd = os.open(folder / f"push-{name.replace('/', '-')}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            deadline = None if wait is None else time.monotonic() + wait
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if deadline is None else fcntl.LOCK_NB))
-                    break
-                except BlockingIOError:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        yield False
-                        return
-                    time.sleep(0.01)
-            yield True
-        finally:
-            os.close(fd)
+    def _push_lock(self) -> AbstractContextManager[bool]:
+        """The clone's push turn, waited for at most the operation's remaining time."""
+        lock = self.repo.common_dir / "repobus-locks" / "push-all.lock"
+        return files.locked_within(lock, self.remote.remaining())
 
     def _resolve(self, ref: str, oid: str, old: str | None) -> str:
         """After a push whose outcome is unknown: re-read the remote ref while time is left.
@@ -161,7 +142,7 @@ class RemoteGitStore(RemoteTracking):
         the remote could not be reached (the caller then queues the record locally)."""
         ref, gref = self.ref(kind, writer), self.ref(guard.kind, guard.key)
         for _ in range(5):
-            with self._chain_lock("all", wait=max(self.remote.remaining(), 0)) as got:
+            with self._push_lock() as got:
                 if not got:
                     self.notes.append(
                         f"another push of this clone is still running: {kind[:-1]} queued "
@@ -225,7 +206,7 @@ class RemoteGitStore(RemoteTracking):
         budget is spent (its record stays queued, with a note), so one stalled push does not
         make every agent of the clone wait in turn.  Returns the refusal (the error and the
         refs refused) when the remote refused the push for a reason retrying cannot fix."""
-        with self.operation(), self._chain_lock("all", wait=max(self.remote.remaining(), 0)) as got:
+        with self.operation(), self._push_lock() as got:
             if not got:
                 self.notes.append(
                     "another push of this clone is still running: record queued locally; the "
