@@ -56,9 +56,12 @@ def status(ctx: Ctx) -> int:
 def _note_unpushed(ctx: Ctx) -> None:
     """With a remote, name the records this clone holds that the remote does not have yet
     (counted only while the publisher left its marker: no cost on a healthy bus)."""
+    bus = ctx.bus()
+    if not bus.cfg.remote:
+        return  # no remote: nothing can be unpushed, and the remote store is not loaded
     from repobus.store.remotestore import RemoteGitStore
 
-    store = ctx.bus().store
+    store = bus.store
     if not isinstance(store, RemoteGitStore):
         return
     import os
