@@ -372,5 +372,6 @@ def test_the_snapshot_is_written_only_for_a_trusted_fingerprint(busy: Path) -> N
     assert lean
     path.write_text("not a snapshot", encoding="utf-8")
     doc2, lean = status(busy)
-    assert not lean and doc2["claims"] == doc["claims"]  # the full command answered ...
+    assert not lean  # the full command answered ...
+    assert without_clock(doc2)["claims"] == without_clock(doc)["claims"]
     assert snapshot.sig_of(path.read_bytes())  # ... and wrote it again

@@ -82,8 +82,6 @@ def run(
 def _run_bounded(
     cwd: Path | str, argv: tuple[str, ...], stdin: bytes | None, check: bool, timeout: float
 ) -> Result:
-    import contextlib
-    import signal
     import subprocess
 
     try:
@@ -100,9 +98,7 @@ def _run_bounded(
     try:
         out, err = proc.communicate(stdin, timeout=max(timeout, 0.001))
     except BaseException as exc:  # time ran out, or we were interrupted: end git's whole tree
-        for pid in [proc.pid, *_descendants(proc.pid)]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        _end_tree(proc.pid)
         proc.communicate()
         if isinstance(exc, subprocess.TimeoutExpired):
             raise GitTimeout(argv[1], timeout) from None
@@ -111,6 +107,27 @@ def _run_bounded(
     if check and res.returncode != 0:
         raise GitError(argv, res.returncode, res.stderr)
     return res
+
+
+def _end_tree(root: int) -> None:
+    """Kill `root` and everything below it.  The tree is frozen first (SIGSTOP, repeated until
+    no new process appears), because a process that forks between our reading of /proc and
+    the kill -- receive-pack starting a hook, say -- would otherwise outlive the kill."""
+    import contextlib
+    import signal
+
+    frozen: list[int] = []
+    for _ in range(20):  # bounded: each round stops every process seen so far
+        fresh = [pid for pid in [root, *_descendants(root)] if pid not in frozen]
+        if not fresh:
+            break
+        for pid in fresh:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+        frozen.extend(fresh)
+    for pid in frozen:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _descendants(root: int) -> list[int]:
