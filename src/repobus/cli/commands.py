@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from repobus.cli.spec import Arg, Command, Opt
+from repobus.cli.table_status import STATUS
 
 _TASK = Opt("--task", required=True, metavar="TASK", help="Task id, e.g. QUEUE-001.")
 _FENCE = Opt(
@@ -147,24 +148,7 @@ COMMANDS = [
             'repobus log --event audit --summary "reviewed" --extra reviewer=codex-2',
         ),
     ),
-    Command(
-        "status",
-        "Claims with their leases, and the latest events.",
-        "repobus.cli.cmd_events:status",
-        opts=(
-            Opt("--limit", "int", default=10, metavar="N"),
-            Opt("--agent", "multi", metavar="ID", help="Only this agent (repeatable)."),
-            Opt("--active-only", "flag", help="Only active and paused claims."),
-            Opt("--since", metavar="ISO"),
-            Opt("--fetch", "flag", help="Fetch other machines' records from the remote first."),
-        ),
-        reads=True,
-        needs_agent=False,
-        examples=(
-            "repobus status --limit 20 --agent codex-2 --active-only",
-            "repobus status --json",
-        ),
-    ),
+    STATUS,
     Command(
         "watch",
         "Show events; --follow streams new ones from every worktree.",

@@ -3,7 +3,9 @@ CLI, the command table or SQLite is imported.
 
 At a million events its cost must be Python's start-up plus reading the status snapshot, so
 it imports only `os`, `time` and the light modules it shares with the full command (repository
-location, config parsing, fingerprints: each has one definition, in git/).  `serve_status`
+location, config parsing, fingerprints: each has one definition, in git/; the command line is
+read by the fast parser of cli/spec.py from the status command's own specification,
+cli/table_status.py, never the whole command table).  `serve_status`
 answers only when everything it needs is current - the snapshot matches the refs, the mirror
 (when it applies) matches the refs, no option it does not know - and otherwise returns None,
 and the full command answers (catching the index up first).
@@ -14,35 +16,34 @@ from __future__ import annotations
 import os
 import time
 
+from repobus.cli.spec import defaults, parse_fast
+from repobus.cli.table_status import STATUS
 from repobus.git.config import from_sections, read_config
 from repobus.git.fingerprint import mirror_state, ref_signature, unpushed_path
 from repobus.git.locate import locate
 from repobus.git.policy import mirror_applies
 
-DEFAULT_LIMIT = 10  # status's --limit default in the command table (a test holds them equal)
+_LIMIT = next(o for o in STATUS.opts if o.flag == "--limit")
+DEFAULT_LIMIT: int = _LIMIT.default
 
 
 def _options(args: list[str]) -> int | None:
-    """The limit of `--json [--limit N]`; None for anything else."""
-    limit, json_seen = DEFAULT_LIMIT, False
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a == "--json":
-            json_seen = True
-        elif a == "--limit" and i + 1 < len(args) and _digits(args[i + 1]):
-            limit = int(args[i + 1])
-            i += 1
-        elif a.startswith("--limit=") and _digits(a[8:]):
-            limit = int(a[8:])
-        else:
-            return None
-        i += 1
-    return limit if json_seen else None
+    """The limit of `--json [--limit N]`, read by the shared fast parser from the status
+    command's own specification; None for anything else (any other option, a negative or
+    huge limit, a word that is not plain ASCII): the full command answers those."""
+    if not all(a.isascii() for a in args):
+        return None  # int() reads other scripts' digits; the full command reports them
+    parsed = parse_fast({STATUS.name: STATUS}, [STATUS.name, *args])
+    if parsed is None:
+        return None
+    values = parsed[1]
+    limit = values.pop("limit")
+    if values.pop("json") is not True or not 0 <= limit < 10**9:
+        return None
+    return limit if values == _PLAIN else None
 
 
-def _digits(text: str) -> bool:
-    return text.isascii() and text.isdigit() and len(text) < 10
+_PLAIN = {k: v for k, v in defaults(STATUS).items() if k not in ("limit", "json")}
 
 
 def _may_set_up(root: str, sections: dict[str, dict[str, str]]) -> bool:

@@ -3,8 +3,16 @@
 Agents call repobus hundreds of times an hour, and importing click costs more than a claim.
 So every command is declared once, as data; a well-formed command line is parsed by the small
 parser here, and anything else (`--help`, a mistake) goes to the click interface built from
-the same table, which prints the help or the precise usage error.  A test checks that both
-parsers agree.
+the same table (cli/clickapp.py), which prints the help or the precise usage error.  These are
+the only two parsers of the code base, and they read three tables of this vocabulary: the
+command table (cli/commands.py + cli/table_*.py), the status command alone (cli/table_status.py,
+for the lean path, which must not import the whole table), and the playbook's original tools
+(cli/compat_tools.py: `Tool`s, which take only their own options).
+
+Invariants: `parse_fast` returns (command, values) only for a command line click reads the
+same way, with the same values; it returns None for anything else, and never raises.
+tests/cli/test_parsers.py holds the two parsers to this on every command of the table and every
+example in docs/cli.md, and checks every shim example of the playbook parses.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ class Opt(_Plain):
     )
     __slots__ = tuple(n for n, _ in _FIELDS)
     flag: str
-    kind: str  # str | int | flag | multi | nargs | choice
+    kind: str  # str | int | float | flag | switch (--x/--no-x) | multi | nargs | choice
     help: str
     required: bool
     default: Any
@@ -79,6 +87,11 @@ class Opt(_Plain):
     @property
     def dest(self) -> str:
         return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def negative(self) -> str:
+        """The flag that turns a switch off: `--no-x` for `--x`."""
+        return "--no-" + self.flag.lstrip("-")
 
 
 class Arg(_Plain):
@@ -131,10 +144,21 @@ class Command(_Plain):
         return self.opts + tuple(o for o in common if o.flag not in mine)
 
 
+class Tool(Command):
+    """One of the playbook's original command lines (`bus_claim claim`, `bus_status`, ...): it
+    takes only its own options, and its handler is the planner that turns the parsed values
+    into repobus commands (cli/compat.py)."""
+
+    __slots__ = ()
+
+    def all_opts(self) -> tuple[Opt, ...]:
+        return self.opts
+
+
 def defaults(cmd: Command) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for o in cmd.all_opts():
-        if o.kind == "flag":
+        if o.kind in ("flag", "switch"):
             out[o.dest] = bool(o.default)
         elif o.kind in ("multi", "nargs"):
             out[o.dest] = list(o.default or [])
@@ -147,17 +171,47 @@ def defaults(cmd: Command) -> dict[str, Any]:
 
 def parse_fast(table: dict[str, Command], argv: list[str]) -> tuple[Command, dict[str, Any]] | None:
     """Parse a well-formed command line, or return None to let click handle it."""
+    found = _find(table, argv)
+    if found is None:
+        return None
+    cmd, rest = found
+    values = defaults(cmd)
+    seen: set[str] = set()
+    positional = _scan(_flags(cmd), rest, values, seen)
+    if positional is None or len(positional) > len(cmd.args):
+        return None
+    for arg, value in zip(cmd.args, positional, strict=False):
+        values[arg.dest] = value
+    if any(a.required and values[a.dest] is None for a in cmd.args):
+        return None
+    if any(o.required and o.dest not in seen for o in cmd.all_opts()):
+        return None
+    return cmd, values
+
+
+def _find(table: dict[str, Command], argv: list[str]) -> tuple[Command, list[str]] | None:
+    """The command argv names (a two-word name first) and the words after its name."""
     if not argv:
         return None
     cmd = table.get(" ".join(argv[:2])) if len(argv) > 1 else None
-    rest = argv[2:] if cmd else argv[1:]
-    cmd = cmd or table.get(argv[0])
-    if cmd is None:
-        return None
+    if cmd is not None:
+        return cmd, argv[2:]
+    cmd = table.get(argv[0])
+    return None if cmd is None else (cmd, argv[1:])
+
+
+def _flags(cmd: Command) -> dict[str, Opt]:
+    """Every spelling of every option: long flags, then `--no-x` of switches, then shorts."""
     opts = {o.flag: o for o in cmd.all_opts()}
+    opts.update({o.negative: o for o in cmd.all_opts() if o.kind == "switch"})
     opts.update({o.short: o for o in cmd.all_opts() if o.short})
-    values = defaults(cmd)
-    seen: set[str] = set()
+    return opts
+
+
+def _scan(
+    opts: dict[str, Opt], rest: list[str], values: dict[str, Any], seen: set[str]
+) -> list[str] | None:
+    """Read the options of `rest` into `values`; the positional words, or None if malformed."""
     positional: list[str] = []
     i = 0
     while i < len(rest):
@@ -172,46 +226,50 @@ def parse_fast(table: dict[str, Command], argv: list[str]) -> tuple[Command, dic
         name, eq, inline = tok.partition("=")
         opt = opts.get(name)
         if opt is None or name in ("-h", "--help"):
-            return None
+            return None  # click prints the help, or names the unknown option
         seen.add(opt.dest)
-        if opt.kind == "flag":
-            if eq:
-                return None
-            values[opt.dest] = True
-            continue
-        if opt.kind == "nargs":
-            items = [inline] if eq else []
-            while i < len(rest) and not (rest[i].startswith("-") and len(rest[i]) > 1):
-                items.append(rest[i])
-                i += 1
-            values[opt.dest] = values[opt.dest] + items
-            continue
-        if eq:
-            value = inline
-        elif i < len(rest) and not rest[i].startswith("--"):
-            value = rest[i]
-            i += 1
-        else:
+        i = _take(opt, name, inline if eq else None, rest, i, values)
+        if i < 0:
             return None
-        if opt.kind == "int":
-            try:
-                values[opt.dest] = int(value)
-            except ValueError:
-                return None
-        elif opt.kind == "choice":
-            if value not in opt.choices:
-                return None
-            values[opt.dest] = value
-        elif opt.kind == "multi":
-            values[opt.dest].append(value)
-        else:
-            values[opt.dest] = value
-    if len(positional) > len(cmd.args):
-        return None
-    for arg, value in zip(cmd.args, positional, strict=False):
-        values[arg.dest] = value
-    if any(a.required and values[a.dest] is None for a in cmd.args):
-        return None
-    if any(o.required and o.dest not in seen for o in cmd.all_opts()):
-        return None
-    return cmd, values
+    return positional
+
+
+def _take(
+    opt: Opt, name: str, inline: str | None, rest: list[str], i: int, values: dict[str, Any]
+) -> int:
+    """Read one option (spelled `name`, `--opt=inline` when inline is not None) whose value,
+    if any, starts at rest[i]; the index after it, or -1 if it is malformed."""
+    if opt.kind in ("flag", "switch"):
+        if inline is not None:
+            return -1
+        values[opt.dest] = opt.kind == "flag" or name != opt.negative
+        return i
+    if opt.kind == "nargs":
+        items = [] if inline is None else [inline]
+        while i < len(rest) and not (rest[i].startswith("-") and len(rest[i]) > 1):
+            items.append(rest[i])
+            i += 1
+        values[opt.dest] = values[opt.dest] + items
+        return i
+    if inline is None:
+        if i >= len(rest) or rest[i].startswith("--"):
+            return -1
+        inline, i = rest[i], i + 1
+    return i if _store(opt, inline, values) else -1
+
+
+def _store(opt: Opt, text: str, values: dict[str, Any]) -> bool:
+    """Convert and store one option value; False if click would refuse it."""
+    value: Any = text
+    if opt.kind in ("int", "float"):
+        try:
+            value = int(text) if opt.kind == "int" else float(text)
+        except ValueError:
+            return False
+    elif opt.kind == "choice" and text not in opt.choices:
+        return False
+    if opt.kind == "multi":
+        values[opt.dest].append(value)
+    else:
+        values[opt.dest] = value
+    return True
