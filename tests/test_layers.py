@@ -6,6 +6,7 @@ the package top level; below cli/ nothing prints, exits, or reads argv or the en
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -219,3 +220,27 @@ def test_at_most_ten_modules_at_the_top_level() -> None:
     assert len(top) <= 10, top
     folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert folders == set(ORDER[1:]) | set(ADAPTERS), folders
+
+
+# -- the store names its capabilities ---------------------------------------------------------
+# Above store/ nothing asks a store what it is: it uses the members the Store protocol names
+# (store/base.py).  A regex over the source is enough to keep the probes from coming back.
+PROBES = re.compile(
+    r"getattr\([^)\n]*store"
+    r"|hasattr\([^)\n]*store"
+    r"|\.store\.kind\b"
+    r"|\bstore\.kind\s*[!=]="
+    r"|isinstance\([^)\n]*Store\b"
+    r"|\bRemoteGitStore\b"
+)
+
+
+def test_nothing_above_the_store_probes_it() -> None:
+    found = [
+        f"{p.relative_to(SRC)}:{n}: {line.strip()}"
+        for p in sorted(SRC.rglob("*.py"))
+        if p.relative_to(SRC).parts[0] != "store"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if PROBES.search(line)
+    ]
+    assert found == []

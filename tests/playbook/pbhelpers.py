@@ -10,9 +10,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TOOLS = ("bus_claim", "bus_event", "bus_message", "bus_status", "bus_watch", "bus_inbox",
-         "bus_heartbeat", "stale_claims", "session_boot", "task_assign", "manager_report",
-         "manifest_helper")
+TOOLS = (
+    "bus_claim",
+    "bus_event",
+    "bus_message",
+    "bus_status",
+    "bus_watch",
+    "bus_inbox",
+    "bus_heartbeat",
+    "stale_claims",
+    "session_boot",
+    "task_assign",
+    "manager_report",
+    "manifest_helper",
+)
 VENV_BIN = str(Path(sys.executable).parent)
 
 
@@ -38,10 +49,18 @@ def argv_of(line: str) -> list[str]:
     return argv
 
 
-def run(line: str, cwd: Path, *, expect: int | None = 0, stdin: str | None = None,
-        **extra: str) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(argv_of(line), cwd=cwd, env=env(**extra), capture_output=True,
-                         text=True, timeout=120, input=stdin)
+def run(
+    line: str, cwd: Path, *, expect: int | None = 0, stdin: str | None = None, **extra: str
+) -> subprocess.CompletedProcess[str]:
+    res = subprocess.run(
+        argv_of(line),
+        cwd=cwd,
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        input=stdin,
+    )
     if expect is not None:
         assert res.returncode == expect, (line, res.returncode, res.stdout, res.stderr)
     return res
@@ -52,5 +71,6 @@ def jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()

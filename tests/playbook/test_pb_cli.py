@@ -52,8 +52,13 @@ BAD = [
 
 
 @pytest.mark.parametrize(("args", "code", "text"), BAD, ids=lambda v: str(v)[:40])
-def test_bad_input_one_line_error_exit_code_nothing_written(repo: Path, cli, args: list[str],  # type: ignore[no-untyped-def]
-                                                            code: int, text: str) -> None:
+def test_bad_input_one_line_error_exit_code_nothing_written(
+    repo: Path,
+    cli,
+    args: list[str],  # type: ignore[no-untyped-def]
+    code: int,
+    text: str,
+) -> None:
     from conftest import unchanged
 
     with unchanged(repo):

@@ -23,8 +23,14 @@ class Watch:
     """A `bus_watch --follow` kept open in the background; lines read by a thread."""
 
     def __init__(self, line: str, cwd: Path) -> None:
-        self.proc = subprocess.Popen(argv_of(line), cwd=cwd, env=env(), text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv_of(line),
+            cwd=cwd,
+            env=env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.thread = threading.Thread(target=self._pump, daemon=True)
         self.thread.start()
@@ -62,8 +68,11 @@ def _setup(repo: Path, tmp: Path) -> tuple[Path, Path, Path]:
     origin = tmp / "origin.git"
     git(tmp, "init", "-q", "--bare", str(origin))
     git(repo, "remote", "add", "origin", str(origin))
-    (repo / "AGENT_MANIFEST.json").write_text(json.dumps(
-        {"agent_id": MGR, "desired_roles": ["manager"], "branch_prefix": f"agent/{MGR}/"}))
+    (repo / "AGENT_MANIFEST.json").write_text(
+        json.dumps(
+            {"agent_id": MGR, "desired_roles": ["manager"], "branch_prefix": f"agent/{MGR}/"}
+        )
+    )
     run(f"repobus init --shims --hooks --no-remote --agent {MGR}", repo)
     git(repo, "config", "repobus.pushAllow", "main")
     (repo / "queue").mkdir()
@@ -105,8 +114,11 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     assert {e["branch_prefix"] for e in handshakes} == {f"agent/{a}/" for a in (MGR, E1, E2)}
 
     # 3. Managers assign tasks; engineers acknowledge
-    run(f"python -m tools.agent.task_assign --task QUEUE-001 --engineer {E1} "
-        f"--plan _plans/{PLAN1}.plan.json", mgr)
+    run(
+        f"python -m tools.agent.task_assign --task QUEUE-001 --engineer {E1} "
+        f"--plan _plans/{PLAN1}.plan.json",
+        mgr,
+    )
     run(f"python -m tools.agent.task_assign --task QUEUE-002 --engineer {E2} --plan {PLAN2}", mgr)
     run("repobus ack --task QUEUE-001", w1)
     run('python -m tools.agent.bus_event log --event status --summary "ack QUEUE-002"', w2)
@@ -114,8 +126,11 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     assert [(t["id"], t["plan_id"]) for t in tasks] == [("QUEUE-001", PLAN1), ("QUEUE-002", PLAN2)]
 
     # 4. Review queue (queue/, _bus/claims/, _bus/messages/, _bus/events/)
-    assert sorted(p.name for p in (w1 / "queue").iterdir()) == \
-        ["QUEUE-001.md", "QUEUE-002.md", "QUEUE-003.md"]
+    assert sorted(p.name for p in (w1 / "queue").iterdir()) == [
+        "QUEUE-001.md",
+        "QUEUE-002.md",
+        "QUEUE-003.md",
+    ]
     assert json.loads((w1 / "_bus/assignments/QUEUE-001.json").read_text())["engineer"] == E1
     assert jsonl(w1 / "_bus/messages/QUEUE-001.jsonl")[0]["type"] == "assignment"
     assert jsonl(w1 / f"_bus/messages/agent-{E1}.jsonl")[0]["summary"] == f"Assigned to {E1}"
@@ -135,11 +150,17 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     assert json.loads((w2 / "_bus/claims/QUEUE-001.json").read_text())["agent_id"] == E1
 
     # 6. Plan modifications under _plans/ + justification
-    run(f'repobus plan new --task QUEUE-001 --title "Anchors append guard" --id {PLAN1} '
+    run(
+        f'repobus plan new --task QUEUE-001 --title "Anchors append guard" --id {PLAN1} '
         '--step "write tests" --step "add the guard" '
-        '--justification "appends to anchors were never checked"', w1)
-    run(f'repobus plan new --task QUEUE-002 --title "Collaboration docs" --id {PLAN2} '
-        '--step "write docs/collab-support.md"', w2)
+        '--justification "appends to anchors were never checked"',
+        w1,
+    )
+    run(
+        f'repobus plan new --task QUEUE-002 --title "Collaboration docs" --id {PLAN2} '
+        '--step "write docs/collab-support.md"',
+        w2,
+    )
     plan1 = json.loads((w1 / f"_plans/{PLAN1}.plan.json").read_text())
     assert {"type": "bus", "ref": "_bus/claims/QUEUE-001.json"} in plan1["links"]
 
@@ -155,31 +176,56 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     run(f"repobus plan step {PLAN1} S2 --receipt _report/runner/QUEUE-001/run.log", w1)
     git(w1, "add", "anchors.py", "_plans", "_report/agent", "_report/runner")
     git(w1, "commit", "-qm", "QUEUE-001: anchors append guard")
-    push = subprocess.run(["git", "push", "-u", "origin", "agent/codex-1/queue-001"], cwd=w1,
-                          env=env(), capture_output=True, text=True, timeout=120)
+    push = subprocess.run(
+        ["git", "push", "-u", "origin", "agent/codex-1/queue-001"],
+        cwd=w1,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert push.returncode == 0 and "holds no active claim" not in push.stderr, push.stderr
-    refused = subprocess.run(["git", "push", "origin", "HEAD:refs/heads/agent/codex-2/sneaky"],
-                             cwd=w1, env=env(), capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        ["git", "push", "origin", "HEAD:refs/heads/agent/codex-2/sneaky"],
+        cwd=w1,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert refused.returncode != 0 and "outside agent/codex-1/" in refused.stderr
 
     # 8. Log events and message responses; cross-audit
-    run("tools/agent/bus_event.py log --event proposal --summary \"guard + tests ready\" "
-        f"--task QUEUE-001 --plan {PLAN1} --receipt {receipt}", w1)
-    run('python -m tools.agent.bus_message --task QUEUE-001 --type status '
-        f'--summary "ready for review" --receipt {receipt}', w1)
-    run('python -m tools.agent.bus_event log --event audit --summary "reviewed the anchors plan" '
-        f"--extra reviewer={E2} reviewed_task=QUEUE-001", w2)
+    run(
+        'tools/agent/bus_event.py log --event proposal --summary "guard + tests ready" '
+        f"--task QUEUE-001 --plan {PLAN1} --receipt {receipt}",
+        w1,
+    )
+    run(
+        "python -m tools.agent.bus_message --task QUEUE-001 --type status "
+        f'--summary "ready for review" --receipt {receipt}',
+        w1,
+    )
+    run(
+        'python -m tools.agent.bus_event log --event audit --summary "reviewed the anchors plan" '
+        f"--extra reviewer={E2} reviewed_task=QUEUE-001",
+        w2,
+    )
 
     # 9. Open draft PR with plan, justification, receipts (a recording gh on PATH)
     ghdir = tmp / "gh-bin"
     ghdir.mkdir()
-    (ghdir / "gh").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$GH_LOG"\n'
-                              'echo "https://github.com/acme/teof/pull/7"\n')
+    (ghdir / "gh").write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$GH_LOG"\necho "https://github.com/acme/teof/pull/7"\n'
+    )
     (ghdir / "gh").chmod(0o755)
     gh_log = tmp / "gh-argv.txt"
-    run("repobus pr --label codex::tests", w1,
+    run(
+        "repobus pr --label codex::tests",
+        w1,
         PATH=f"{ghdir}{os.pathsep}{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
-        GH_LOG=str(gh_log))
+        GH_LOG=str(gh_log),
+    )
     argv = gh_log.read_text().splitlines()
     assert argv[:3] == ["pr", "create", "--draft"] and "codex::tests" in argv
     body = (w1 / argv[argv.index("--body-file") + 1]).read_text()
@@ -188,19 +234,30 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     run("repobus check --pr main..agent/codex-1/queue-001", w1)
 
     # The crash: codex-2 logs, then vanishes; codex-1 pauses its claim with notes, takes over
-    run('python -m tools.agent.bus_event log --event status --summary "docs half written" '
-        "--task QUEUE-002", w2)
+    run(
+        'python -m tools.agent.bus_event log --event status --summary "docs half written" '
+        "--task QUEUE-002",
+        w2,
+    )
     watch2.stop(kill=True)
-    run('tools/agent/bus_claim.py claim --task QUEUE-002 --status paused '
-        '--notes "codex-2 vanished mid-task; docs half written, nothing pushed"', w1)
-    paused = json.loads(run("tools/agent/bus_status.py --limit 20 --agent codex-2 --active-only "
-                            "--json", w1).stdout)
+    run(
+        "tools/agent/bus_claim.py claim --task QUEUE-002 --status paused "
+        '--notes "codex-2 vanished mid-task; docs half written, nothing pushed"',
+        w1,
+    )
+    paused = json.loads(
+        run("tools/agent/bus_status.py --limit 20 --agent codex-2 --active-only --json", w1).stdout
+    )
     assert paused["claims"][0]["status"] == "paused" and paused["claims"][0]["by"] == E1
     out = run("tools/agent/bus_claim.py claim --task QUEUE-002", w1).stdout
     assert "Took over QUEUE-002 from codex-2" in out
     run(f"python -m tools.agent.task_assign --task QUEUE-002 --engineer {E1} --force", mgr)
-    back = run('python -m tools.agent.bus_event log --event status --summary "still here" '
-               "--task QUEUE-002", w2, expect=1)
+    back = run(
+        'python -m tools.agent.bus_event log --event status --summary "still here" '
+        "--task QUEUE-002",
+        w2,
+        expect=1,
+    )
     assert f"claimed by {E1}" in back.stderr
     assert jsonl(w2 / f"_report/agent/{E2}/errors.jsonl")[-1]["claim_owner"] == E1
     git(mgr, "branch", "agent/codex-2/queue-002", "main")
@@ -215,8 +272,11 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     git(w3, "commit", "-qm", "QUEUE-002: docs")
     nogh = tmp / "no-gh"
     nogh.mkdir()
-    no_pr = run("repobus pr --task QUEUE-002", w3, PATH=f"{nogh}{os.pathsep}{VENV_BIN}"
-                f"{os.pathsep}/usr/bin{os.pathsep}/bin").stdout
+    no_pr = run(
+        "repobus pr --task QUEUE-002",
+        w3,
+        PATH=f"{nogh}{os.pathsep}{VENV_BIN}{os.pathsep}/usr/bin{os.pathsep}/bin",
+    ).stdout
     assert "gh (the GitHub CLI) is not on PATH" in no_pr
     assert (w3 / "_report/agent/codex-1/pr/QUEUE-002-pr-body.md").is_file()
     run('bus_event log --event pr_opened --task QUEUE-002 --pr 8 --summary "Draft PR opened"', w3)
@@ -224,8 +284,11 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     # Self-audit and cross-audit views
     status = run("tools/agent/bus_status.py --limit 20 --agent codex-1 --active-only", mgr).stdout
     assert "QUEUE-001 [active] by codex-1" in status and "QUEUE-002 [active] by codex-1" in status
-    replay = run("python -m tools.agent.bus_watch --limit 20 --agent codex-2 --event status "
-                 "--since 2000-01-01T00:00:00Z", mgr).stdout
+    replay = run(
+        "python -m tools.agent.bus_watch --limit 20 --agent codex-2 --event status "
+        "--since 2000-01-01T00:00:00Z",
+        mgr,
+    ).stdout
     assert "ack QUEUE-002" in replay and "docs half written" in replay
     assert "proposal" not in replay
     watch.wait_for(":: codex-2 :: status :: task=QUEUE-002 :: docs half written")
@@ -243,9 +306,17 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     assert run("repobus heartbeat", mgr).returncode == 0
 
     # Failure mode: two agents grab one task at the same instant: exactly one wins
-    procs = [subprocess.Popen(argv_of("tools/agent/bus_claim.py claim --task QUEUE-003 "
-                                      "--allow-unassigned"), cwd=wt, env=env(), text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for wt in (mgr, w1)]
+    procs = [
+        subprocess.Popen(
+            argv_of("tools/agent/bus_claim.py claim --task QUEUE-003 --allow-unassigned"),
+            cwd=wt,
+            env=env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for wt in (mgr, w1)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     codes = [p.returncode for p in procs]
     assert sorted(codes) == [0, 1], outs
@@ -254,14 +325,16 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
     run("bus_claim release --task QUEUE-003 --status released", winner)
 
     # Memory: tie a human approval to the bus receipt
-    run('repobus memory log --summary "Human approved QUEUE-001 for merge" --last-event '
-        "--task QUEUE-001 --event pr_opened", w1)
+    run(
+        'repobus memory log --summary "Human approved QUEUE-001 for merge" --last-event '
+        "--task QUEUE-001 --event pr_opened",
+        w1,
+    )
 
     # 11. Release once merged, then wrap the session
     run("bus_claim release --task QUEUE-001 --status done", w1)
     run('session_boot --summary "session wrap"', w1)
-    closed = run('python -m tools.agent.bus_event log --event status --summary late', w1,
-                 expect=1)
+    closed = run("python -m tools.agent.bus_event log --event status --summary late", w1, expect=1)
     assert "session guard" in closed.stderr and "closed" in closed.stderr
 
     _assert_left_behind(mgr, w1, w2, w3)
@@ -269,9 +342,18 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
 
 def _assert_left_behind(mgr: Path, w1: Path, w2: Path, w3: Path) -> None:
     refs = set(git(mgr, "for-each-ref", "--format=%(refname)", "refs/repobus/").splitlines())
-    for ref in ("claims/QUEUE-001", "claims/QUEUE-002", "claims/QUEUE-003",
-                "assignments/QUEUE-001", "assignments/QUEUE-002", f"events/{MGR}",
-                f"events/{E1}", f"events/{E2}", f"messages/{MGR}", f"messages/{E1}"):
+    for ref in (
+        "claims/QUEUE-001",
+        "claims/QUEUE-002",
+        "claims/QUEUE-003",
+        "assignments/QUEUE-001",
+        "assignments/QUEUE-002",
+        f"events/{MGR}",
+        f"events/{E1}",
+        f"events/{E2}",
+        f"messages/{MGR}",
+        f"messages/{E1}",
+    ):
         assert f"refs/repobus/{ref}" in refs, ref
     q1 = json.loads((w1 / "_bus/claims/QUEUE-001.json").read_text())
     assert (q1["status"], q1["agent_id"], q1["fencing_token"]) == ("done", E1, 1)

@@ -32,10 +32,25 @@ def _lines(root: Path) -> dict[str, list[str]]:
 
 def test_claims_events_messages_are_mirrored_read_only_and_ignored(inited: Path, cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("claim", "--task", "QUEUE-001", cwd=inited).code == 0
-    assert cli("log", "--event", "status", "--summary", "hi", "--task", "QUEUE-001",
-               cwd=inited).code == 0
-    assert cli("send", "--task", "QUEUE-001", "--type", "note", "--summary", "n", "--to", "b2",
-               cwd=inited).code == 0
+    assert (
+        cli("log", "--event", "status", "--summary", "hi", "--task", "QUEUE-001", cwd=inited).code
+        == 0
+    )
+    assert (
+        cli(
+            "send",
+            "--task",
+            "QUEUE-001",
+            "--type",
+            "note",
+            "--summary",
+            "n",
+            "--to",
+            "b2",
+            cwd=inited,
+        ).code
+        == 0
+    )
     claim = inited / "_bus/claims/QUEUE-001.json"
     assert json.loads(claim.read_text())["agent_id"] == "a1"
     assert stat.S_IMODE(claim.stat().st_mode) == 0o444
@@ -59,7 +74,7 @@ def test_events_are_appended_never_rewritten(inited: Path, cli, make_worktrees) 
     assert cli("status", cwd=inited).code == 0  # any command refreshes the mirror
     after = log.read_bytes()
     assert log.stat().st_ino == ino and after.startswith(before)
-    assert json.loads(after[len(before):])["summary"] == "from wt"
+    assert json.loads(after[len(before) :])["summary"] == "from wt"
     assert (wt / "_bus/events/events.jsonl").read_text().count("\n") == 4
 
 
@@ -72,8 +87,11 @@ def test_only_changed_claim_files_are_written(inited: Path, cli) -> None:  # typ
     assert json.loads((inited / "_bus/claims/A-1.json").read_text())["status"] == "done"
 
 
-def test_fast_path_runs_no_git_and_a_claim_costs_one_read(inited: Path, cli,  # type: ignore[no-untyped-def]
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_path_runs_no_git_and_a_claim_costs_one_read(
+    inited: Path,
+    cli,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(mirror, "RACY_NS", 0)
     assert cli("log", "--event", "note", "--summary", "x", cwd=inited).code == 0
     bus = open_bus(inited)

@@ -97,8 +97,17 @@ def test_boot_warns_about_a_foreign_branch_and_bad_confidence_is_refused(repo: P
     with unchanged(repo):
         bad = cli("boot", "--agent", "codex-1", "--no-sync", "--confidence", "7", cwd=repo)
     assert bad.code == 2 and "--confidence" in bad.err
-    ok = cli("boot", "--agent", "codex-1", "--no-sync", "--confidence", "0.8",
-             "--confidence-note", "fine", cwd=repo)
+    ok = cli(
+        "boot",
+        "--agent",
+        "codex-1",
+        "--no-sync",
+        "--confidence",
+        "0.8",
+        "--confidence-note",
+        "fine",
+        cwd=repo,
+    )
     assert ok.code == 0
     line = json.loads((repo / "_report/agent/codex-1/confidence.jsonl").read_text())
     assert line["confidence"] == 0.8 and line["note"] == "fine"
@@ -111,8 +120,9 @@ def test_strict_identity_policy(repo: Path, cli) -> None:  # type: ignore[no-unt
     with unchanged(repo):
         res = cli("claim", "--task", "T-2", cwd=repo, agent="codex-2")
     assert res.code == 5
-    assert res.err.startswith("error: agent mismatch: AGENT_MANIFEST.json declares 'codex-1' "
-                              "but command used 'codex-2'.")
+    assert res.err.startswith(
+        "error: agent mismatch: AGENT_MANIFEST.json declares 'codex-1' but command used 'codex-2'."
+    )
     (repo / "AGENT_MANIFEST.codex-2.json").write_text(json.dumps({"agent_id": "codex-2"}))
     assert cli("claim", "--task", "T-2", cwd=repo, agent="codex-2").code == 0
     assert cli("claim", "--task", "T-3", cwd=repo).code == 0  # the manifest's own id
@@ -121,7 +131,8 @@ def test_strict_identity_policy(repo: Path, cli) -> None:  # type: ignore[no-unt
 def test_manifest_commands(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("init", "--agent", "codex-1", cwd=repo).code == 0
     (repo / "AGENT_MANIFEST.codex-4.json").write_text(
-        json.dumps({"agent_id": "codex-4", "desired_roles": ["manager"]}))
+        json.dumps({"agent_id": "codex-4", "desired_roles": ["manager"]})
+    )
     listed = cli("manifest", "list", "--json", cwd=repo).json
     assert listed["active"] == "codex-1"
     assert listed["variants"][0]["file"] == "AGENT_MANIFEST.codex-4.json"

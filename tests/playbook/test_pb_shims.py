@@ -43,9 +43,14 @@ def test_init_shims_keeps_a_teams_own_tool_and_respects_chosen_policies(repo: Pa
     assert git(repo, "config", "repobus.sessionGuard") == "false"
 
 
-@pytest.mark.parametrize("form", ["python -m tools.agent.bus_status --json",
-                                  "python tools/agent/bus_status.py --json",
-                                  "tools/agent/bus_status.py --json"])
+@pytest.mark.parametrize(
+    "form",
+    [
+        "python -m tools.agent.bus_status --json",
+        "python tools/agent/bus_status.py --json",
+        "tools/agent/bus_status.py --json",
+    ],
+)
 def test_a_shim_runs_three_ways(shimmed: Path, form: str) -> None:
     res = run(form, shimmed)
     data = json.loads(res.stdout)
@@ -57,13 +62,18 @@ def test_bus_claim_original_flags_and_rules(shimmed: Path) -> None:
     with unchanged(shimmed):
         res = run("python -m tools.agent.bus_claim claim --task QUEUE-101", shimmed, expect=1)
     assert "assignment missing for QUEUE-101" in res.stderr
-    run("python -m tools.agent.bus_claim claim --task QUEUE-101 --allow-unassigned "
-        "--plan _plans/2025-09-17-x.plan.json --notes first", shimmed)
+    run(
+        "python -m tools.agent.bus_claim claim --task QUEUE-101 --allow-unassigned "
+        "--plan _plans/2025-09-17-x.plan.json --notes first",
+        shimmed,
+    )
     claim = json.loads((shimmed / "_bus/claims/QUEUE-101.json").read_text())
     assert claim["status"] == "active" and claim["branch"] == "agent/codex-1/queue-101"
     assert claim["plan_id"] == "2025-09-17-x" and claim["claimed_at"]
-    run('python -m tools.agent.bus_claim release --task QUEUE-101 --status done --notes "merged"',
-        shimmed)
+    run(
+        'python -m tools.agent.bus_claim release --task QUEUE-101 --status done --notes "merged"',
+        shimmed,
+    )
     claim = json.loads((shimmed / "_bus/claims/QUEUE-101.json").read_text())
     assert claim["status"] == "done" and claim["notes"] == "merged" and claim["released_at"]
     run("python -m tools.agent.bus_claim claim --task QUEUE-101", shimmed)
@@ -73,8 +83,11 @@ def test_bus_claim_original_flags_and_rules(shimmed: Path) -> None:
     run("python -m tools.agent.bus_claim claim --task QUEUE-101 --clear-notes", shimmed)
     assert "notes" not in json.loads((shimmed / "_bus/claims/QUEUE-101.json").read_text())
     with unchanged(shimmed):
-        bad = run("python -m tools.agent.bus_claim claim --task QUEUE-101 --status weird",
-                  shimmed, expect=1)
+        bad = run(
+            "python -m tools.agent.bus_claim claim --task QUEUE-101 --status weird",
+            shimmed,
+            expect=1,
+        )
         usage = run("python -m tools.agent.bus_claim claim", shimmed, expect=2)
     assert "status must be one of ['active', 'done', 'paused', 'released']" in bad.stderr
     assert "--task" in usage.stderr
@@ -83,8 +96,7 @@ def test_bus_claim_original_flags_and_rules(shimmed: Path) -> None:
 def test_bus_event_without_agent_writes_nothing(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("init", "--shims", cwd=repo).code == 0
     with unchanged(repo):
-        res = run("python -m tools.agent.bus_event log --event status --summary x", repo,
-                  expect=1)
+        res = run("python -m tools.agent.bus_event log --event status --summary x", repo, expect=1)
     assert "agent id required" in res.stderr
     assert not (repo / "_bus/events/events.jsonl").exists()
 
@@ -92,33 +104,53 @@ def test_bus_event_without_agent_writes_nothing(repo: Path, cli) -> None:  # typ
 def test_bus_event_claim_guard_records_errors_jsonl(shimmed: Path, cli) -> None:  # type: ignore[no-untyped-def]
     git(shimmed, "config", "repobus.identity", "loose")
     git(shimmed, "config", "repobus.sessionGuard", "false")
-    assert cli("claim", "--task", "QUEUE-7", "--allow-unassigned", cwd=shimmed,
-               agent="codex-3").code == 0
-    res = run("python -m tools.agent.bus_event log --event status --summary s --task QUEUE-7 "
-              "--agent codex-4", shimmed, expect=1)
+    assert (
+        cli("claim", "--task", "QUEUE-7", "--allow-unassigned", cwd=shimmed, agent="codex-3").code
+        == 0
+    )
+    res = run(
+        "python -m tools.agent.bus_event log --event status --summary s --task QUEUE-7 "
+        "--agent codex-4",
+        shimmed,
+        expect=1,
+    )
     assert "claimed by codex-3" in res.stderr and "before logging status" in res.stderr
     errors = jsonl(shimmed / "_report/agent/codex-4/errors.jsonl")
     assert errors[0]["claim_owner"] == "codex-3" and errors[0]["claim_status"] == "active"
-    res = run("python -m tools.agent.bus_event log --event status --summary s --task QUEUE-8 "
-              "--agent codex-4", shimmed, expect=1)
+    res = run(
+        "python -m tools.agent.bus_event log --event status --summary s --task QUEUE-8 "
+        "--agent codex-4",
+        shimmed,
+        expect=1,
+    )
     assert "QUEUE-8" in res.stderr
     assert "claim_owner" not in jsonl(shimmed / "_report/agent/codex-4/errors.jsonl")[-1]
-    run("python -m tools.agent.bus_event log --event audit --summary reviewed "
-        "--extra reviewer=codex-3 --severity MEDIUM --receipt _report/x.json", shimmed)
+    run(
+        "python -m tools.agent.bus_event log --event audit --summary reviewed "
+        "--extra reviewer=codex-3 --severity MEDIUM --receipt _report/x.json",
+        shimmed,
+    )
     last = jsonl(shimmed / "_bus/events/events.jsonl")[-1]
     assert last["reviewer"] == "codex-3" and last["severity"] == "medium"
     assert last["receipts"] == ["_report/x.json"] and last["agent_id"] == "codex-1"
     with unchanged(shimmed):
-        bad = run("python -m tools.agent.bus_event log --event x --summary s --severity critical",
-                  shimmed, expect=2)
+        bad = run(
+            "python -m tools.agent.bus_event log --event x --summary s --severity critical",
+            shimmed,
+            expect=2,
+        )
     assert "severity must be one of: high, low, medium" in bad.stderr
 
 
 def test_agent_mismatch_precedes_the_claim_guard(shimmed: Path) -> None:
     git(shimmed, "config", "repobus.sessionGuard", "false")
     with unchanged(shimmed):
-        res = run("python -m tools.agent.bus_message --task QUEUE-9 --type status --summary s "
-                  "--agent codex-2", shimmed, expect=1)
+        res = run(
+            "python -m tools.agent.bus_message --task QUEUE-9 --type status --summary s "
+            "--agent codex-2",
+            shimmed,
+            expect=1,
+        )
     assert "agent mismatch: AGENT_MANIFEST.json declares 'codex-1'" in res.stderr
     assert not (shimmed / "_report/agent/codex-2").exists()
 
@@ -126,17 +158,22 @@ def test_agent_mismatch_precedes_the_claim_guard(shimmed: Path) -> None:
 def test_a_variant_manifest_is_a_valid_identity(shimmed: Path) -> None:
     git(shimmed, "config", "repobus.sessionGuard", "false")
     (shimmed / "AGENT_MANIFEST.codex-2.json").write_text(
-        json.dumps({"agent_id": "codex-2", "desired_roles": ["engineer"]}))
-    run("python -m tools.agent.bus_message --task manager-report --type status --summary hi "
-        "--agent codex-2 --meta k=v --receipt a.txt --note n --target Manager", shimmed)
+        json.dumps({"agent_id": "codex-2", "desired_roles": ["engineer"]})
+    )
+    run(
+        "python -m tools.agent.bus_message --task manager-report --type status --summary hi "
+        "--agent codex-2 --meta k=v --receipt a.txt --note n --target Manager",
+        shimmed,
+    )
     msg = jsonl(shimmed / "_bus/messages/agent-manager.jsonl")[-1]
     assert msg["from"] == "codex-2" and msg["to"] == "manager" and msg["meta"] == {"k": "v"}
     assert list(msg)[:5] == ["ts", "from", "type", "task_id", "summary"]
 
 
 def test_session_guard_codes_and_override(shimmed: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    res = run("python -m tools.agent.bus_claim claim --task Q-1 --allow-unassigned", shimmed,
-              expect=1)
+    res = run(
+        "python -m tools.agent.bus_claim claim --task Q-1 --allow-unassigned", shimmed, expect=1
+    )
     assert not (shimmed / "_bus/claims/Q-1.json").exists()
     assert "session guard: no manager-report tail for codex-1" in res.stderr
     assert "{agent_id}" not in res.stderr and "--agent codex-1" in res.stderr
@@ -148,16 +185,20 @@ def test_session_guard_codes_and_override(shimmed: Path, cli) -> None:  # type: 
     receipt.write_text("# manager-report tail\n# captured_at=2000-01-01T00:00:00Z\n\n")
     res = run("python -m tools.agent.bus_event log --event note --summary s", shimmed, expect=1)
     assert "is stale" in res.stderr and jsonl(log)[-1]["code"] == "session_stale"
-    run("python -m tools.agent.bus_event log --event note --summary s --allow-stale-session",
-        shimmed)
+    run(
+        "python -m tools.agent.bus_event log --event note --summary s --allow-stale-session",
+        shimmed,
+    )
     assert [r["code"] for r in jsonl(log)][-2:] == ["session_stale", "session_override"]
     receipt.write_text("# manager-report tail\n\n")
     assert cli("log", "--event", "note", "--summary", "s", cwd=shimmed).code == 5
     assert jsonl(log)[-1]["code"] == "session_invalid"
     run("python -m tools.agent.session_boot --agent codex-1 --no-sync", shimmed)
     assert cli("log", "--event", "note", "--summary", "s", cwd=shimmed).code == 0
-    run('python -m tools.agent.session_boot --agent codex-1 --no-sync --summary "session wrap"',
-        shimmed)
+    run(
+        'python -m tools.agent.session_boot --agent codex-1 --no-sync --summary "session wrap"',
+        shimmed,
+    )
     closed = cli("log", "--event", "note", "--summary", "s", cwd=shimmed)
     assert closed.code == 5 and "closed" in closed.err
 
@@ -188,8 +229,10 @@ def test_manifest_helper_sessions(shimmed: Path) -> None:
     git(shimmed, "add", "tools")
     git(shimmed, "commit", "-qm", "shims")
     run("python -m tools.agent.manifest_helper session-save wrap1 --allow-dirty", shimmed)
-    assert "wrap1: branch=main agent=codex-1" in run(
-        "python -m tools.agent.manifest_helper session-list", shimmed).stdout
+    assert (
+        "wrap1: branch=main agent=codex-1"
+        in run("python -m tools.agent.manifest_helper session-list", shimmed).stdout
+    )
     events = jsonl(shimmed / "_bus/events/events.jsonl")
     assert events[-1]["session_label"] == "wrap1" and events[-1]["event"] == "status"
     run("python -m tools.agent.manifest_helper session-restore wrap1 --manifest-only", shimmed)
@@ -201,6 +244,11 @@ def test_shim_without_repobus_installed_says_so(shimmed: Path, tmp_path: Path) -
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-S", "-I", "tools/agent/bus_status.py"], cwd=shimmed,
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-S", "-I", "tools/agent/bus_status.py"],
+        cwd=shimmed,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 5 and "repobus is not installed" in res.stderr

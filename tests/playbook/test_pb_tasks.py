@@ -12,20 +12,42 @@ from repobus.bus import open_bus, with_config
 
 
 def test_assign_writes_assignment_message_and_registry(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    res = cli("assign", "--task", "QUEUE-001", "--engineer", "codex-2", "--plan",
-              "_plans/2025-09-17-x.plan.json", "--note", "Add the guard", cwd=repo, agent="mgr")
+    res = cli(
+        "assign",
+        "--task",
+        "QUEUE-001",
+        "--engineer",
+        "codex-2",
+        "--plan",
+        "_plans/2025-09-17-x.plan.json",
+        "--note",
+        "Add the guard",
+        cwd=repo,
+        agent="mgr",
+    )
     assert res.code == 0, res.err
     assert "Recorded assignment → _bus/assignments/QUEUE-001.json" in res.out
     asg = open_bus(repo).store.get("assignments", "QUEUE-001").record
     assert (asg["engineer"], asg["manager"], asg["plan_id"]) == ("codex-2", "mgr", "2025-09-17-x")
     reg = json.loads((repo / "agents/tasks/tasks.json").read_text())["tasks"]
-    assert reg == [{"id": "QUEUE-001", "title": "Add the guard", "role": "engineer",
-                    "priority": "medium", "status": "open", "plan_id": "2025-09-17-x",
-                    "branch": None, "assigned_by": "mgr"}]
+    assert reg == [
+        {
+            "id": "QUEUE-001",
+            "title": "Add the guard",
+            "role": "engineer",
+            "priority": "medium",
+            "status": "open",
+            "plan_id": "2025-09-17-x",
+            "branch": None,
+            "assigned_by": "mgr",
+        }
+    ]
     msgs = open_bus(repo).messages(task="QUEUE-001")
     assert msgs[0]["type"] == "assignment" and msgs[0]["meta"]["assignee"] == "codex-2"
-    assert cli("assign", "--task", "QUEUE-002", "--engineer", "codex-3", cwd=repo,
-               agent="mgr").code == 0
+    assert (
+        cli("assign", "--task", "QUEUE-002", "--engineer", "codex-3", cwd=repo, agent="mgr").code
+        == 0
+    )
     ids = [t["id"] for t in json.loads((repo / "agents/tasks/tasks.json").read_text())["tasks"]]
     assert ids == ["QUEUE-001", "QUEUE-002"]
 
@@ -109,14 +131,45 @@ def test_queue_states(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
 
 def test_send_and_inbox_cursor(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     for i in range(3):
-        assert cli("send", "--task", "manager-report", "--type", "status", "--summary", f"m{i}",
-                   "--to", "E1", "--meta", "k=v", "--receipt", "r.txt", cwd=repo,
-                   agent="mgr").code == 0
+        assert (
+            cli(
+                "send",
+                "--task",
+                "manager-report",
+                "--type",
+                "status",
+                "--summary",
+                f"m{i}",
+                "--to",
+                "E1",
+                "--meta",
+                "k=v",
+                "--receipt",
+                "r.txt",
+                cwd=repo,
+                agent="mgr",
+            ).code
+            == 0
+        )
     first = cli("inbox", "--json", "--mark-read", cwd=repo, agent="e1").json
     assert first["total"] == 3 and first["new"] == 3
     assert cli("inbox", "--json", cwd=repo, agent="e1").json["new"] == 0
-    assert cli("send", "--task", "manager-report", "--type", "status", "--summary", "m3", "--to",
-               "e1", cwd=repo, agent="mgr2").code == 0
+    assert (
+        cli(
+            "send",
+            "--task",
+            "manager-report",
+            "--type",
+            "status",
+            "--summary",
+            "m3",
+            "--to",
+            "e1",
+            cwd=repo,
+            agent="mgr2",
+        ).code
+        == 0
+    )
     later = cli("inbox", "--unread", "--capture-receipt", cwd=repo, agent="e1")
     assert "total=4 new=1" in later.out and "* " in later.out and "m3" in later.out
     tail = (repo / "_report/session/e1/agent-inbox-tail.txt").read_text()
@@ -124,15 +177,32 @@ def test_send_and_inbox_cursor(repo: Path, cli) -> None:  # type: ignore[no-unty
     msgs = jsonl(repo / "_bus/messages/agent-e1.jsonl") if (repo / "_bus").exists() else []
     assert msgs == [] or msgs[0]["meta"] == {"k": "v"}
     with unchanged(repo):
-        assert cli("send", "--task", "Q-1", "--type", "status", "--summary", "x", "--meta", "bad",
-                   cwd=repo, agent="mgr").code == 2
+        assert (
+            cli(
+                "send",
+                "--task",
+                "Q-1",
+                "--type",
+                "status",
+                "--summary",
+                "x",
+                "--meta",
+                "bad",
+                cwd=repo,
+                agent="mgr",
+            ).code
+            == 2
+        )
         assert cli("inbox", "--limit", "-1", cwd=repo, agent="e1").code == 2
 
 
 def test_guarded_message_types_need_the_claim(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     assert cli("claim", "--task", "Q-1", cwd=repo, agent="e1").code == 0
-    res = cli("send", "--task", "Q-1", "--type", "status", "--summary", "x", cwd=repo,
-              agent="e2")
+    res = cli("send", "--task", "Q-1", "--type", "status", "--summary", "x", cwd=repo, agent="e2")
     assert res.code == 3 and "claimed by e1" in res.err
-    assert cli("send", "--task", "Q-1", "--type", "assignment", "--summary", "x", cwd=repo,
-               agent="e2").code == 0
+    assert (
+        cli(
+            "send", "--task", "Q-1", "--type", "assignment", "--summary", "x", cwd=repo, agent="e2"
+        ).code
+        == 0
+    )

@@ -16,26 +16,57 @@ from repobus.bus import open_bus
 
 
 def test_plan_new_check_and_step(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    res = cli("plan", "new", "--task", "QUEUE-001", "--title", "Anchor guard", "--id",
-              "2025-09-17-anchors", "--step", "tests", "--step", "guard", "--justification",
-              "appends were unchecked", cwd=repo, agent="e1")
+    res = cli(
+        "plan",
+        "new",
+        "--task",
+        "QUEUE-001",
+        "--title",
+        "Anchor guard",
+        "--id",
+        "2025-09-17-anchors",
+        "--step",
+        "tests",
+        "--step",
+        "guard",
+        "--justification",
+        "appends were unchecked",
+        cwd=repo,
+        agent="e1",
+    )
     assert res.code == 0, res.err
     doc = json.loads((repo / "_plans/2025-09-17-anchors.plan.json").read_text())
     assert doc["links"] == [{"type": "bus", "ref": "_bus/claims/QUEUE-001.json"}]
     assert [s["id"] for s in doc["steps"]] == ["S1", "S2"] and doc["actor"] == "e1"
     with unchanged(repo):
-        assert cli("plan", "new", "--task", "QUEUE-001", "--title", "x", "--id",
-                   "2025-09-17-anchors", cwd=repo, agent="e1").code == 3
+        assert (
+            cli(
+                "plan",
+                "new",
+                "--task",
+                "QUEUE-001",
+                "--title",
+                "x",
+                "--id",
+                "2025-09-17-anchors",
+                cwd=repo,
+                agent="e1",
+            ).code
+            == 3
+        )
     bad = cli("plan", "check", cwd=repo)
     assert bad.code == 1 and "bus link _bus/claims/QUEUE-001.json does not resolve" in bad.out
     assert cli("claim", "--task", "QUEUE-001", cwd=repo, agent="e1").code == 0
     assert cli("plan", "check", cwd=repo).code == 0
     with unchanged(repo):
-        assert cli("plan", "step", "2025-09-17-anchors", "S1", "--receipt", "nope.txt",
-                   cwd=repo).code == 4
+        assert (
+            cli("plan", "step", "2025-09-17-anchors", "S1", "--receipt", "nope.txt", cwd=repo).code
+            == 4
+        )
     (repo / "out.txt").write_text("ok\n")
-    assert cli("plan", "step", "2025-09-17-anchors", "S1", "--receipt", "out.txt",
-               cwd=repo).code == 0
+    assert (
+        cli("plan", "step", "2025-09-17-anchors", "S1", "--receipt", "out.txt", cwd=repo).code == 0
+    )
     assert cli("plan", "check", "2025-09-17-anchors", cwd=repo).code == 0
     (repo / "out.txt").unlink()
     res = cli("plan", "check", "--json", cwd=repo)
@@ -44,23 +75,35 @@ def test_plan_new_check_and_step(repo: Path, cli) -> None:  # type: ignore[no-un
 
 def test_receipt_add_stores_with_sha256(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     (repo / "pytest.txt").write_text("5 passed\n")
-    res = cli("receipt", "add", "pytest.txt", "--kind", "agent", "--task", "QUEUE-001", "--json",
-              cwd=repo, agent="e1")
+    res = cli(
+        "receipt",
+        "add",
+        "pytest.txt",
+        "--kind",
+        "agent",
+        "--task",
+        "QUEUE-001",
+        "--json",
+        cwd=repo,
+        agent="e1",
+    )
     assert res.code == 0, res.err
     assert res.json["path"] == "_report/agent/e1/QUEUE-001/pytest.txt"
     assert res.json["sha256"].startswith("sha256:")
     index = jsonl(repo / "_report/agent/e1/receipts.jsonl")
     assert index[0]["sha256"] == res.json["sha256"]
-    assert cli("receipt", "add", "pytest.txt", "--kind", "runner", cwd=repo,
-               agent="e1").code == 0
+    assert cli("receipt", "add", "pytest.txt", "--kind", "runner", cwd=repo, agent="e1").code == 0
     assert (repo / "_report/runner/pytest.txt").exists()
     (repo / "pytest.txt").write_text("4 passed\n")
     with unchanged(repo):
-        assert cli("receipt", "add", "pytest.txt", "--task", "QUEUE-001", cwd=repo,
-                   agent="e1").code == 3
+        assert (
+            cli("receipt", "add", "pytest.txt", "--task", "QUEUE-001", cwd=repo, agent="e1").code
+            == 3
+        )
         assert cli("receipt", "add", "missing.txt", cwd=repo, agent="e1").code == 4
-        assert cli("receipt", "add", "pytest.txt", "--kind", "other", cwd=repo,
-                   agent="e1").code == 2
+        assert (
+            cli("receipt", "add", "pytest.txt", "--kind", "other", cwd=repo, agent="e1").code == 2
+        )
 
 
 def test_branch_and_worktree(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -87,8 +130,14 @@ def test_pre_push_hook_keeps_agents_on_their_branches(repo: Path, tmp_path: Path
     assert cli("init", "--hooks", "--no-remote", cwd=repo).out.count("pre-push") == 0
 
     def push(*refs: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", "push", "origin", *refs], cwd=repo, env=env(),
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            ["git", "push", "origin", *refs],
+            cwd=repo,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     git(repo, "branch", "agent/e1/queue-001")
     git(repo, "branch", "agent/e2/x")
@@ -119,14 +168,41 @@ def test_init_hooks_never_overwrites_a_foreign_hook(repo: Path, cli) -> None:  #
 @pytest.fixture
 def claimed(repo: Path, cli) -> Path:  # type: ignore[no-untyped-def]
     assert cli("init", "--agent", "e1", "--no-remote", cwd=repo).code == 0
-    assert cli("plan", "new", "--task", "QUEUE-001", "--title", "Anchor guard", "--id", "p1",
-               "--justification", "appends were unchecked", cwd=repo).code == 0
+    assert (
+        cli(
+            "plan",
+            "new",
+            "--task",
+            "QUEUE-001",
+            "--title",
+            "Anchor guard",
+            "--id",
+            "p1",
+            "--justification",
+            "appends were unchecked",
+            cwd=repo,
+        ).code
+        == 0
+    )
     assert cli("claim", "--task", "QUEUE-001", "--plan", "_plans/p1.plan.json", cwd=repo).code == 0
     assert cli("branch", "queue-001", cwd=repo).code == 0
     (repo / "t.txt").write_text("green\n")
     assert cli("receipt", "add", "t.txt", "--task", "QUEUE-001", cwd=repo).code == 0
-    assert cli("log", "--event", "proposal", "--summary", "ready", "--task", "QUEUE-001",
-               "--receipt", "_report/agent/e1/QUEUE-001/t.txt", cwd=repo).code == 0
+    assert (
+        cli(
+            "log",
+            "--event",
+            "proposal",
+            "--summary",
+            "ready",
+            "--task",
+            "QUEUE-001",
+            "--receipt",
+            "_report/agent/e1/QUEUE-001/t.txt",
+            cwd=repo,
+        ).code
+        == 0
+    )
     return repo
 
 
@@ -134,12 +210,19 @@ def test_pr_with_gh_runs_it_and_logs_pr_opened(claimed: Path, tmp_path: Path, cl
     bindir = tmp_path / "bin"
     bindir.mkdir()
     gh = bindir / "gh"
-    gh.write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$GH_LOG"\n'
-                  'echo "https://github.com/acme/repo/pull/42"\n')
+    gh.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$GH_LOG"\necho "https://github.com/acme/repo/pull/42"\n'
+    )
     gh.chmod(0o755)
     log = tmp_path / "gh-argv.txt"
-    res = cli("pr", "--label", "codex::tests", "--json", cwd=claimed,
-              env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "GH_LOG": str(log)})
+    res = cli(
+        "pr",
+        "--label",
+        "codex::tests",
+        "--json",
+        cwd=claimed,
+        env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "GH_LOG": str(log)},
+    )
     assert res.code == 0, res.err
     argv = log.read_text().splitlines()
     assert argv[:3] == ["pr", "create", "--draft"]
@@ -147,8 +230,13 @@ def test_pr_with_gh_runs_it_and_logs_pr_opened(claimed: Path, tmp_path: Path, cl
     assert argv[argv.index("--label") + 1] == "codex::tests"
     assert argv[argv.index("--head") + 1] == "agent/e1/queue-001"
     body = (claimed / argv[argv.index("--body-file") + 1]).read_text()
-    for part in ("## Plan", "appends were unchecked", "_report/agent/e1/QUEUE-001/t.txt` (sha256:",
-                 '"fencing_token": 1', "proposal"):
+    for part in (
+        "## Plan",
+        "appends were unchecked",
+        "_report/agent/e1/QUEUE-001/t.txt` (sha256:",
+        '"fencing_token": 1',
+        "proposal",
+    ):
         assert part in body
     ev = open_bus(claimed).store.tail("events")[-1].record
     assert ev["event"] == "pr_opened" and ev["pr"] == "42" and ev["task_id"] == "QUEUE-001"
@@ -180,20 +268,54 @@ def test_pr_gh_failure_exits_6(claimed: Path, tmp_path: Path, cli) -> None:  # t
 
 
 def test_memory_log_resolves_refs_and_check_rechecks_them(claimed: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    res = cli("memory", "log", "--summary", "approved QUEUE-001", "--last-event", "--task",
-              "QUEUE-001", "--ref", "_bus/claims/QUEUE-001.json", cwd=claimed, agent="e1")
+    res = cli(
+        "memory",
+        "log",
+        "--summary",
+        "approved QUEUE-001",
+        "--last-event",
+        "--task",
+        "QUEUE-001",
+        "--ref",
+        "_bus/claims/QUEUE-001.json",
+        cwd=claimed,
+        agent="e1",
+    )
     assert res.code == 0, res.err
     entry = jsonl(claimed / "memory/log.jsonl")[0]
     assert entry["refs"][1].startswith("_bus/events/events.jsonl#sha256:")
     with unchanged(claimed):
-        assert cli("memory", "log", "--summary", "x", "--ref", "_bus/claims/NOPE.json",
-                   cwd=claimed, agent="e1").code == 4
-        assert cli("memory", "log", "--summary", "x", "--ref", "../etc/passwd",
-                   cwd=claimed, agent="e1").code == 4
+        assert (
+            cli(
+                "memory",
+                "log",
+                "--summary",
+                "x",
+                "--ref",
+                "_bus/claims/NOPE.json",
+                cwd=claimed,
+                agent="e1",
+            ).code
+            == 4
+        )
+        assert (
+            cli(
+                "memory", "log", "--summary", "x", "--ref", "../etc/passwd", cwd=claimed, agent="e1"
+            ).code
+            == 4
+        )
     assert cli("check", cwd=claimed).code == 0
     with (claimed / "memory/log.jsonl").open("a") as fh:
-        fh.write(json.dumps({"ts": "2025-01-01T00:00:00Z", "summary": "bad",
-                             "ref": "_bus/events/events.jsonl#sha256:" + "0" * 64}) + "\n")
+        fh.write(
+            json.dumps(
+                {
+                    "ts": "2025-01-01T00:00:00Z",
+                    "summary": "bad",
+                    "ref": "_bus/events/events.jsonl#sha256:" + "0" * 64,
+                }
+            )
+            + "\n"
+        )
     res = cli("check", cwd=claimed)
     assert res.code == 1 and "memory/log.jsonl line 2" in res.out
     assert cli("check", "--json", cwd=claimed).json["ok"] is False
@@ -223,8 +345,12 @@ def test_check_pr(claimed: Path, cli) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_check_pr_reports_duplicate_claims_from_a_committed_bus(dir_repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    claim = {"task_id": "Q-1", "branch": "agent/e1/q-1", "status": "active",
-             "claimed_at": "2025-01-01T00:00:00Z"}
+    claim = {
+        "task_id": "Q-1",
+        "branch": "agent/e1/q-1",
+        "status": "active",
+        "claimed_at": "2025-01-01T00:00:00Z",
+    }
     path = dir_repo / "_bus/claims/Q-1.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({**claim, "agent_id": "e2", "branch": "agent/e2/q-1"}))
@@ -244,10 +370,21 @@ def test_check_pr_reports_duplicate_claims_from_a_committed_bus(dir_repo: Path, 
 def test_pre_push_under_the_pre_commit_framework(repo: Path) -> None:
     from pbhelpers import run
 
-    refused = run("repobus hook pre-push", repo, expect=1, stdin="", REPOBUS_AGENT="e1",
-                  PRE_COMMIT_REMOTE_BRANCH="refs/heads/agent/e2/x")
+    refused = run(
+        "repobus hook pre-push",
+        repo,
+        expect=1,
+        stdin="",
+        REPOBUS_AGENT="e1",
+        PRE_COMMIT_REMOTE_BRANCH="refs/heads/agent/e2/x",
+    )
     assert "push refused: agent/e2/x outside agent/e1/" in refused.stderr
-    run("repobus hook pre-push", repo, stdin="", REPOBUS_AGENT="e1",
-        PRE_COMMIT_REMOTE_BRANCH="refs/heads/agent/e1/x")
+    run(
+        "repobus hook pre-push",
+        repo,
+        stdin="",
+        REPOBUS_AGENT="e1",
+        PRE_COMMIT_REMOTE_BRANCH="refs/heads/agent/e1/x",
+    )
     hooks = (Path(__file__).resolve().parents[2] / ".pre-commit-hooks.yaml").read_text()
     assert "entry: repobus hook pre-push" in hooks and "stages: [pre-push]" in hooks

@@ -165,8 +165,12 @@ def test_event_round_trip_keeps_every_key(extra: dict[str, object], summary: str
     assert models.record_hash(rec) == models.record_hash(json.loads(models.event_line(rec)))
 
 
-@given(st.datetimes(min_value=__import__("datetime").datetime(1000, 1, 1),
-                    max_value=__import__("datetime").datetime(9999, 12, 31)))
+@given(
+    st.datetimes(
+        min_value=__import__("datetime").datetime(1000, 1, 1),
+        max_value=__import__("datetime").datetime(9999, 12, 31),
+    )
+)
 def test_time_parsing_matches_strptime(moment: object) -> None:
     from datetime import UTC, datetime
 
@@ -178,8 +182,17 @@ def test_time_parsing_matches_strptime(moment: object) -> None:
     assert times.fmt(expected) == text if expected >= 0 else True
 
 
-@pytest.mark.parametrize("bad", ["2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z",
-                                 "2025-01-01T24:00:00Z", "2025-01-01 00:00:00Z", "x", ""])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "2025-02-30T00:00:00Z",
+        "2025-13-01T00:00:00Z",
+        "2025-01-01T24:00:00Z",
+        "2025-01-01 00:00:00Z",
+        "x",
+        "",
+    ],
+)
 def test_time_parsing_rejects_invalid(bad: str) -> None:
     from repobus.records import times
 

@@ -23,7 +23,7 @@ from repobus.errors import (
     StaleTokenError,
     UsageError,
 )
-from repobus.records import layout, lease, names, required, times
+from repobus.records import lease, names, required, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -194,22 +194,15 @@ class Bus(Events):
     def _checked(self, slot: Slot | None) -> Slot | None:
         lacking = required.missing("claim", slot.record) if slot is not None else []
         if slot is not None and lacking:
-            where = (
-                layout.bus_path(layout.slot_file("claims", slot.key))
-                if self.store.kind == "dir"
-                else f"{layout.ROOT}/claims/{slot.key}"
-            )
             raise CorruptError(
-                required.refusal("claim", where, lacking[0]),
+                required.refusal("claim", self.store.where("claims", slot.key), lacking[0]),
                 hint="run `repobus verify`; restore or release the claim",
             )
         return slot
 
     @property
     def has_remote(self) -> bool:
-        return getattr(self.store, "remote", None) is not None and not getattr(
-            self.store, "offline", False
-        )
+        return self.store.remote_name is not None and not self.store.offline
 
     def _fresh(self, task: str, check: Any) -> Any:
         """Run a check on the local state; with a remote, re-run it once on the remote's

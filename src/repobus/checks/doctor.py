@@ -64,10 +64,8 @@ def diagnose(bus: Bus, fix: bool = False) -> list[dict[str, str]]:
 
 def _unpushed(bus: Bus) -> dict[str, str]:
     """Records this clone holds that the remote does not (refused, or not reached yet)."""
-    from repobus.store.remotestore import RemoteGitStore
-
     store = bus.store
-    if not isinstance(store, RemoteGitStore):
+    if store.remote_name is None:
         return _finding("unpushed", "ok", "no remote store")
     counts = store.unpushed()
     if not counts:
@@ -76,7 +74,7 @@ def _unpushed(bus: Bus) -> dict[str, str]:
     return _finding(
         "unpushed",
         "warning",
-        f"{sum(counts.values())} record(s) not on remote '{store.remote.name}' yet ({what}); "
+        f"{sum(counts.values())} record(s) not on remote '{store.remote_name}' yet ({what}); "
         "run `repobus sync` (it says why, if the remote refuses them)",
     )
 
@@ -305,7 +303,7 @@ def _hook_python(path: Path, text: str) -> dict[str, str]:
 # -- the derived index ---------------------------------------------------------------------------
 def _index(bus: Bus, fix: bool) -> dict[str, str]:
     store: Any = bus.store
-    if getattr(store, "kind", "") != "git" or not getattr(store, "use_index", False):
+    if not store.use_index:
         return _finding("index", "ok", "no derived index for this backend")
     from repobus.store.index import SCHEMA
 
@@ -360,7 +358,7 @@ def _skew(bus: Bus) -> dict[str, str]:
     from repobus.store.remotesync import verify_remote_clock
 
     store: Any = bus.store
-    if getattr(store, "remote", None) is None:
+    if store.remote_name is None:
         return _finding("clock", "ok", "no remote to compare clocks with")
     try:
         store.remote.fetch()

@@ -54,7 +54,7 @@ def _rel(bus: Bus, paths: list[Path]) -> str:
 
 
 def locks(bus: Bus, fix: bool) -> list[dict[str, str]]:
-    if getattr(bus.store, "kind", "") == "dir":
+    if bus.store.refs_root is None:  # no ref locks: the store's flocks die with their writer
         return [_finding("locks", "ok", "dir backend: flocks are released by the kernel")]
     locks = lock_files(bus)
     if not locks:

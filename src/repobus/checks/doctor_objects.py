@@ -22,7 +22,7 @@ def bus_objects(bus: Bus, fix: bool) -> dict[str, str]:
     from repobus.store import housekeeping
 
     store: Any = bus.store
-    if getattr(store, "kind", "") != "git":
+    if store.refs_root is None:
         return _finding(OBJECTS_CHECK, "ok", "dir backend: no git objects")
     heads = store.all_heads()
     damaged = housekeeping.scan(store.repo, heads)
@@ -30,7 +30,7 @@ def bus_objects(bus: Bus, fix: bool) -> dict[str, str]:
         return _finding(
             OBJECTS_CHECK, "ok", f"every commit of the {len(heads)} bus chain(s) is here"
         )
-    if fix and getattr(store, "remote", None) is not None:
+    if fix and store.remote_name is not None:
         done: dict[str, str] = {}
         for _ in range(2):  # again once: git refuses a fetch while another chain is damaged
             done.update((d.ref, _refetch(store, d)) for d in damaged)
@@ -126,8 +126,7 @@ def loose_objects(bus: Bus, fix: bool) -> dict[str, str]:
     """git's estimate of loose objects against the bus's packing threshold and gc.auto."""
     from repobus.store import housekeeping
 
-    store: Any = bus.store
-    if getattr(store, "kind", "") != "git":
+    if bus.store.refs_root is None:
         return _finding("loose objects", "ok", "dir backend: no git objects")
     raw = bus.cfg.raw.get("packthreshold")
     if raw is not None and not raw.strip().isdigit():

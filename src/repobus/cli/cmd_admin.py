@@ -24,7 +24,8 @@ def check(ctx: Ctx) -> int:
     else:
         store = bus.store
         try:
-            files = chk.read_tree(store.base) if store.kind == "dir" else views.tree(bus)
+            root = store.files_root
+            files = chk.read_tree(root) if root is not None else views.tree(bus)
         except CorruptError as exc:
             files, errors = {}, [exc.message]
     found, counts = chk.check_files(files)
@@ -82,7 +83,8 @@ def export(ctx: Ctx) -> int:
         from repobus.errors import UsageError
 
         raise UsageError(f"--to must be a directory: {ctx.to} is a file")
-    if bus.store.kind == "dir" and dest == bus.store.base.resolve():
+    root = bus.store.files_root
+    if root is not None and dest == root.resolve():
         ctx.emit({"to": str(dest), "written": 0}, f"the dir backend already lives in {dest}")
         return 0
     counts = views.export(bus, dest)

@@ -1,8 +1,10 @@
-"""claim, renew, pause, release: parse -> one bus call -> render."""
+"""claim, renew, pause, release: parse -> one use case (playbook/doors.py) -> render."""
 
 from __future__ import annotations
 
+from repobus.cli.lifecycle import door
 from repobus.cli.runner import Ctx
+from repobus.playbook import doors
 from repobus.records import names, times
 
 TYPE_CHECKING = False
@@ -24,12 +26,8 @@ def _lease(rec: dict[str, Any]) -> str:
 
 
 def claim(ctx: Ctx) -> int:
-    bus = ctx.bus()
-    if ctx.values.get("allow_unassigned") and bus.cfg.require_assignment:
-        from repobus.bus import with_config
-
-        bus = with_config(bus, require_assignment=False)
-    slot = bus.claim(
+    slot = doors.claim(
+        door(ctx),
         ctx.agent(),
         ctx.task,
         plan=names.plan_id(ctx.plan),
@@ -37,6 +35,7 @@ def claim(ctx: Ctx) -> int:
         notes=ctx.notes,
         clear_notes=ctx.clear_notes,
         ttl=_ttl(ctx),
+        allow_unassigned=bool(ctx.values.get("allow_unassigned")),
     )
     rec = slot.record
     head = (
@@ -53,12 +52,12 @@ def claim(ctx: Ctx) -> int:
 
 
 def renew(ctx: Ctx) -> int:
-    slot = ctx.bus().renew(ctx.agent(), ctx.task, ttl=_ttl(ctx), fence=ctx.fence)
+    slot = doors.renew(door(ctx), ctx.agent(), ctx.task, ttl=_ttl(ctx), fence=ctx.fence)
     return _render(ctx, slot.record, f"Renewed {ctx.task} ({_lease(slot.record)})")
 
 
 def pause(ctx: Ctx) -> int:
-    slot = ctx.bus().pause(ctx.agent(), ctx.task, notes=ctx.notes)
+    slot = doors.pause(door(ctx), ctx.agent(), ctx.task, notes=ctx.notes)
     rec = slot.record
     return _render(
         ctx,
@@ -69,7 +68,7 @@ def pause(ctx: Ctx) -> int:
 
 
 def release(ctx: Ctx) -> int:
-    slot = ctx.bus().release(
-        ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes, fence=ctx.fence
+    slot = doors.release(
+        door(ctx), ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes, fence=ctx.fence
     )
     return _render(ctx, slot.record, f"Updated claim {ctx.task} → status={slot.record['status']}")

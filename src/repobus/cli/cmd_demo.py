@@ -60,6 +60,26 @@ def run(ctx: Ctx) -> int:
 
 
 def _demo(ctx: Ctx, tmp: Path) -> int:
+    main, trees = _setup(ctx, tmp)
+    ctx.out.write("\n# 1. All three agents claim QUEUE-001 at the same instant\n")
+    winner = _race(ctx, trees)
+    if winner is None:
+        return 1
+    losers = [a for a in AGENTS if a != winner]
+    ctx.out.write(f"\n# 2. {winner} works and logs; the others take other tasks\n")
+    _log(ctx, trees[winner], winner, "status", "tests written, implementation half done")
+    for n, agent in enumerate(losers, start=2):
+        _step(ctx, trees[agent], agent, "claim", "--task", f"QUEUE-00{n}")
+    _takeover(ctx, trees, winner, losers[0])
+    _finish(ctx, trees, losers[0], losers[1])
+    ctx.out.write("\n# 6. The status table, seen from any worktree, and the verify result\n")
+    _step(ctx, main, "alpha", "status", "--limit", "10")
+    rc = _step(ctx, main, "alpha", "verify")
+    return 0 if rc == 0 else 1
+
+
+def _setup(ctx: Ctx, tmp: Path) -> tuple[Path, dict[str, Path]]:
+    """A repository with one worktree per agent, set up by alpha."""
     main = tmp / "main"
     _git(tmp, "init", "-q", "-b", "main", str(main))
     _git(
@@ -80,85 +100,48 @@ def _demo(ctx: Ctx, tmp: Path) -> int:
         _git(main, "worktree", "add", "-q", "-b", f"agent/{agent}/work", str(trees[agent]))
     ctx.out.write(f"# A repository with three worktrees, one per agent: {tmp}\n")
     _step(ctx, main, "alpha", "init")
+    return main, trees
 
-    ctx.out.write("\n# 1. All three agents claim QUEUE-001 at the same instant\n")
+
+def _race(ctx: Ctx, trees: dict[str, Path]) -> str | None:
+    """Every agent claims QUEUE-001 at once; the one winner, or None (said) if not one."""
     procs = {a: _repobus(trees[a], a, "claim", "--task", "QUEUE-001") for a in AGENTS}
     results = {a: (p.wait(timeout=60), p.communicate()) for a, p in procs.items()}
     winners = [a for a, (rc, _) in results.items() if rc == 0]
     if len(winners) != 1:
         ctx.out.write(f"    expected exactly one winner, got {winners}\n")
-        return 1
-    winner = winners[0]
+        return None
     for agent, (rc, (out, err)) in results.items():
         verdict = "won" if rc == 0 else f"lost (exit {rc}): {(err or out).strip().splitlines()[0]}"
         ctx.out.write(f"    {agent}: {verdict}\n")
-    losers = [a for a in AGENTS if a != winner]
+    return winners[0]
 
-    ctx.out.write(f"\n# 2. {winner} works and logs; the others take other tasks\n")
-    _step(
-        ctx,
-        trees[winner],
-        winner,
-        "log",
-        "--event",
-        "status",
-        "--task",
-        "QUEUE-001",
-        "--summary",
-        "tests written, implementation half done",
-    )
-    for n, agent in enumerate(losers, start=2):
-        _step(ctx, trees[agent], agent, "claim", "--task", f"QUEUE-00{n}")
 
-    rescuer = losers[0]
+def _log(ctx: Ctx, cwd: Path, agent: str, event: str, summary: str) -> None:
+    _step(ctx, cwd, agent, "log", "--event", event, "--task", "QUEUE-001", "--summary", summary)
+
+
+def _takeover(ctx: Ctx, trees: dict[str, Path], winner: str, rescuer: str) -> None:
+    """The winner crashes; the rescuer pauses and takes over; the winner is locked out."""
     ctx.out.write(
         f"\n# 3. {winner} crashes. {rescuer} pauses its claim with notes and takes it over\n"
     )
-    _step(
-        ctx,
-        trees[rescuer],
-        rescuer,
-        "pause",
-        "--task",
-        "QUEUE-001",
-        "--notes",
-        f"{winner} stopped responding; tests are in place",
-    )
+    notes = f"{winner} stopped responding; tests are in place"
+    _step(ctx, trees[rescuer], rescuer, "pause", "--task", "QUEUE-001", "--notes", notes)
     _step(ctx, trees[rescuer], rescuer, "claim", "--task", "QUEUE-001")
-
     ctx.out.write(f"\n# 4. {winner} comes back with its old fencing token: locked out\n")
-    _step(
-        ctx,
-        trees[winner],
-        winner,
-        "log",
-        "--event",
-        "status",
-        "--task",
-        "QUEUE-001",
-        "--summary",
-        "still working",
-    )
+    _log(ctx, trees[winner], winner, "status", "still working")
     _step(ctx, trees[winner], winner, "renew", "--task", "QUEUE-001", "--fence", "1")
 
+
+def _finish(ctx: Ctx, trees: dict[str, Path], rescuer: str, other: str) -> None:
     ctx.out.write("\n# 5. Work is finished and released\n")
-    _step(
-        ctx,
-        trees[rescuer],
-        rescuer,
-        "log",
-        "--event",
-        "complete",
-        "--task",
-        "QUEUE-001",
-        "--summary",
-        "merged",
-    )
+    _log(ctx, trees[rescuer], rescuer, "complete", "merged")
     _step(ctx, trees[rescuer], rescuer, "release", "--task", "QUEUE-001", "--status", "done")
     _step(
         ctx,
-        trees[losers[1]],
-        losers[1],
+        trees[other],
+        other,
         "release",
         "--task",
         "QUEUE-003",
@@ -167,8 +150,3 @@ def _demo(ctx: Ctx, tmp: Path) -> int:
         "--notes",
         "blocked on QUEUE-001 review",
     )
-
-    ctx.out.write("\n# 6. The status table, seen from any worktree, and the verify result\n")
-    _step(ctx, main, "alpha", "status", "--limit", "10")
-    rc = _step(ctx, main, "alpha", "verify")
-    return 0 if rc == 0 else 1

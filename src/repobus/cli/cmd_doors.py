@@ -6,6 +6,7 @@ import importlib
 import secrets
 from types import ModuleType
 
+from repobus.cli.lifecycle import allow_stale
 from repobus.cli.runner import Ctx
 from repobus.errors import SetupError, UsageError
 
@@ -40,6 +41,7 @@ def serve(ctx: Ctx) -> int:
         allow_writes=ctx.allow_writes,
         token=token,
         agent=_writer(ctx) if ctx.allow_writes else "human",
+        allow_stale=allow_stale(ctx),  # REPOBUS_ALLOW_STALE_SESSION, as for the CLI
     )
     try:
         sock = app.bind(ctx.host, ctx.port)
@@ -72,7 +74,10 @@ def serve(ctx: Ctx) -> int:
 def mcp(ctx: Ctx) -> int:
     server = _extra("repobus.mcp.server", "mcp", ("mcp", "mcp_types", "pydantic", "anyio"))
     bus = ctx.bus()
-    server.build(bus, agent=ctx.values.get("agent"), env_agent=ctx.env.get("REPOBUS_AGENT")).run(
-        "stdio"
-    )
+    server.build(
+        bus,
+        agent=ctx.values.get("agent"),
+        env_agent=ctx.env.get("REPOBUS_AGENT"),
+        allow_stale=allow_stale(ctx),
+    ).run("stdio")
     return 0

@@ -8,9 +8,11 @@ from repobus.records import names, times
 
 def log(ctx: Ctx) -> int:
     from repobus.bus import parse_pairs
+    from repobus.cli.lifecycle import door
+    from repobus.playbook import doors
 
-    bus = ctx.bus()
-    entry = bus.log(
+    entry = doors.log(
+        door(ctx),
         ctx.agent(),
         ctx.event,
         ctx.summary,
@@ -59,10 +61,8 @@ def _note_unpushed(ctx: Ctx) -> None:
     bus = ctx.bus()
     if not bus.cfg.remote:
         return  # no remote: nothing can be unpushed, and the remote store is not loaded
-    from repobus.store.remotestore import RemoteGitStore
-
     store = bus.store
-    if not isinstance(store, RemoteGitStore):
+    if store.remote_name is None:
         return
     import os
 
@@ -73,7 +73,7 @@ def _note_unpushed(ctx: Ctx) -> None:
     counts = store.unpushed()
     if counts:
         what = ", ".join(f"{chain} ({n})" for chain, n in sorted(counts.items()))
-        ctx.note(f"note: records not on remote '{store.remote.name}' yet: {what}; `repobus sync`")
+        ctx.note(f"note: records not on remote '{store.remote_name}' yet: {what}; `repobus sync`")
 
 
 def watch(ctx: Ctx) -> int:
@@ -139,7 +139,7 @@ def _fetch(ctx: Ctx) -> None:
     from repobus.errors import RemoteError, SetupError
 
     store = ctx.bus().store
-    if getattr(store, "remote", None) is None:
+    if store.remote_name is None:
         raise SetupError(
             "no remote configured for the bus", hint="run `repobus init --remote origin`"
         )

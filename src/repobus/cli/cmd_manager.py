@@ -110,16 +110,7 @@ def heartbeat(ctx: Ctx) -> int:
             build_event(agent, "alert", summary, receipts=["-"], ts=times.fmt(now), **alert)
         if not ctx.no_bus_message:
             bus.check_send(agent, ctx.message_task, ctx.message_type)
-    if ctx.values.get("alert_dir"):
-        folder = Path(ctx.alert_dir)
-        folder = folder if folder.is_absolute() else root / folder
-    else:
-        folder = (
-            root / "_report" / "agent" / agent / "heartbeat"
-            if agent
-            else root / "_report" / "heartbeat"
-        )
-    path = hb.write_receipt(folder, rep, now)
+    path = hb.write_receipt(_alert_dir(ctx, root, agent), rep, now)
     rel = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
     lines = [("Alerts emitted" if rep["alerts"] else "Heartbeat OK") + f"; receipt at {rel}"]
     lines += [
@@ -145,6 +136,17 @@ def heartbeat(ctx: Ctx) -> int:
     order = {"low": 0, "medium": 1, "high": 2}
     fail = ctx.fail_on != "never" and order[rep["severity"]] >= order[ctx.fail_on]
     return 1 if fail else 0
+
+
+def _alert_dir(ctx: Ctx, root: Path, agent: str | None) -> Path:
+    """Where the heartbeat receipt goes: --alert-dir (relative to the worktree), else the
+    agent's receipts folder, else the worktree's."""
+    if ctx.values.get("alert_dir"):
+        folder = Path(ctx.alert_dir)
+        return folder if folder.is_absolute() else root / folder
+    if agent:
+        return root / "_report" / "agent" / agent / "heartbeat"
+    return root / "_report" / "heartbeat"
 
 
 def stale(ctx: Ctx) -> int:
@@ -213,7 +215,7 @@ def mirror(ctx: Ctx) -> int:
     if res is None:
         why = (
             "the dir backend keeps _bus/ itself"
-            if bus.store.kind == "dir"
+            if bus.store.files_root is not None
             else "repobus is not set up here (repobus init), or repobus.mirror is false"
         )
         ctx.emit({"mirror": None, "why": why}, f"No mirror: {why}")

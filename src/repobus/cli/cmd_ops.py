@@ -10,7 +10,7 @@ from repobus.errors import SetupError
 
 def reindex(ctx: Ctx) -> int:
     bus = ctx.bus()
-    index = getattr(bus.store, "index", None)
+    index = bus.store.index
     if index is None:
         raise SetupError("the dir backend keeps no index: its files are read directly")
     tty = ctx.err.isatty() and not ctx.json

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 def _remote_store(ctx: Ctx) -> Any:
     bus = ctx.bus()
     if ctx.values.get("remote"):
-        from repobus.store.remotestore import RemoteGitStore
+        from repobus.store import open_store
 
-        bus.store = RemoteGitStore(bus.repo, bus.cfg.replace(remote=ctx.remote))
-    if getattr(bus.store, "remote", None) is None:
+        # --remote NAME: the git backend with that remote as the arbiter, whatever the
+        # clone's own settings name
+        bus.store = open_store(bus.repo, bus.cfg.replace(remote=ctx.remote), backend="git")
+    if bus.store.remote_name is None:
         raise SetupError(
             "no remote configured for the bus",
             hint="run `repobus init --remote origin` (or pass --remote NAME)",
@@ -47,6 +49,28 @@ def sync(ctx: Ctx) -> int:
             hint="your local copy now shows the winner; pick another task",
         )
     return 1 if report.refused else 0
+
+
+def archive(ctx: Ctx) -> int:
+    """Move the finished slots into the archive now (the first time on a remote)."""
+    from repobus.store.archive import REF
+
+    store = ctx.bus().store
+    if store.refs_root is None:
+        ctx.emit(
+            {"archived": 0, "ref": None},
+            "nothing to archive: this backend keeps each claim as a file under _bus/",
+        )
+        return 0
+    if ctx.err.isatty() and not ctx.json:
+        ctx.err.write("Archiving finished claims and assignments…\n")
+    moved = store.archive_finished(force=True)
+    where = f" on remote '{store.remote_name}' and here" if store.remote_name else ""
+    ctx.emit(
+        {"archived": moved, "ref": REF, "remote": store.remote_name},
+        f"archived {moved} finished claim(s) and assignment(s) into {REF}{where}",
+    )
+    return 0
 
 
 def _sync_text(report: Any) -> str:

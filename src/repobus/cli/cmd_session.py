@@ -35,7 +35,7 @@ def _bus_sync(ctx: Ctx) -> str | None:
     from repobus.cli.spec import defaults
 
     cmd = TABLE.get("sync")
-    if cmd is None or getattr(ctx.bus().store, "remote", None) is None:
+    if cmd is None or ctx.bus().store.remote_name is None:
         return None
     values = defaults(cmd)
     values["repo"] = ctx.values.get("repo")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from repobus.cli.lifecycle import door
 from repobus.cli.runner import Ctx
 from repobus.records import names, times
 
 
 def assign(ctx: Ctx) -> int:
-    from repobus.playbook import tasks
+    from repobus.playbook import doors
 
-    bus = ctx.bus()
     manager = ctx.agent()
-    slot, entry = tasks.assign(
-        bus,
+    slot, entry = doors.assign(
+        door(ctx),
         manager,
         ctx.task,
         ctx.engineer,
@@ -35,9 +35,9 @@ def assign(ctx: Ctx) -> int:
 
 
 def ack(ctx: Ctx) -> int:
-    from repobus.playbook import tasks
+    from repobus.playbook import doors
 
-    rec = tasks.ack(ctx.bus(), ctx.agent(), ctx.task, ctx.values.get("note"))
+    rec = doors.ack(door(ctx), ctx.agent(), ctx.task, ctx.values.get("note"))
     ctx.emit(
         rec, f"Acknowledged {rec['task_id']}: ack event logged, message sent to the manager's inbox"
     )
@@ -76,9 +76,10 @@ def queue(ctx: Ctx) -> int:
 
 def send(ctx: Ctx) -> int:
     from repobus.bus import parse_pairs
+    from repobus.playbook import doors
 
-    bus = ctx.bus()
-    entry = bus.send(
+    entry = doors.send(
+        door(ctx),
         ctx.agent(),
         ctx.task,
         ctx.type,

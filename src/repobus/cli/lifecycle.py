@@ -1,5 +1,7 @@
 """What runs around every command: the session guard before a bus write (when the
 repository's policy asks for it) and the `_bus/` mirror refresh after a command succeeded.
+Both rules live in the use-case layer (playbook/doors.py, which the MCP server and the
+dashboard call too); this module says which commands they apply to and when.
 
 A failed command writes nothing, so the mirror is refreshed only after success; a mirror
 that cannot be refreshed never fails the command (a warning goes to stderr).
@@ -10,6 +12,8 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from repobus.playbook.doors import Door
 
 # Commands that write to the bus as an agent: they need a session when the guard is on.
 GUARDED = frozenset({"claim", "renew", "pause", "release", "log", "send", "assign", "ack", "pr"})
@@ -62,53 +66,66 @@ def needs_session(name: str, values: dict[str, Any]) -> bool:
     return name in GUARDED or bool(_writes_with(name, values))
 
 
+def allow_stale(ctx: Any) -> bool:
+    """The override of a stale session: --allow-stale-session, or REPOBUS_ALLOW_STALE_SESSION
+    in the environment (which `repobus mcp` and `repobus serve` pass on to their writes)."""
+    return (
+        bool(ctx.values.get("allow_stale_session"))
+        or ctx.env.get("REPOBUS_ALLOW_STALE_SESSION", "").strip().lower() in _TRUE
+    )
+
+
+def door(ctx: Any) -> Door:
+    """The command's call through the use-case layer (playbook/doors.py), made on first use:
+    the handler's writes and these hooks share it, so the writer is admitted once and the
+    mirror refreshed once."""
+    got: Door | None = vars(ctx).get("_door")
+    if got is None:
+        from repobus.playbook.doors import Door
+
+        got = Door(
+            ctx.bus(),
+            context=ctx.values.get("compat") or f"repobus {ctx.command}",
+            max_age=ctx.values.get("session_max_age"),
+            allow_stale=allow_stale(ctx),
+        )
+        vars(ctx)["_door"] = got
+    return got
+
+
 def before(cmd: Any, ctx: Any) -> None:
     if ctx.values.get("manager") and not ctx.values.get("agent"):
         ctx.values["agent"] = ctx.values["manager"]  # assign/report: --manager acts as --agent
     if not needs_session(cmd.name, ctx.values):
         return
-    from repobus.git import policy
-
-    bus = ctx.bus()
-    if not policy.session_guard(bus.cfg):
-        return
-    from repobus.playbook import guard
-
-    agent = ctx.agent()
-    max_age = ctx.values.get("session_max_age") or bus.cfg.session_max_age
-    if not isinstance(max_age, int) or max_age <= 0:
-        from repobus.errors import UsageError
-
-        raise UsageError(f"--session-max-age must be a positive number of seconds, got {max_age}")
-    allow = (
-        bool(ctx.values.get("allow_stale_session"))
-        or ctx.env.get("REPOBUS_ALLOW_STALE_SESSION", "").strip().lower() in _TRUE
-    )
-    guard.ensure_recent_session(
-        bus.repo.root,
-        agent,
-        now=bus.clock(),
-        max_age=max_age,
-        allow_stale=allow,
-        context=ctx.values.get("compat") or f"repobus {cmd.name}",
-    )
+    # The guard runs before the handler reads its own options, so a write without a session
+    # is refused as such whatever else is wrong with it; the handler's use case then finds
+    # its writer admitted and does not judge (or record) it twice.
+    call = door(ctx)
+    if call.guarded():
+        call.admit(ctx.agent())
 
 
 def after(cmd: Any, ctx: Any, code: int) -> None:
     if code != 0 or cmd.name in ("demo",):
         return
+    from repobus.errors import SetupError
+
     try:
-        from repobus.errors import SetupError
-        from repobus.views import mirror
-
-        try:
-            bus = ctx.bus()
-        except SetupError:
-            return
-        mirror.refresh(bus)
+        call = door(ctx)
+    except SetupError:
+        return
     except Exception as exc:  # the mirror is a convenience: never fail the command for it
-        ctx.note(f"warning: the _bus/ mirror was not refreshed: {exc}")
-        if ctx.values.get("debug"):
-            import traceback
+        _warn(ctx, exc, f"the _bus/ mirror was not refreshed: {exc}")
+        return
+    call.finish()  # a no-op when the command's write already refreshed it
+    for failure, text in zip(call.failures, call.warnings, strict=True):
+        _warn(ctx, failure, text)
 
-            traceback.print_exception(exc, file=ctx.err)
+
+def _warn(ctx: Any, exc: Exception, text: str) -> None:
+    ctx.note(f"warning: {text}")
+    if ctx.values.get("debug"):
+        import traceback
+
+        traceback.print_exception(exc, file=ctx.err)

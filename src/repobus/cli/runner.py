@@ -51,14 +51,13 @@ class Ctx:
             )
             for text in notes:  # now: the command may still fail, the set-up stays done
                 self.note(f"note: {text}")
-            if self.values.get("offline") and hasattr(self._bus.store, "offline"):
+            if self.values.get("offline"):  # a store without a remote ignores it
                 self._bus.store.offline = True
         return self._bus
 
     def flush_notes(self) -> None:
         """What the store wants the person to know (records queued, offline changes)."""
-        store = getattr(self._bus, "store", None)
-        for text in getattr(store, "notes", ()):
+        for text in self._bus.store.notes if self._bus is not None else ():
             self.err.write(f"note: {text}\n")
 
     def agent(self) -> str:

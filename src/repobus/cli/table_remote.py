@@ -1,4 +1,4 @@
-"""Commands for working across machines: sync, doctor."""
+"""Commands for working across machines: sync, archive, doctor."""
 
 from __future__ import annotations
 
@@ -18,6 +18,19 @@ COMMANDS = [
         "offline claim lost to another agent, 1 when the remote rewrote history, 6 when the "
         "remote is unreachable.",
         examples=("repobus sync", "repobus sync --json"),
+    ),
+    Command(
+        "archive",
+        "Move finished claims out of the refs every push and fetch pays for.",
+        "repobus.cli.cmd_remote:archive",
+        needs_agent=False,
+        doc="Claims released or done, and their tasks' assignments, move from their own refs "
+        "into one archive ref, refs/repobus/archive (docs/storage.md); status, history, "
+        "verify, export, the mirror and check read them as before, and a task claimed again "
+        "continues its chain and fencing token. A local bus does this by itself, in batches; "
+        "with a remote, run it once (it makes the archive on the remote, and from then on "
+        "every clone moves finished work in batches) after every clone runs this version.",
+        examples=("repobus archive", "repobus archive --json"),
     ),
     Command(
         "doctor",

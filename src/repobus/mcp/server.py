@@ -3,11 +3,16 @@
 Identity: a tool's `agent` argument, else `--agent`, else `REPOBUS_AGENT`, else the worktree's
 AGENT_MANIFEST.json (resolved on each call, so a manifest written later is seen).  Tool calls
 run one at a time against the bus (a lock), because the SDK runs sync tools in threads.
+
+Every write goes through the use cases the CLI runs (playbook/doors.py): the session guard
+judges the identity the call acts as, at each call, against the repository's policy; the
+`_bus/` mirror is refreshed after the write (a refresh that failed comes back as `warnings`);
+`assign` updates `agents/tasks/tasks.json`.
 """
 
 from __future__ import annotations
 
-import functools
+import inspect
 import json
 import threading
 from collections.abc import Callable
@@ -28,6 +33,7 @@ except ModuleNotFoundError as exc:  # mcp 1.x names it FastMCP
 
 from repobus.bus import Bus
 from repobus.errors import BusError
+from repobus.playbook import doors
 from repobus.playbook.session import resolve_agent
 from repobus.records import names, times
 from repobus.views import fleet
@@ -52,179 +58,241 @@ def _ttl(ttl: str | None) -> int | None:
     return times.parse_duration(ttl, "ttl") if ttl else None
 
 
-def build(bus: Bus, *, agent: str | None = None, env_agent: str | None = None) -> Any:
-    """The server with its tools and resources; `.run("stdio")` serves it."""
-    srv = _Server("repobus", instructions=INSTRUCTIONS, log_level="WARNING")
-    lock = threading.Lock()
+class Tools:
+    """What every tool call shares: the bus, the server's identity, the lock that runs the
+    calls one at a time, and the override of a stale session given at start."""
 
-    def who(given: str | None) -> str:
-        return resolve_agent(bus.repo.root, given or agent, env_agent)
+    def __init__(
+        self, bus: Bus, agent: str | None, env_agent: str | None, allow_stale: bool
+    ) -> None:
+        self.bus = bus
+        self.agent = agent
+        self.env_agent = env_agent
+        self.allow_stale = allow_stale
+        self.lock = threading.Lock()
 
-    def tool(description: str) -> Callable[[Callable[..., Json]], Callable[..., Json]]:
-        def register(fn: Callable[..., Json]) -> Callable[..., Json]:
-            @functools.wraps(fn)
-            def run(*args: Any, **kw: Any) -> Json:
-                try:
-                    with lock:
-                        return fn(*args, **kw)
-                except BusError as exc:
-                    raise ToolError(error_text(exc)) from None
+    def who(self, given: str | None) -> str:
+        return resolve_agent(self.bus.repo.root, given or self.agent, self.env_agent)
 
-            srv.tool(name=fn.__name__, description=description, structured_output=True)(run)
-            return fn
+    def door(self, tool: str) -> doors.Door:
+        """One tool call through the use-case layer: the session guard judges the identity
+        the call acts as, against the repository's policy as it is now."""
+        return doors.Door.serving(self.bus, "repobus mcp", tool, allow_stale=self.allow_stale)
 
-        return register
-
-    def slot_view(slot: Any) -> Json:
-        rec = views.claim_view(bus, slot, bus.clock())
+    def slot_view(self, slot: Any) -> Json:
+        rec = views.claim_view(self.bus, slot, self.bus.clock())
         return {k: v for k, v in rec.items() if k != "_path"}
 
-    @tool(
+
+def _done(call: doors.Door, result: Json) -> Json:
+    """The result of a write; what failed after it (the mirror) comes back as `warnings`."""
+    return {**result, "warnings": list(call.warnings)} if call.warnings else result
+
+
+# -- tools: module functions whose parameters after the first are the tool's arguments -------
+def claim(
+    t: Tools,
+    task: str,
+    plan: str | None = None,
+    branch: str | None = None,
+    notes: str | None = None,
+    ttl: str | None = None,
+    agent: str | None = None,
+) -> Json:
+    me, call = t.who(agent), t.door("claim")
+    slot = doors.claim(
+        call, me, task, plan=names.plan_id(plan), branch=branch, notes=notes, ttl=_ttl(ttl)
+    )
+    return _done(call, t.slot_view(slot))
+
+
+def renew(
+    t: Tools, task: str, fence: int | None = None, ttl: str | None = None, agent: str | None = None
+) -> Json:
+    me, call = t.who(agent), t.door("renew")
+    return _done(call, t.slot_view(doors.renew(call, me, task, ttl=_ttl(ttl), fence=fence)))
+
+
+def release(
+    t: Tools,
+    task: str,
+    status: str = "done",
+    notes: str | None = None,
+    fence: int | None = None,
+    agent: str | None = None,
+) -> Json:
+    me, call = t.who(agent), t.door("release")
+    slot = doors.release(call, me, task, status=status, notes=notes, fence=fence)
+    return _done(call, t.slot_view(slot))
+
+
+def pause(t: Tools, task: str, notes: str, agent: str | None = None) -> Json:
+    me, call = t.who(agent), t.door("pause")
+    return _done(call, t.slot_view(doors.pause(call, me, task, notes=notes)))
+
+
+def log_event(
+    t: Tools,
+    event: str,
+    summary: str,
+    task: str | None = None,
+    receipts: list[str] | None = None,
+    severity: str | None = None,
+    fence: int | None = None,
+    extra: dict[str, str] | None = None,
+    agent: str | None = None,
+) -> Json:
+    me, call = t.who(agent), t.door("log_event")
+    entry = doors.log(
+        call,
+        me,
+        event,
+        summary,
+        task=task,
+        receipts=receipts,
+        severity=severity,
+        extra=extra,
+        fence=fence,
+    )
+    return _done(call, entry.record)
+
+
+def send_message(
+    t: Tools,
+    task: str,
+    type: str,
+    summary: str,
+    to: str | None = None,
+    receipts: list[str] | None = None,
+    agent: str | None = None,
+) -> Json:
+    me, call = t.who(agent), t.door("send_message")
+    entry = doors.send(call, me, task, type, summary, to=to, receipts=receipts)
+    return _done(call, entry.record)
+
+
+def inbox(t: Tools, task: str | None = None, limit: int = 20, agent: str | None = None) -> Json:
+    if task:
+        return {"task_id": task, "messages": t.bus.messages(task=names.task_id(task), limit=limit)}
+    me = t.who(agent)
+    return {"agent_id": me, "messages": t.bus.messages(to=me, limit=limit)}
+
+
+def status(
+    t: Tools, limit: int = 10, active_only: bool = False, agents: list[str] | None = None
+) -> Json:
+    return views.status(
+        t.bus,
+        limit=limit,
+        active_only=active_only,
+        agents=[names.agent_id(a) for a in agents or []],
+    )
+
+
+def assign(
+    t: Tools,
+    task: str,
+    engineer: str,
+    plan: str | None = None,
+    note: str | None = None,
+    force: bool = False,
+    agent: str | None = None,
+) -> Json:
+    """Through the use case the CLI runs, so `agents/tasks/tasks.json` is updated too."""
+    me, call = t.who(agent), t.door("assign")
+    slot, _ = doors.assign(
+        call, me, task, engineer, plan=names.plan_id(plan), note=note, force=force
+    )
+    return _done(call, slot.record)
+
+
+def report(t: Tools, events_per_task: int = 3) -> Json:
+    return summary(t.bus, events_per_task)
+
+
+_HISTORY_KEYS = (
+    "updated_at",
+    "op",
+    "by",
+    "agent_id",
+    "status",
+    "fencing_token",
+    "previous_holder",
+    "lease_expires_at",
+    "notes",
+)
+
+
+def task_history(t: Tools, task: str, limit: int = 20) -> Json:
+    tid = names.task_id(task)
+    cur = t.bus.store.get("claims", tid)
+    hist = [
+        {k: s.record[k] for k in _HISTORY_KEYS if k in s.record}
+        for s in t.bus.store.history("claims", tid)
+    ]
+    events = [e.record for e in t.bus.store.tail("events") if e.record.get("task_id") == tid]
+    return {
+        "task_id": tid,
+        "claim": t.slot_view(cur) if cur else None,
+        "history": hist,
+        "events": events[-limit:],
+        "thread": t.bus.messages(task=tid, limit=limit),
+    }
+
+
+TOOLS: tuple[tuple[Callable[..., Json], str], ...] = (
+    (
+        claim,
         "Claim a task as a lease; exactly one agent wins. Returns fencing_token and "
-        "lease_expires_at. ttl like 30m or 2h."
-    )
-    def claim(
-        task: str,
-        plan: str | None = None,
-        branch: str | None = None,
-        notes: str | None = None,
-        ttl: str | None = None,
-        agent: str | None = None,
-    ) -> Json:
-        return slot_view(
-            bus.claim(
-                who(agent),
-                task,
-                plan=names.plan_id(plan),
-                branch=branch,
-                notes=notes,
-                ttl=_ttl(ttl),
-            )
-        )
-
-    @tool("Renew your lease on a task (heartbeat).")
-    def renew(
-        task: str, fence: int | None = None, ttl: str | None = None, agent: str | None = None
-    ) -> Json:
-        return slot_view(bus.renew(who(agent), task, ttl=_ttl(ttl), fence=fence))
-
-    @tool("Release your claim: status done, released or paused.")
-    def release(
-        task: str,
-        status: str = "done",
-        notes: str | None = None,
-        fence: int | None = None,
-        agent: str | None = None,
-    ) -> Json:
-        return slot_view(bus.release(who(agent), task, status=status, notes=notes, fence=fence))
-
-    @tool(
+        "lease_expires_at. ttl like 30m or 2h.",
+    ),
+    (renew, "Renew your lease on a task (heartbeat)."),
+    (release, "Release your claim: status done, released or paused."),
+    (
+        pause,
         "Pause a claim with notes on the state of the work (any agent may, e.g. after a "
-        "crash); a paused claim can be taken over."
-    )
-    def pause(task: str, notes: str, agent: str | None = None) -> Json:
-        return slot_view(bus.pause(who(agent), task, notes=notes))
-
-    @tool("Append an event (status, complete, audit ... on a task must come from its holder).")
-    def log_event(
-        event: str,
-        summary: str,
-        task: str | None = None,
-        receipts: list[str] | None = None,
-        severity: str | None = None,
-        fence: int | None = None,
-        extra: dict[str, str] | None = None,
-        agent: str | None = None,
-    ) -> Json:
-        return bus.log(
-            who(agent),
-            event,
-            summary,
-            task=task,
-            receipts=receipts,
-            severity=severity,
-            extra=extra,
-            fence=fence,
-        ).record
-
-    @tool("Post a message to a task's thread, and to an agent's inbox with `to`.")
-    def send_message(
-        task: str,
-        type: str,
-        summary: str,
-        to: str | None = None,
-        receipts: list[str] | None = None,
-        agent: str | None = None,
-    ) -> Json:
-        return bus.send(who(agent), task, type, summary, to=to, receipts=receipts).record
-
-    @tool("Messages sent to you, oldest first; or a task's thread with `task`.")
-    def inbox(task: str | None = None, limit: int = 20, agent: str | None = None) -> Json:
-        if task:
-            return {
-                "task_id": task,
-                "messages": bus.messages(task=names.task_id(task), limit=limit),
-            }
-        me = who(agent)
-        return {"agent_id": me, "messages": bus.messages(to=me, limit=limit)}
-
-    @tool("Claims with lease state and seconds left, and the latest events.")
-    def status(limit: int = 10, active_only: bool = False, agents: list[str] | None = None) -> Json:
-        return views.status(
-            bus,
-            limit=limit,
-            active_only=active_only,
-            agents=[names.agent_id(a) for a in agents or []],
-        )
-
-    @tool("Assign a task to an engineer (as manager); force to take it from another.")
-    def assign(
-        task: str,
-        engineer: str,
-        plan: str | None = None,
-        note: str | None = None,
-        force: bool = False,
-        agent: str | None = None,
-    ) -> Json:
-        return bus.assign(
-            who(agent), task, engineer, plan=names.plan_id(plan), note=note, force=force
-        ).record
-
-    @tool(
+        "crash); a paused claim can be taken over.",
+    ),
+    (
+        log_event,
+        "Append an event (status, complete, audit ... on a task must come from its holder).",
+    ),
+    (send_message, "Post a message to a task's thread, and to an agent's inbox with `to`."),
+    (inbox, "Messages sent to you, oldest first; or a task's thread with `task`."),
+    (status, "Claims with lease state and seconds left, and the latest events."),
+    (assign, "Assign a task to an engineer (as manager); force to take it from another."),
+    (
+        report,
         "Compact summary: live claims with lease state, expired/stale/paused ones, "
-        "recent events per task, assignments."
+        "recent events per task, assignments.",
+    ),
+    (
+        task_history,
+        "One task: current claim, claim history (takeovers, fencing tokens), events, thread.",
+    ),
+)
+
+
+def _register(srv: _Server, t: Tools, fn: Callable[..., Json], description: str) -> None:
+    """Serve `fn` as a tool: its arguments are `fn`'s after the first (the SDK reads them from
+    the signature), each call holds the lock, and a BusError becomes a tool error."""
+    sig = inspect.signature(fn, eval_str=True)
+
+    def run(**kw: Any) -> Json:
+        try:
+            with t.lock:
+                return fn(t, **kw)
+        except BusError as exc:
+            raise ToolError(error_text(exc)) from None
+
+    run.__name__ = run.__qualname__ = fn.__name__
+    run.__signature__ = sig.replace(  # type: ignore[attr-defined]
+        parameters=list(sig.parameters.values())[1:]
     )
-    def report(events_per_task: int = 3) -> Json:
-        return summary(bus, events_per_task)
+    srv.tool(name=fn.__name__, description=description, structured_output=True)(run)
 
-    @tool("One task: current claim, claim history (takeovers, fencing tokens), events, thread.")
-    def task_history(task: str, limit: int = 20) -> Json:
-        tid = names.task_id(task)
-        cur = bus.store.get("claims", tid)
-        keep = (
-            "updated_at",
-            "op",
-            "by",
-            "agent_id",
-            "status",
-            "fencing_token",
-            "previous_holder",
-            "lease_expires_at",
-            "notes",
-        )
-        hist = [
-            {k: s.record[k] for k in keep if k in s.record}
-            for s in bus.store.history("claims", tid)
-        ]
-        events = [e.record for e in bus.store.tail("events") if e.record.get("task_id") == tid]
-        return {
-            "task_id": tid,
-            "claim": slot_view(cur) if cur else None,
-            "history": hist,
-            "events": events[-limit:],
-            "thread": bus.messages(task=tid, limit=limit),
-        }
 
+def _resources(srv: _Server, t: Tools) -> None:
     @srv.resource(
         "repobus://claims/active",
         name="active-claims",
@@ -232,8 +300,8 @@ def build(bus: Bus, *, agent: str | None = None, env_agent: str | None = None) -
         description="Active and paused claims with lease state.",
     )
     def active_claims() -> str:
-        with lock:
-            data = views.status(bus, limit=0, active_only=True)
+        with t.lock:
+            data = views.status(t.bus, limit=0, active_only=True)
         return json.dumps(data["claims"], sort_keys=True)
 
     @srv.resource(
@@ -243,10 +311,26 @@ def build(bus: Bus, *, agent: str | None = None, env_agent: str | None = None) -
         description="The 50 newest events, oldest first.",
     )
     def recent_events() -> str:
-        with lock:
-            recs = [e.record for e in bus.store.tail("events", limit=50)]
+        with t.lock:
+            recs = [e.record for e in t.bus.store.tail("events", limit=50)]
         return json.dumps(recs, sort_keys=True)
 
+
+def build(
+    bus: Bus,
+    *,
+    agent: str | None = None,
+    env_agent: str | None = None,
+    allow_stale: bool = False,
+) -> Any:
+    """The server with its tools and resources; `.run("stdio")` serves it.  `allow_stale`
+    lets every write through a stale session (recorded as session_override), as
+    REPOBUS_ALLOW_STALE_SESSION does for the CLI."""
+    srv = _Server("repobus", instructions=INSTRUCTIONS, log_level="WARNING")
+    t = Tools(bus, agent, env_agent, allow_stale)
+    for fn, description in TOOLS:
+        _register(srv, t, fn, description)
+    _resources(srv, t)
     return srv
 
 

@@ -7,19 +7,26 @@
 codes (`session_missing`, `session_invalid`, `session_stale`, plus `session_closed`) and are
 recorded in `_report/agent/<agent>/session_guard/events.jsonl`; an override is recorded as
 `session_override`.  Unlike the original, the message names the agent (no `{agent_id}`).
+
+`enforce` is the whole rule every door applies (playbook/doors.py): whether the policy asks
+for a session, the max age (the door's own, else `repobus.sessionMaxAge`; a positive number
+of seconds), the receipt, the override.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from repobus.errors import SetupError
+from repobus.errors import SetupError, UsageError
+from repobus.git import policy
 from repobus.records import layout, models, times
 from repobus.store import files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from repobus.git.config import Config
 
 RECEIPT = "manager-report-tail.txt"
 SOURCE = layout.bus_path(layout.MANAGER_REPORT)
@@ -145,8 +152,10 @@ def ensure_recent_session(
     max_age: int,
     allow_stale: bool = False,
     context: str = "bus",
+    override: str = "pass --allow-stale-session",
 ) -> Verdict:
-    """Pass, or raise SetupError (exit 5) with the original wording.  Records failures."""
+    """Pass, or raise SetupError (exit 5) with the original wording.  Records failures.
+    `override` says, in the hint, how this door lets a stale session through."""
     verdict = assess(root, agent, now, max_age)
     if verdict.ok:
         return verdict
@@ -154,6 +163,39 @@ def ensure_recent_session(
     if allow_stale:
         _record(root, agent, now, verdict, "session_override", context)
         return verdict
-    raise SetupError(
-        verdict.message, hint=f"repobus boot --agent {agent}; or pass --allow-stale-session"
+    raise SetupError(verdict.message, hint=f"repobus boot --agent {agent}; or {override}")
+
+
+def required(cfg: Config) -> bool:
+    """Whether the repository's policy asks bus writes for a session (repobus.sessionGuard)."""
+    return policy.session_guard(cfg)
+
+
+def enforce(
+    root: Path,
+    agent: str,
+    cfg: Config,
+    *,
+    now: int,
+    max_age: int | None = None,
+    allow_stale: bool = False,
+    context: str = "bus",
+    override: str = "pass --allow-stale-session",
+) -> Verdict | None:
+    """The session guard of one bus write by `agent`: None when the policy is off; else the
+    verdict, or SetupError (exit 5).  `max_age` is the door's own freshness (the CLI's
+    --session-max-age); none or 0 means the repository's `repobus.sessionMaxAge`."""
+    if not required(cfg):
+        return None
+    age = max_age or cfg.session_max_age
+    if not isinstance(age, int) or age <= 0:
+        raise UsageError(f"--session-max-age must be a positive number of seconds, got {age}")
+    return ensure_recent_session(
+        root,
+        agent,
+        now=now,
+        max_age=age,
+        allow_stale=allow_stale,
+        context=context,
+        override=override,
     )

@@ -8,6 +8,12 @@ The bus keeps two shapes of state:
 
 Every record written carries `prev_hash`, the hash of the record before it in its chain, so
 `verify` can prove nothing was edited, dropped or reordered.  The store sets it; callers don't.
+
+A store names what it can do (files_root, refs_root, remote_name, offline, notes, index,
+use_index, where, slot_versions, unpushed): callers above store/ use those members and never
+ask what class a store is or branch on its `kind`, which is a label for people only.
+`BaseStore` holds the answers of a local store with neither files nor refs of its own; each
+backend inherits it and overrides what differs.
 """
 
 from __future__ import annotations
@@ -21,7 +27,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from contextlib import AbstractContextManager
+    from pathlib import Path
     from typing import Any, Protocol
+
+    from repobus.store.index import Index
 
 else:
     Protocol = object
@@ -94,6 +103,60 @@ class Problem:
 
 class Store(Protocol):
     kind: str
+    """A label for people ("git", "dir"); never branch on it: use the members below."""
+
+    offline: bool
+    """With a remote: record writes in this clone, the next `sync` confirms them or reports
+    who won.  A store without a remote ignores it."""
+
+    notes: builtins.list[str]
+    """What the person should know about the operations so far (records queued, offline
+    changes); the CLI prints them after the command."""
+
+    use_index: bool
+    """Reads answer from the derived index (the `repobus.index` setting); False without one."""
+
+    @property
+    def files_root(self) -> Path | None:
+        """The `_bus/` directory of plain files this store reads and writes; None when the
+        records live elsewhere (then the `_bus/` mirror shows them)."""
+        ...
+
+    @property
+    def refs_root(self) -> str | None:
+        """The ref namespace whose commits hold the records (`refs/repobus`): git objects to
+        keep, ref lock files a killed writer can leave; None when they are not kept in refs."""
+        ...
+
+    @property
+    def remote_name(self) -> str | None:
+        """The git remote that arbitrates every write; None for a store with no remote."""
+        ...
+
+    @property
+    def index(self) -> Index | None:
+        """The derived index this store can keep (`reindex` rebuilds it); None when the
+        backend keeps none.  Whether reads use it is `use_index`."""
+        ...
+
+    def where(self, kind: str, key: str) -> str:
+        """How a person finds one slot: its file under `_bus/` or its ref."""
+        ...
+
+    def slot_versions(self, kind: str) -> dict[str, str] | None:
+        """Every slot of `kind`, key -> version, without reading a record; None when only
+        `list` can tell."""
+        ...
+
+    def unpushed(self) -> dict[str, int]:
+        """Records of this clone the remote does not hold yet, per chain; empty without one."""
+        ...
+
+    def archive_finished(self, force: bool = False) -> int:
+        """Move finished slots out of the live records (store/archive.py) once a batch of them
+        is waiting, or now with `force`; how many moved.  Reads are the same afterwards.  A
+        store that keeps no refs has nothing to move (0)."""
+        ...
 
     def get(self, kind: str, key: str) -> Slot | None: ...
 
@@ -153,3 +216,50 @@ class Store(Protocol):
         """One logical operation (a claim, a log): with a remote, every network call inside
         shares one time budget, `repobus.remoteTimeout`; a no-op for local stores."""
         ...
+
+
+class BaseStore:
+    """The answers of a local store with no files or refs of its own and no index: no remote
+    (never offline, nothing unpushed, nothing to refresh, no network time to budget).  The
+    backends inherit it and override what differs."""
+
+    kind: str
+    use_index = False
+
+    def __init__(self) -> None:
+        self.offline = False
+        self.notes: list[str] = []
+
+    @property
+    def files_root(self) -> Path | None:
+        return None
+
+    @property
+    def refs_root(self) -> str | None:
+        return None
+
+    @property
+    def remote_name(self) -> str | None:
+        return None
+
+    @property
+    def index(self) -> Index | None:
+        return None
+
+    def slot_versions(self, kind: str) -> dict[str, str] | None:
+        return None
+
+    def unpushed(self) -> dict[str, int]:
+        return {}
+
+    def archive_finished(self, force: bool = False) -> int:
+        return 0
+
+    def refresh(self, kind: str, key: str) -> None:
+        """Bring one slot up to date with the authority: without a remote, it is this one."""
+
+    def operation(self) -> AbstractContextManager[None]:
+        """A local store spends no time on the network: nothing to budget."""
+        from contextlib import nullcontext
+
+        return nullcontext()

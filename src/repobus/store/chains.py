@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from typing import Any
 
+    from repobus.store.gitstore import GitStore
     from repobus.store.housekeeping import MissingObjectError
 
 
@@ -99,3 +100,32 @@ def missing_object(exc: MissingObjectError) -> Problem:
     return Problem(
         exc.damage.ref, f"commit {exc.damage.oid[:12]}", f"{what}; {exc.hint}" if exc.hint else what
     )
+
+
+def git_chain_problems(store: GitStore, ref: str, tip: str) -> Iterator[Problem]:
+    """`chain_problems` of the git chain ending at `tip` (named `ref`): one `git log`; a merge
+    commit or a pruned object is a Problem too."""
+    from repobus.errors import CorruptError
+    from repobus.store import housekeeping
+
+    try:
+        with housekeeping.readable(store, ref):  # housekeeping: a pruned object is a Problem
+            res = store.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", tip, "--")
+    except housekeeping.MissingObjectError as exc:
+        yield missing_object(exc)
+        return
+    items: list[tuple[str, dict[str, Any] | None, str]] = []
+    for chunk in res.stdout.split(b"\x1e"):
+        chunk = chunk.lstrip(b"\n")
+        if not chunk:
+            continue
+        oid, parents, body = chunk.split(b"\x00", 2)
+        where = f"commit {oid.decode()[:12]}"
+        if len(parents.split()) > 1:
+            yield Problem(ref, where, "merge commit in a bus chain (ref rewritten)")
+            return
+        try:
+            items.append((where, store.record_of(body, where), ""))
+        except CorruptError as exc:
+            items.append((where, None, exc.message))
+    yield from chain_problems(ref, items)

@@ -27,12 +27,11 @@ from repobus.git.gitcmd import Repo
 from repobus.records import layout, models, required
 from repobus.records.times import parse_or_none
 from repobus.store import files
-from repobus.store.base import Entry, Problem, Slot
+from repobus.store.base import BaseStore, Entry, Problem, Slot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from contextlib import AbstractContextManager
     from typing import Any
 
 _CHUNK = 65536
@@ -68,13 +67,21 @@ def read_lines_reverse(path: Path) -> Iterator[tuple[int, bytes]]:
         os.close(fd)
 
 
-class DirStore:
+class DirStore(BaseStore):
     kind = "dir"
 
     def __init__(self, repo: Repo, cfg: Config, base: Path | None = None) -> None:
+        super().__init__()
         self.repo = repo
         self.cfg = cfg
         self.base = base or repo.root / layout.BUS_DIR
+
+    @property
+    def files_root(self) -> Path:
+        return self.base
+
+    def where(self, kind: str, key: str) -> str:
+        return layout.bus_path(layout.slot_file(kind, key))
 
     # -- files and locks -----------------------------------------------------------------
     def _rel(self, path: Path) -> str:
@@ -288,15 +295,6 @@ class DirStore:
                     out.append(Entry(rec, f"{kind}/{name}", str(off)))
                 off += len(line) + 1
         return out, new
-
-    def operation(self) -> AbstractContextManager[None]:
-        """A local store spends no time on the network: nothing to budget."""
-        from contextlib import nullcontext
-
-        return nullcontext()
-
-    def refresh(self, kind: str, key: str) -> None:
-        """The files are the authority: nothing to refresh."""
 
     # -- verify --------------------------------------------------------------------------
     def verify(self) -> Iterator[Problem]:

@@ -31,19 +31,19 @@ from repobus.git import fingerprint
 from repobus.git.gitcmd import zero_oid
 from repobus.records import models, times
 from repobus.records.layout import ROOT
-from repobus.store import housekeeping, objects
-from repobus.store.base import Entry, Problem, Slot
+from repobus.store import archive, chains, housekeeping, objects
+from repobus.store.base import BaseStore, Entry, Problem, Slot
 from repobus.store.locks import ref_lock_files, update_failed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any
 
     from repobus.git.config import Config
     from repobus.git.gitcmd import Repo
+    from repobus.store.index import Index
 
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
@@ -54,21 +54,30 @@ def _first_line(body: bytes) -> bytes:
     return body.split(b"\n", 1)[0]
 
 
-class GitStore:
+class GitStore(BaseStore):
     kind = "git"
 
     def __init__(self, repo: Repo, cfg: Config) -> None:
+        super().__init__()
         self.repo = repo
         self.cfg = cfg
         self._inproc = cfg.object_format == "sha1"
         self._tree: str | None = None
-        self._index: Any = None
+        self._index: Index | None = None
         self._tips: dict[str, Slot] = {}  # this process's last append per chain (CAS checks it)
         self.use_index = cfg.index
+        self.archive_cache: tuple[str, dict[str, str]] | None = None  # archive tip -> its map
 
     # -- objects -------------------------------------------------------------------------
     def ref(self, kind: str, key: str) -> str:
         return f"{ROOT}/{kind}/{key}"
+
+    def where(self, kind: str, key: str) -> str:
+        return self.ref(kind, key)
+
+    @property
+    def refs_root(self) -> str:
+        return ROOT
 
     def _empty_tree(self) -> str:
         if self._tree is None:
@@ -111,8 +120,16 @@ class GitStore:
         """Every bus ref and its tip, in one git call."""
         return self._tips_under(f"{ROOT}/")
 
-    def _tips_under(self, prefix: str) -> dict[str, str]:
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+    def bus_heads(self) -> dict[str, str]:
+        """Every chain's tip, archived slots under the refs they had (the derived index keeps
+        them as it kept them before they were archived)."""
+        live = self.all_heads()
+        tip = live.pop(archive.REF, None)
+        moved = {f"{ROOT}/{p}": o for p, o in archive.archived_tips(self, tip).items()}
+        return {**moved, **live}
+
+    def _tips_under(self, *prefixes: str) -> dict[str, str]:
+        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
         out = {}
         for line in res.stdout.decode().splitlines():
             name, _, oid = line.partition(" ")
@@ -125,7 +142,7 @@ class GitStore:
             yield name, oid, _first_line(body)
 
     @property
-    def index(self) -> Any:
+    def index(self) -> Index:
         if self._index is None:
             from repobus.store.index import Index
 
@@ -137,7 +154,7 @@ class GitStore:
         for name, oid, body in self._read_refs(ref):
             if name == ref:
                 return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}"), oid)
-        return None
+        return archive.slot(self, kind, key)  # a finished slot lives on in the archive
 
     def list(self, kind: str) -> builtins.list[Slot]:
         if self.use_index:
@@ -145,10 +162,14 @@ class GitStore:
                 slots: builtins.list[Slot] = self.index.slots(kind)
             return slots
         prefix = f"{ROOT}/{kind}/"
-        return [
+        live = [
             Slot(kind, name[len(prefix) :], self._record(body, f"{name}@{oid[:12]}"), oid)
             for name, oid, body in self._read_refs(prefix)
         ]
+        if kind not in archive.KINDS:
+            return live
+        held = {self.ref(kind, s.key) for s in live}
+        return live + archive.records(self, kind, self.heads(kind), held)
 
     def chained(self, record: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
         """`record` linked after `prev` in its chain: prev_hash and seq set."""
@@ -179,27 +200,23 @@ class GitStore:
         )
         return rec, oid
 
-    def operation(self) -> AbstractContextManager[None]:
-        """A local store spends no time on the network: nothing to budget."""
-        from contextlib import nullcontext
-
-        return nullcontext()
-
-    def refresh(self, kind: str, key: str) -> None:
-        """Bring one slot up to date with the authority (a no-op without a remote)."""
-
     def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
         rec, oid = self.prepare(record, expect)
         ref = self.ref(kind, key)
-        old = expect.version if expect else zero_oid()
+        at = expect
         for attempt in range(5):
-            res = self.repo.git("update-ref", ref, oid, old, check=False)
+            res = archive.swap(self, kind, key, oid, at)
             if res.returncode == 0:
                 housekeeping.after_write(self, oid)  # housekeeping: keep loose objects packed
+                if kind == "claims" and rec.get("status") in archive.FINISHED:
+                    self.archive_finished()
                 return Slot(kind, key, rec, oid)
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
                 raise CasFailed(ref, now, known=True)
+            if archive.old_value(now) != archive.old_value(at):  # archived meanwhile: same tip
+                at = now
+                continue
             # The ref did not move: a racer holds its lock, or a crashed writer left it.
             self.clear_stale_lock(ref)
             time.sleep(0.02 * (attempt + 1))
@@ -229,10 +246,22 @@ class GitStore:
         return removed
 
     def history(self, kind: str, key: str) -> builtins.list[Slot]:
-        ref = self.ref(kind, key)
-        if self.get(kind, key) is None:
+        slot = self.get(kind, key)  # live or archived: the chain ends at its tip either way
+        if slot is None:
             return []
-        return [Slot(kind, key, e.record, e.pos) for e in self._log([ref], reverse=True)]
+        return [Slot(kind, key, e.record, e.pos) for e in self._log([slot.version], reverse=True)]
+
+    def archive_finished(self, force: bool = False) -> int:
+        """Move finished slots to the archive once there are `archive.BATCH` of them (all of
+        them with `force`); the number moved.  Never fails the write that called it."""
+        moving = archive.finished(self)
+        if not moving or (len(moving) < archive.BATCH and not force):
+            return 0
+        if not archive.move_local(self, moving, int(time.time())):
+            return 0
+        if len(moving) > archive.BATCH and not force:  # an older bus, moved on first use
+            self.notes.append(archive.moved_note(len(moving)))
+        return len(moving)
 
     # -- logs ----------------------------------------------------------------------------
     def append(
@@ -321,7 +350,23 @@ class GitStore:
         return entries if limit is None else entries[-limit:]
 
     def heads(self, kind: str) -> dict[str, str]:
+        """Every chain's tip; a slot kind's archived slots included, under the ref they had."""
+        if kind not in archive.KINDS:
+            return self._tips_under(f"{ROOT}/{kind}/")
+        return archive.with_archived(self, kind, self._tips_under(f"{ROOT}/{kind}/", archive.REF))
+
+    def live_heads(self, kind: str) -> dict[str, str]:
+        """The refs of `kind` that exist (archived slots left out)."""
         return self._tips_under(f"{ROOT}/{kind}/")
+
+    def record_of(self, body: bytes, where: str) -> dict[str, Any]:
+        """The record a commit message holds (its first line)."""
+        return self._record(body, where)
+
+    def slot_versions(self, kind: str) -> dict[str, str]:
+        """A slot's version is its ref's tip: one git call lists them all."""
+        prefix = f"{ROOT}/{kind}/"
+        return {ref[len(prefix) :]: oid for ref, oid in self.heads(kind).items()}
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
@@ -342,37 +387,9 @@ class GitStore:
     # -- verify --------------------------------------------------------------------------
     def verify(self) -> Iterator[Problem]:
         for kind in ("claims", "assignments", "events", "messages"):
-            for ref in sorted(self.heads(kind)):
-                yield from self._verify_chain(ref)
-
-    def _verify_chain(self, ref: str) -> Iterator[Problem]:
-        try:
-            with housekeeping.readable(self, ref):  # housekeeping: a pruned object is a Problem
-                res = self.repo.git("log", "--reverse", "--format=%H%x00%P%x00%B%x1e", ref, "--")
-        except housekeeping.MissingObjectError as exc:
-            from repobus.store.chains import missing_object
-
-            yield missing_object(exc)
-            return
-        from repobus.store.chains import chain_problems
-
-        items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
-        for chunk in res.stdout.split(_RS):
-            chunk = chunk.lstrip(b"\n")
-            if not chunk:
-                continue
-            oid, parents, body = chunk.split(b"\x00", 2)
-            o = oid.decode()
-            if len(parents.split()) > 1:
-                yield Problem(
-                    ref, f"commit {o[:12]}", "merge commit in a bus chain (ref rewritten)"
-                )
-                return
-            try:
-                items.append((f"commit {o[:12]}", self._record(body, f"commit {o[:12]}"), ""))
-            except CorruptError as exc:
-                items.append((f"commit {o[:12]}", None, exc.message))
-        yield from chain_problems(ref, items)
+            for ref, tip in sorted(self.heads(kind).items()):  # archived chains too
+                yield from chains.git_chain_problems(self, ref, tip)
+        yield from archive.problems(self)
 
     def path(self) -> Path:
         return self.repo.common_dir

@@ -136,7 +136,7 @@ class Index:
         return added
 
     def _apply(self, db: sqlite3.Connection, progress: Callable[[int], None] | None) -> int:
-        heads = self.store.all_heads()
+        heads = self.store.bus_heads()  # archived slots under the refs they had
         held = dict(db.execute("SELECT ref, oid FROM heads").fetchall())
         moved = {r: o for r, o in heads.items() if held.get(r) != o}
         gone = [r for r in held if r not in heads]
@@ -161,9 +161,7 @@ class Index:
 
     def _slots(self, db: sqlite3.Connection, kind: str, refs: dict[str, str]) -> None:
         rows = []
-        for name, oid, line in self.store.read_refs(f"{ROOT}/{kind}/"):
-            if name not in refs:
-                continue
+        for name, oid, line in self._slot_lines(kind, refs):
             rec = _obj(line, f"{name}@{oid[:12]}")
             rows.append(
                 (
@@ -179,6 +177,17 @@ class Index:
                 )
             )
         db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _slot_lines(self, kind: str, refs: dict[str, str]) -> list[tuple[str, str, bytes]]:
+        """(ref, tip, record line) of the slots `refs` names: the live ones from their refs,
+        the archived ones from their tip commits."""
+        from repobus.store import archive
+
+        out = [t for t in self.store.read_refs(f"{ROOT}/{kind}/") if t[0] in refs]
+        rest = {r: o for r, o in refs.items() if r not in {t[0] for t in out}}
+        bodies = archive.messages(self.store.repo, rest.values()) if rest else {}
+        out += [(r, o, bodies[o].split(b"\n", 1)[0]) for r, o in rest.items() if o in bodies]
+        return out
 
     def _logs(
         self,

@@ -44,14 +44,19 @@ if TYPE_CHECKING:
 
 
 class FetchResult:
-    __slots__ = ("updated", "refused", "stuck")
+    __slots__ = ("updated", "refused", "stuck", "missing")
 
     def __init__(
-        self, updated: list[str], refused: dict[str, str], stuck: dict[str, str] | None = None
+        self,
+        updated: list[str],
+        refused: dict[str, str],
+        stuck: dict[str, str] | None = None,
+        missing: bool = False,
     ) -> None:
         self.updated = updated
         self.refused = refused
         self.stuck = stuck or {}
+        self.missing = missing  # a ref asked for by name is not on the remote
 
 
 class Remote:
@@ -205,11 +210,12 @@ class Remote:
         return out
 
     # -- fetch -------------------------------------------------------------------------------
-    def fetch(self, pattern: str = "*", unchanged: bool = False) -> FetchResult:
-        """Fetch bus refs (`pattern` under refs/repobus/) into a private quarantine namespace,
-        then move each tracking ref only by fast-forward.  A remote ref rewritten (neither a
-        descendant nor an ancestor of what was tracked) is refused and named; with the whole
-        bus fetched, a tracked ref missing on the remote is reported as deleted."""
+    def fetch(self, pattern: str | tuple[str, ...] = "*", unchanged: bool = False) -> FetchResult:
+        """Fetch bus refs (`pattern` under refs/repobus/, or several) into a private
+        quarantine namespace, then move each tracking ref only by fast-forward.  A remote ref
+        rewritten (neither a descendant nor an ancestor of what was tracked) is refused and
+        named; with the whole bus fetched, a tracked ref missing on the remote is reported as
+        deleted, unless the remote's archive holds it (it was archived)."""
         import os
 
         with self._fetch_lock() as got:
@@ -218,7 +224,8 @@ class Remote:
                     self.name, "fetch of the bus", unchanged
                 )
             quarantine = f"{INCOMING_ROOT}/{self.name}/{os.getpid()}-{os.urandom(4).hex()}"
-            spec = f"+{ROOT}/{pattern}:{quarantine}/{pattern}"
+            patterns = (pattern,) if isinstance(pattern, str) else pattern
+            specs = [f"+{ROOT}/{p}:{quarantine}/{p}" for p in patterns]
             try:
                 res = self._read(
                     "fetch",
@@ -229,7 +236,7 @@ class Remote:
                     "--refmap=",
                     *self._negotiation(),
                     self.name,
-                    spec,
+                    *specs,
                 )
             except GitTimeout as exc:
                 raise Failure("timeout", exc.message).error(
@@ -238,7 +245,7 @@ class Remote:
             try:
                 if res.returncode != 0:
                     if "couldn't find remote ref" in res.stderr:
-                        return FetchResult([], {})
+                        return FetchResult([], {}, missing=True)
                     if "did not send all necessary objects" in res.stderr:
                         from repobus.errors import CorruptError
 
@@ -315,6 +322,9 @@ class Remote:
             updated.append(f"{ROOT}/{name}")
         if whole:
             for name in sorted(set(tracking) - set(fetched)):
+                if self._archived(name, tracking[name], fetched.get("archive")):
+                    script.append(f"delete {self.track_prefix}{name} {tracking[name]}\n")
+                    continue
                 refused[f"{ROOT}/{name}"] = (
                     f"remote '{self.name}' deleted {ROOT}/{name}: keeping this clone's copy"
                 )
@@ -324,6 +334,15 @@ class Remote:
             )
             if res.returncode != 0:  # a tracking ref moved meanwhile (another fetch of this
                 for line in script:  # clone) or is locked: settle them one by one
+                    if line.startswith("delete "):  # an archived slot: the next fetch retries
+                        gitcmd.run(
+                            self.repo.root,
+                            "update-ref",
+                            "--stdin",
+                            stdin=line.encode(),
+                            check=False,
+                        )
+                        continue
                     _, ref, new, _old = line.split()
                     if not self._settle(ref, new):
                         name = ref[len(self.track_prefix) :]
@@ -333,6 +352,11 @@ class Remote:
                             "`repobus doctor --fix` clears a stale lock"
                         )
         return FetchResult(updated, refused, stuck)
+
+    def _archived(self, name: str, tip: str, archive_rev: str | None) -> bool:
+        from repobus.store import archive
+
+        return archive.holds(self.repo, archive_rev, name, tip)
 
     def _settle(self, ref: str, new: str) -> bool:
         """Move tracking ref `ref` forward to `new` unless another process already moved it

@@ -19,7 +19,8 @@ from __future__ import annotations
 import time
 
 from repobus.errors import CasFailed, RemoteError, UnknownOutcomeError
-from repobus.store import files
+from repobus.records.layout import ROOT
+from repobus.store import archive, files
 from repobus.store.base import Entry, Slot
 from repobus.store.failures import Failure
 from repobus.store.remotesync import RemoteTracking, unpushed_marker
@@ -70,9 +71,21 @@ class RemoteGitStore(RemoteTracking):
             )
             return slot
         rec, oid = self.prepare(record, expect)
-        old = expect.version if expect else None
+        old = archive.old_value(expect)
         with self.operation():
-            return self._put_remote(Slot(kind, key, rec, oid), old)
+            slot = self._put_remote(Slot(kind, key, rec, oid), old)
+        if kind == "claims" and rec.get("status") in archive.FINISHED:
+            self.archive_finished()
+        return slot
+
+    def _archive_lease(self, kind: str, old: str | None) -> list[tuple[str, str, str | None]]:
+        """Creating a slot (new or archived) also leases the archive as this clone last saw
+        it: git checks a lease against what the server advertised, so a slot archived there
+        meanwhile makes the atomic push fail instead of starting its chain over."""
+        if old is not None or kind not in archive.KINDS:
+            return []
+        seen = self.tracking_of(archive.REF)
+        return [(seen, archive.REF, seen)] if seen else []
 
     def _put_remote(self, slot: Slot, old: str | None) -> Slot:
         """Push `slot`'s commit with a lease on `old`.  A push cut off in transit may still be
@@ -80,8 +93,9 @@ class RemoteGitStore(RemoteTracking):
         up is "outcome unknown" (9), never "nothing was changed"."""
         ref, oid = self.ref(slot.kind, slot.key), slot.version
         cut_off: Failure | None = None
+        lease = self._archive_lease(slot.kind, old)
         for _attempt in range(3):
-            res = self.remote.push([(oid, ref, old)])
+            res = self.remote.push([(oid, ref, old), *lease], atomic=bool(lease))
             if res.ok and ref in res.accepted:
                 self._accepted(ref, oid, old)
                 return slot
@@ -109,6 +123,36 @@ class RemoteGitStore(RemoteTracking):
             # not there yet: push the very same commit again (if the cut-off try lands after
             # all, this one finds it there and reads it back as ours)
         raise self._outcome_unknown(f"push of {ref}", cut_off or failure)
+
+    def archive_finished(self, force: bool = False) -> int:
+        """Archive the finished slots on the remote, in one atomic push (the archive's new
+        commit, and each slot's deletion, each leased on what this clone last saw), then here.
+        Only on a remote whose bus has an archive, unless `force` (`repobus archive`); a push
+        that fails changes nothing and a later write tries again."""
+        seen = self.tracking_of(archive.REF)
+        if self.offline or (seen is None and not force):
+            return 0
+        moving = {r: o for r, o in archive.finished(self).items() if self.tracking_of(r) == o}
+        if not moving or (len(moving) < archive.BATCH and not force):
+            return 0
+        paths = {r[len(ROOT) + 1 :]: o for r, o in moving.items()}
+        new, _ = archive.build(self.repo, seen, paths, int(time.time()))
+        assert new is not None
+        with self.operation():
+            res = self.remote.push(
+                [(new, archive.REF, seen), *(("", r, o) for r, o in sorted(moving.items()))],
+                atomic=True,
+            )
+        if not res.ok:
+            if force:
+                res.raise_refusal(self.remote.name, "push of the archive")
+                raise CasFailed(archive.REF)
+            return 0
+        script = f"update {archive.REF} {new}\nupdate {self.remote.tracking(archive.REF)} {new}\n"
+        for r, o in moving.items():
+            script += f"delete {r} {o}\ndelete {self.remote.tracking(r)} {o}\n"
+        self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+        return len(moving)
 
     # -- logs: local first, then pushed ------------------------------------------------------
     def append(

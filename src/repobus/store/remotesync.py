@@ -16,7 +16,7 @@ from repobus.errors import CasFailed, CorruptError, RemoteError
 from repobus.git.config import Config
 from repobus.git.gitcmd import Repo, zero_oid
 from repobus.records.layout import ROOT
-from repobus.store import housekeeping
+from repobus.store import archive, housekeeping
 from repobus.store.base import Slot
 from repobus.store.failures import Failure
 from repobus.store.gitstore import GitStore
@@ -61,11 +61,13 @@ class RemoteTracking(GitStore):
         super().__init__(repo, cfg)
         assert cfg.remote
         self.remote = Remote(repo, cfg.remote, cfg.remote_timeout, cfg.lock_stale)
-        self.offline = False
-        self.notes: list[str] = []
         self.last_report: SyncReport | None = None  # what the last sync did, even if it raised
         if cfg.raw.get("trackinglayout") != LAYOUT:
             migrate(repo, cfg.remote)  # once per clone: tracking refs out of refs/remotes/
+
+    @property
+    def remote_name(self) -> str:
+        return self.remote.name
 
     # -- helpers -------------------------------------------------------------------------
     def operation(self) -> AbstractContextManager[None]:
@@ -109,15 +111,23 @@ class RemoteTracking(GitStore):
         return self.remote.current(self.remote.tracking(ref))
 
     def refresh(self, kind: str, key: str) -> None:
-        ref = self.ref(kind, key)
+        """Fetch one slot, with the archive (a glob: a remote without one is fine), in one
+        fetch; a slot gone from the remote's refs is looked for in its archive."""
+        ref, name = self.ref(kind, key), f"{kind}/{key}"
         with self.operation():
-            res = self.remote.fetch(f"{kind}/{key}", unchanged=True)
+            if kind not in SLOTS:
+                res = self.remote.fetch(name, unchanged=True)
+            else:
+                res = self.remote.fetch((name, "archive*"), unchanged=True)
+                if res.missing:
+                    res = self.remote.fetch("archive*", unchanged=True)
+                    self._drop_archived(name)
         if res.refused:
             raise TamperedError(
                 next(iter(res.refused.values())),
                 hint="run `repobus verify`; restore the ref on the remote",
             )
-        self.integrate([ref])
+        self.integrate([archive.REF, ref] if kind in SLOTS else [ref])
 
     def _logs_ahead(self, local: dict[str, str], tracking: dict[str, str]) -> list[str]:
         return [
@@ -172,6 +182,8 @@ class RemoteTracking(GitStore):
         names = only if only is not None else sorted(set(tracking) | set(local))
         for ref in names:
             t, mine = tracking.get(ref), local.get(ref)
+            if t is None and mine is not None and self._archived_away(ref, mine):
+                continue
             if t == mine or t is None:
                 continue
             if mine is None or self.remote.is_ancestor(mine, t):
@@ -188,6 +200,26 @@ class RemoteTracking(GitStore):
                 self._rechain(ref, t, mine)
                 report.rechained.append(ref)
         return report
+
+    def _drop_archived(self, name: str) -> None:
+        """Forget the tracking ref of slot `name` when the remote archived it (its archive, as
+        tracked, holds it at the tracked tip or later)."""
+        tracking = self.remote.tracking_heads()
+        if name in tracking and archive.holds(
+            self.repo, tracking.get("archive"), name, tracking[name]
+        ):
+            self.repo.git(
+                "update-ref", "-d", f"{self.remote.track_prefix}{name}", tracking[name], check=False
+            )
+
+    def _archived_away(self, ref: str, mine: str) -> bool:
+        """A local slot ref the remote archived (its archive, now this clone's, holds it at
+        this tip or later) is deleted here too: the slot reads from the archive."""
+        path = self._name(ref)
+        if path.split("/", 1)[0] not in SLOTS or not archive.covers(self, path, mine):
+            return False
+        self.repo.git("update-ref", "-d", ref, mine, check=False)
+        return True
 
     def _heads_all(self) -> dict[str, str]:
         """Every bus ref's tip, keyed `kind/key` (as the tracking heads are)."""

@@ -33,6 +33,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from repobus.store.index import Index
+
 SLOTS = layout.SLOT_KINDS
 LOGS = layout.LOG_KINDS
 RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
@@ -57,11 +59,8 @@ class Mirror:
         self.lock_path = gd / "repobus-mirror.lock"
 
     # -- fingerprints ---------------------------------------------------------------------
-    def signature(self) -> dict[str, list[int]] | None:
-        sig = getattr(self.store, "signature", None)
-        if sig is None:
-            return None
-        return {k: list(sig(k)) for k in (*SLOTS, *LOGS)}
+    def signature(self) -> dict[str, list[int]]:
+        return {k: list(self.store.signature(k)) for k in (*SLOTS, *LOGS)}
 
     @staticmethod
     def _racy(sig: list[int], now_ns: int) -> bool:
@@ -165,18 +164,15 @@ class Mirror:
         return changed
 
     def _read_slots(self, kind: str, known: dict[str, str]) -> dict[str, tuple[str, Any]]:
-        """key -> (version, record thunk).  On the git backend the tips are listed first
-        (names and ids only) and only the slots that moved are read; many moved slots are
-        read in one pass."""
-        heads = getattr(self.store, "heads", None)
-        prefix = f"{layout.ROOT}/{kind}/"
-        tips = heads(kind) if heads is not None and self.store.kind == "git" else None
-        if tips is None or not all(r.startswith(prefix) for r in tips):
+        """key -> (version, record thunk).  When the store lists slot versions without the
+        records (the git backend: the refs' tips), only the slots that moved are read; many
+        moved slots are read in one pass."""
+        tips = self.store.slot_versions(kind)
+        if tips is None:
             return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
         out: dict[str, tuple[str, Any]] = {}
         moved = []
-        for ref, oid in tips.items():
-            key = ref[len(prefix) :]
+        for key, oid in tips.items():
             out[key] = (oid, None)
             if known.get(key) != oid:
                 moved.append(key)
@@ -260,8 +256,9 @@ class Mirror:
         state["sizes"][rel] = path.stat().st_size
 
     def _rebuild(self, kind: str, state: dict[str, Any]) -> int:
-        if kind == "events" and getattr(self.store, "use_index", False):
-            return self._rebuild_streamed(state)
+        index = self.store.index if self.store.use_index else None
+        if kind == "events" and index is not None:
+            return self._rebuild_streamed(index, state)
         entries, heads = self.store.since_heads(kind, {})
         folder = self.dest / kind
         folder.mkdir(exist_ok=True)
@@ -281,9 +278,9 @@ class Mirror:
         state["heads"][kind] = heads
         return len(entries)
 
-    def _rebuild_streamed(self, state: dict[str, Any]) -> int:
+    def _rebuild_streamed(self, index: Index, state: dict[str, Any]) -> int:
         """events.jsonl written line by line from the index: memory stays flat at any size."""
-        heads, seqs, rows = self.store.index.snapshot("events")  # type: ignore[attr-defined]
+        heads, seqs, rows = index.snapshot("events")
         path = self.dest / layout.EVENTS_LOG
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -306,7 +303,7 @@ class Mirror:
 
 
 def applies(bus: Bus) -> bool:
-    return bus.store.kind == "git" and policy.mirror_applies(bus.cfg)
+    return bus.store.files_root is None and policy.mirror_applies(bus.cfg)
 
 
 def refresh(bus: Bus, full: bool = False) -> dict[str, Any] | None:

@@ -73,7 +73,7 @@ def status_json(
     """`status(...)` as JSON text, the same bytes whichever way it is made.  With the index:
     from the status snapshot when no filter but `limit` is asked for, else from the views
     SQLite keeps; at ten thousand claims that is what keeps status fast."""
-    index = getattr(bus.store, "index", None) if getattr(bus.store, "use_index", False) else None
+    index = bus.store.index if bus.store.use_index else None
     if index is None:
         return models.canonical(
             status(bus, limit=limit, agents=agents, active_only=active_only, since=since)

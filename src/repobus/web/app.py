@@ -7,6 +7,9 @@ Invariants:
 - a write (POST /act/pause|release|send) happens only when the server allows writes and the
   request carries the start-up token (form field `token` or `Authorization: Bearer`);
   otherwise it is refused with 403 and nothing is written;
+- an allowed write goes through the use cases every door shares (playbook/doors.py): the
+  session guard judges the dashboard's agent at each write, the `_bus/` mirror is refreshed
+  after it (a failed refresh comes back as `warnings`, never as a failed write);
 - bound to loopback, only loopback Host headers are served (no DNS rebinding).
 """
 
@@ -38,6 +41,7 @@ from starlette.routing import Route
 
 from repobus.bus import Bus
 from repobus.errors import BusError, UsageError
+from repobus.playbook import doors
 from repobus.records import names
 from repobus.web import data, pages
 
@@ -67,6 +71,7 @@ class Dashboard:
     token: str | None = None
     agent: str = "human"
     lock: threading.Lock = field(default_factory=threading.Lock)
+    allow_stale: bool = False  # REPOBUS_ALLOW_STALE_SESSION at start: writes pass a stale session
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         def locked() -> Any:
@@ -81,8 +86,7 @@ class Dashboard:
 
     def signature(self) -> dict[str, Any]:
         store = self.bus.store
-        sig = getattr(store, "signature", None)
-        return {k: sig(k) if sig else sorted(store.heads(k).items()) for k in WATCHED}
+        return {k: store.signature(k) for k in WATCHED}
 
     # -- pages ---------------------------------------------------------------------------
     async def overview(self, request: Request) -> Response:
@@ -153,10 +157,12 @@ class Dashboard:
         form = await read_form(request)
         self.authorise(request, form)
         action = request.path_params["action"]
-        rec = await self.call(self.write, action, form)
+        rec, warnings = await self.call(self.write, action, form)
         text = f"{action} {rec.get('task_id')}: done as {self.agent}"
+        text += "".join(f"; warning: {w}" for w in warnings)
         if wants_json(request):
-            return JSONResponse({"ok": True, "action": action, "record": rec})
+            body = {"ok": True, "action": action, "record": rec}
+            return JSONResponse({**body, "warnings": warnings} if warnings else body)
         back = form.get("next", "/")
         if not back.startswith("/") or back.startswith("//"):
             back = "/"
@@ -177,30 +183,29 @@ class Dashboard:
                 "started (paste it into the token box)"
             )
 
-    def write(self, action: str, form: dict[str, str]) -> dict[str, Any]:
-        bus, me = self.bus, self.agent
+    def write(self, action: str, form: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+        """One write through the use cases every door shares (playbook/doors.py): the
+        session guard judges this dashboard's agent, and the `_bus/` mirror is refreshed;
+        returns the record and the warnings (a mirror that could not be refreshed)."""
+        me = self.agent
         task = names.task_id(form.get("task", ""))
         notes = form.get("notes", "").strip()
+        if action not in ("pause", "release", "send"):
+            raise UsageError(f"unknown action {action!r}: pause, release or send")
+        call = doors.Door.serving(self.bus, "repobus serve", action, allow_stale=self.allow_stale)
         if action == "pause":
-            return bus.pause(me, task, notes=notes).record
-        if action == "release":
-            return self.release(task, form.get("status") or "released", notes)
-        if action == "send":
+            slot = doors.pause(call, me, task, notes=notes)
+        elif action == "release":
+            status = form.get("status") or "released"
+            slot = doors.operator_release(
+                call, me, task, status=status, notes=notes, where="the dashboard"
+            )
+        else:
             to = form.get("to", "").strip() or None
-            return bus.send(
-                me, task, form.get("type", "").strip() or "comment", form.get("summary", ""), to=to
-            ).record
-        raise UsageError(f"unknown action {action!r}: pause, release or send")
-
-    def release(self, task: str, status: str, notes: str) -> dict[str, Any]:
-        """A person releases whoever holds the claim (an operator override, authorised by the
-        token); the record names the person in `by`, and an event of theirs says so."""
-        why = f"released by {self.agent} from the dashboard" + (f": {notes}" if notes else "")
-        rec = self.bus.release(self.agent, task, status=status, notes=why, operator=True).record
-        holder = rec.get("agent_id")
-        if holder != self.agent:
-            self.bus.log(self.agent, "dashboard_release", f"{why} (held by {holder})", task=task)
-        return rec
+            kind = form.get("type", "").strip() or "comment"
+            entry = doors.send(call, me, task, kind, form.get("summary", ""), to=to)
+            return entry.record, call.warnings
+        return slot.record, call.warnings
 
 
 def html(body: str, status: int = 200) -> HTMLResponse:
