@@ -266,13 +266,18 @@ def test_the_lean_path_steps_aside(repo: Path, dir_repo: Path) -> None:
 
 def test_the_lean_path_reads_the_options_as_the_command_table_does() -> None:
     from repobus.cli.commands import TABLE
+    from repobus.records import shown
 
     limit = next(o for o in TABLE["status"].opts if o.flag == "--limit")
     assert limit.default == lean.DEFAULT_LIMIT
-    assert lean._options(["--json"]) == limit.default
-    assert lean._options(["--limit=3", "--json"]) == 3
+    assert lean._options(["--json"]) == (limit.default, shown.PAGE_SIZE)
+    assert lean._options(["--limit=3", "--json"]) == (3, shown.PAGE_SIZE)
+    assert lean._options(["--json", "--page-size", "7"]) == (lean.DEFAULT_LIMIT, 7)
     for other in (
         ["--json", "--active-only"],
+        ["--json", "--all"],
+        ["--json", "--cursor", "all.54"],
+        ["--json", "--page-size", "0"],
         ["--limit", "5"],
         ["--json", "--since", "x"],
         ["--json", "--limit", "-1"],

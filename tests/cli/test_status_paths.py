@@ -18,6 +18,8 @@ from conftest import git
 from repobus.store import snapshot
 
 _LEFT = re.compile(rb'"lease_seconds_left":([1-9][0-9]*)')
+_WINDOW = re.compile(rb'"finished_since":"[0-9T:Z-]+"')
+_CURSOR = re.compile(rb'"next_cursor":"[0-9]+\.')
 
 
 def status(cwd: Path, *args: str) -> tuple[bytes, bool]:
@@ -40,6 +42,8 @@ def status(cwd: Path, *args: str) -> tuple[bytes, bool]:
 def masked(out: bytes) -> tuple[bytes, list[int]]:
     """The output with the running lease's seconds left taken out (the clock moves between
     two processes), and those seconds."""
+    # the default window ends now: two processes a second apart start it a second apart
+    out = _CURSOR.sub(b'"next_cursor":"W.', _WINDOW.sub(b'"finished_since":W', out))
     return _LEFT.sub(b'"lease_seconds_left":N', out), [int(n) for n in _LEFT.findall(out)]
 
 
@@ -67,6 +71,10 @@ def _every_kind(repo: Path) -> None:
     bus.pause("a3", "T-paused", notes="crashed \u00e9")
     bus.claim("a2", "T-done")
     bus.release("a2", "T-done")
+    past.clock = lambda: now - 3 * 86400  # type: ignore[method-assign]
+    for task in ("T-old-1", "T-old-2"):  # finished days ago: outside the default window
+        past.claim("a3", task)
+        past.release("a3", task)
     bus.log("a1", "status", "keys that sort before _index", task="T-active", extra={"Zed": 1})
     for i in range(4):
         bus.log(f"a{1 + i % 2}", "note", f"step {i} \u2028 \u00e9")
@@ -96,7 +104,8 @@ def test_status_json_is_the_same_bytes_on_every_path(repo: Path) -> None:
         "T-expired": ("expired", None),
         "T-grace": ("in_grace", 0),
         "T-paused": ("paused", None),
-    }
+    }  # the claims finished days ago are left out, and counted
+    assert json.loads(plain)["claims_left_out"] == 2 and "T-old-1" not in claims
 
 
 def test_filtered_status_is_the_same_bytes_with_and_without_the_index(repo: Path) -> None:
@@ -105,7 +114,40 @@ def test_filtered_status_is_the_same_bytes_with_and_without_the_index(repo: Path
         ("--agent", "a2"),
         ("--active-only", "--limit", "2"),
         ("--since", "2000-01-01T00:00:00Z"),
+        ("--all",),
+        ("--all", "--page-size", "2"),
+        ("--all", "--page-size", "2", "--cursor", _cursor("all", "T-done")),
+        ("--page-size", "2", "--agent", "a3", "--all"),
     )
     indexed = [masked(status(repo, *args)[0])[0] for args in asks]
+    time.sleep(0.7)  # quiet: the snapshot answers what it can (--all, --cursor, --page-size)
+    quiet = [masked(status(repo, *args)[0])[0] for args in asks]
     git(repo, "config", "repobus.index", "false")
-    assert [masked(status(repo, *args)[0])[0] for args in asks] == indexed
+    assert [masked(status(repo, *args)[0])[0] for args in asks] == indexed == quiet
+
+
+def _cursor(start: str, task: str) -> str:
+    return f"{start}.{task.encode().hex()}"
+
+
+def test_paging_shows_every_claim_once_on_every_path(repo: Path) -> None:
+    """Pages of two, on the SQL index, the snapshot (lean path included) and the Python view:
+    the same bytes, and together every claim exactly once."""
+    _every_kind(repo)
+    tasks = {"T-active", "T-grace", "T-expired", "T-paused", "T-done", "T-old-1", "T-old-2"}
+    for setting in ("true", "quiet", "false"):
+        if setting == "quiet":
+            time.sleep(0.7)
+        else:
+            git(repo, "config", "repobus.index", setting)
+        for extra, want in (((), tasks - {"T-old-1", "T-old-2"}), (("--all",), tasks)):
+            seen: list[str] = []
+            cursor: list[str] = []
+            for _ in range(10):
+                doc = json.loads(status(repo, "--page-size", "2", *extra, *cursor)[0])
+                seen += [c["task_id"] for c in doc["claims"]]
+                assert doc["claims_left_out"] == len(tasks - want)
+                if doc["next_cursor"] is None:
+                    break
+                cursor = ["--cursor", doc["next_cursor"]]
+            assert sorted(seen) == sorted(want) and len(seen) == len(want), (setting, extra)

@@ -40,11 +40,22 @@ def status(ctx: Ctx) -> int:
 
     if ctx.limit < 0:
         raise UsageError("--limit must be >= 0")
-    since = _since(ctx)
+    from repobus.records import shown
+
+    since = shown.since(ctx.since, times.now()) if ctx.values.get("since") else None
     agents = [names.agent_id(a) for a in ctx.values["agent"] or []]
+    size = ctx.values.get("page_size")  # absent when a playbook shim calls status
     if ctx.fetch:
         _fetch(ctx)
-    opts = {"limit": ctx.limit, "agents": agents, "active_only": ctx.active_only, "since": since}
+    opts = {
+        "limit": ctx.limit,
+        "agents": agents,
+        "active_only": ctx.active_only,
+        "since": since,
+        "all_claims": bool(ctx.values.get("all")),
+        "cursor": ctx.values.get("cursor"),
+        "page_size": shown.page_size(size if size is not None else shown.PAGE_SIZE),
+    }
     _note_unpushed(ctx)
     if ctx.json:
         ctx.out.write(views.status_json(ctx.bus(), **opts) + "\n")

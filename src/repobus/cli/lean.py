@@ -22,28 +22,32 @@ from repobus.git.config import from_sections, read_config
 from repobus.git.fingerprint import mirror_state, ref_signature, unpushed_path
 from repobus.git.locate import locate
 from repobus.git.policy import mirror_applies
+from repobus.records.shown import MAX_PAGE_SIZE, Listing
 
 _LIMIT = next(o for o in STATUS.opts if o.flag == "--limit")
 DEFAULT_LIMIT: int = _LIMIT.default
 
 
-def _options(args: list[str]) -> int | None:
-    """The limit of `--json [--limit N]`, read by the shared fast parser from the status
-    command's own specification; None for anything else (any other option, a negative or
-    huge limit, a word that is not plain ASCII): the full command answers those."""
+def _options(args: list[str]) -> tuple[int, int] | None:
+    """The limit and the page size of `--json [--limit N] [--page-size N]`, read by the
+    shared fast parser from the status command's own specification; None for anything else
+    (any other option - `--all`, `--cursor`, `--since` -, a negative or huge number, a word
+    that is not plain ASCII): the full command answers those."""
     if not all(a.isascii() for a in args):
         return None  # int() reads other scripts' digits; the full command reports them
     parsed = parse_fast({STATUS.name: STATUS}, [STATUS.name, *args])
     if parsed is None:
         return None
     values = parsed[1]
-    limit = values.pop("limit")
+    limit, size = values.pop("limit"), values.pop("page_size")
     if values.pop("json") is not True or not 0 <= limit < 10**9:
         return None
-    return limit if values == _PLAIN else None
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        return None  # the full command says what is wrong with it
+    return (limit, size) if values == _PLAIN else None
 
 
-_PLAIN = {k: v for k, v in defaults(STATUS).items() if k not in ("limit", "json")}
+_PLAIN = {k: v for k, v in defaults(STATUS).items() if k not in ("limit", "json", "page_size")}
 
 
 def _may_set_up(root: str, sections: dict[str, dict[str, str]]) -> bool:
@@ -61,9 +65,10 @@ def serve_status(args: list[str]) -> bytes | None:
     full command must answer (other options, no current index, a mirror to refresh, the dir
     backend, a clone not set up that has a `.repobus.toml` or a remote, anything unexpected -
     the full command then reports it properly)."""
-    limit = _options(args)
-    if limit is None:
+    asked = _options(args)
+    if asked is None:
         return None
+    limit, size = asked
     try:
         found = locate(os.path.realpath(os.getcwd()))
         if found is None:
@@ -85,13 +90,17 @@ def serve_status(args: list[str]) -> bytes | None:
         sig = snapshot.sig_of(data)
         if data is None or not sig or sig != ref_signature(common)[0]:
             return None
+        now = int(time.time())
+        listing = Listing.of(now, size=size)
+        filters = snapshot.filters_text(limit, listing)
         return snapshot.render(
             data,
-            now=int(time.time()),
+            now=now,
             ttl=cfg.ttl,
             grace=cfg.grace,
             limit=limit,
-            filters=f'{{"active_only":false,"agents":[],"limit":{limit},"since":null}}',
+            filters=filters,
+            listing=listing,
         )
     except Exception:  # the full command answers, and reports whatever went wrong
         return None

@@ -1,13 +1,14 @@
 """The `status` command's specification, alone: the command table lists it, and the lean path
 (cli/lean.py) parses `status` with it without importing the rest of the table.
 
-Invariant: this module imports nothing but cli/spec.py (itself import-free), so the lean path
-stays light.
+Invariant: this module imports nothing but cli/spec.py and records/shown.py (the page size;
+both import-free), so the lean path stays light.
 """
 
 from __future__ import annotations
 
 from repobus.cli.spec import Command, Opt
+from repobus.records.shown import PAGE_SIZE
 
 STATUS = Command(
     "status",
@@ -17,7 +18,15 @@ STATUS = Command(
         Opt("--limit", "int", default=10, metavar="N"),
         Opt("--agent", "multi", metavar="ID", help="Only this agent (repeatable)."),
         Opt("--active-only", "flag", help="Only active and paused claims."),
-        Opt("--since", metavar="ISO"),
+        Opt(
+            "--since",
+            metavar="WHEN",
+            help="Events since WHEN, and claims finished since WHEN (default: the last 24h): "
+            "an ISO time or a duration like 7d.",
+        ),
+        Opt("--all", "flag", help="Every claim ever made, finished ones included (paged)."),
+        Opt("--page-size", "int", default=PAGE_SIZE, metavar="N", help="Claims per page."),
+        Opt("--cursor", metavar="TOKEN", help="Continue a listing: the next_cursor of a page."),
         Opt("--fetch", "flag", help="Fetch other machines' records from the remote first."),
     ),
     reads=True,
@@ -25,5 +34,7 @@ STATUS = Command(
     examples=(
         "repobus status --limit 20 --agent codex-2 --active-only",
         "repobus status --json",
+        "repobus status --json --all --page-size 100",
+        "repobus status --since 7d",
     ),
 )

@@ -31,15 +31,18 @@ except ModuleNotFoundError as exc:  # mcp 1.x names it FastMCP
         ToolError,
     )
 
+from mcp.types import CallToolResult
+
 from repobus.bus import Bus
 from repobus.errors import BusError
+from repobus.mcp.report import MAX_CHARS, PAGE, compact, fit, summary
 from repobus.playbook import doors
 from repobus.playbook.session import resolve_agent
-from repobus.records import names, times
-from repobus.views import fleet
+from repobus.records import names, shown, times
+from repobus.views import history
 from repobus.views import overview as views
 
-LIVE = ("active", "paused")
+HISTORY = 50  # claim history entries `task_history` shows (the newest)
 INSTRUCTIONS = (
     "repobus: coordinate with other agents through the git repository. Claim a task before "
     "working on it (one winner); renew before the lease ends; pass `fence` (the fencing_token "
@@ -179,14 +182,33 @@ def inbox(t: Tools, task: str | None = None, limit: int = 20, agent: str | None 
 
 
 def status(
-    t: Tools, limit: int = 10, active_only: bool = False, agents: list[str] | None = None
+    t: Tools,
+    limit: int = 10,
+    active_only: bool = False,
+    agents: list[str] | None = None,
+    since: str | None = None,
+    all: bool = False,  # the CLI's --all
+    cursor: str | None = None,
+    page_size: int = PAGE,
 ) -> Json:
-    return views.status(
-        t.bus,
-        limit=limit,
-        active_only=active_only,
-        agents=[names.agent_id(a) for a in agents or []],
-    )
+    start = shown.since(since, t.bus.clock(), "since") if since else None
+    who = [names.agent_id(a) for a in agents or []]
+
+    def page(size: int, events: int) -> Json:
+        text = views.status_json(
+            t.bus,
+            limit=events,
+            agents=who,
+            active_only=active_only,
+            since=start,
+            all_claims=all,
+            cursor=cursor,
+            page_size=size,
+        )
+        doc: Json = json.loads(text)
+        return doc
+
+    return fit(page, shown.page_size(page_size, "page_size"), max(limit, 0))
 
 
 def assign(
@@ -206,8 +228,12 @@ def assign(
     return _done(call, slot.record)
 
 
-def report(t: Tools, events_per_task: int = 3) -> Json:
-    return summary(t.bus, events_per_task)
+def report(
+    t: Tools, events_per_task: int = 3, cursor: str | None = None, page_size: int = PAGE
+) -> Json:
+    after = shown.parse_cursor(cursor, "cursor")[1] if cursor else None
+    size = shown.page_size(page_size, "page_size")
+    return fit(lambda n, _: summary(t.bus, events_per_task, after=after, size=n), size, 0)
 
 
 _HISTORY_KEYS = (
@@ -223,19 +249,21 @@ _HISTORY_KEYS = (
 )
 
 
-def task_history(t: Tools, task: str, limit: int = 20) -> Json:
+def task_history(t: Tools, task: str, limit: int = 20, cursor: str | None = None) -> Json:
     tid = names.task_id(task)
-    cur = t.bus.store.get("claims", tid)
+    cur = history.current(t.bus, "claims", tid)
     hist = [
         {k: s.record[k] for k in _HISTORY_KEYS if k in s.record}
         for s in t.bus.store.history("claims", tid)
     ]
-    events = [e.record for e in t.bus.store.tail("events") if e.record.get("task_id") == tid]
+    events, more = history.event_page(t.bus, task=tid, limit=max(limit, 0), cursor=cursor)
     return {
         "task_id": tid,
         "claim": t.slot_view(cur) if cur else None,
-        "history": hist,
-        "events": events[-limit:],
+        "history": hist[-HISTORY:],
+        "history_left_out": max(len(hist) - HISTORY, 0),
+        "events": events[::-1],
+        "next_cursor": more,
         "thread": t.bus.messages(task=tid, limit=limit),
     }
 
@@ -259,16 +287,28 @@ TOOLS: tuple[tuple[Callable[..., Json], str], ...] = (
     ),
     (send_message, "Post a message to a task's thread, and to an agent's inbox with `to`."),
     (inbox, "Messages sent to you, oldest first; or a task's thread with `task`."),
-    (status, "Claims with lease state and seconds left, and the latest events."),
+    (
+        status,
+        "Claims with lease state and seconds left, and the latest `limit` events. Lists the "
+        "live claims (active, in grace, expired, stale, paused) and those finished in the "
+        "last 24h (`since`: an ISO time or a duration like 7d; `all`: every claim), "
+        f"`page_size` (default {PAGE}) a page in task order; pass `next_cursor` back as "
+        f"`cursor` for the next page. A result stays under {MAX_CHARS} characters (the page "
+        "shrinks to fit).",
+    ),
     (assign, "Assign a task to an engineer (as manager); force to take it from another."),
     (
         report,
-        "Compact summary: live claims with lease state, expired/stale/paused ones, "
-        "recent events per task, assignments.",
+        "Compact summary of the open tasks (a live claim, or an assignment not finished), "
+        f"`page_size` (default {PAGE}) a page in task order: their claims with lease state, "
+        "expired/stale/paused ones, recent events per task, assignments. Pass `next_cursor` "
+        "back as `cursor` for the next page.",
     ),
     (
         task_history,
-        "One task: current claim, claim history (takeovers, fencing tokens), events, thread.",
+        "One task: current claim, claim history (takeovers, fencing tokens; the newest "
+        f"{HISTORY}), its newest `limit` events (pass `next_cursor` as `cursor` for older "
+        "ones), thread.",
     ),
 )
 
@@ -278,16 +318,19 @@ def _register(srv: _Server, t: Tools, fn: Callable[..., Json], description: str)
     the signature), each call holds the lock, and a BusError becomes a tool error."""
     sig = inspect.signature(fn, eval_str=True)
 
-    def run(**kw: Any) -> Json:
+    def run(**kw: Any) -> Any:
         try:
             with t.lock:
-                return fn(t, **kw)
+                result = fn(t, **kw)
         except BusError as exc:
             raise ToolError(error_text(exc)) from None
+        return CallToolResult.model_validate(  # compact text, not the SDK's indented dump
+            {"content": [{"type": "text", "text": compact(result)}], "structuredContent": result}
+        )
 
     run.__name__ = run.__qualname__ = fn.__name__
     run.__signature__ = sig.replace(  # type: ignore[attr-defined]
-        parameters=list(sig.parameters.values())[1:]
+        parameters=list(sig.parameters.values())[1:], return_annotation=Json
     )
     srv.tool(name=fn.__name__, description=description, structured_output=True)(run)
 
@@ -302,7 +345,7 @@ def _resources(srv: _Server, t: Tools) -> None:
     def active_claims() -> str:
         with t.lock:
             data = views.status(t.bus, limit=0, active_only=True)
-        return json.dumps(data["claims"], sort_keys=True)
+        return compact(data["claims"])
 
     @srv.resource(
         "repobus://events/recent",
@@ -313,7 +356,7 @@ def _resources(srv: _Server, t: Tools) -> None:
     def recent_events() -> str:
         with t.lock:
             recs = [e.record for e in t.bus.store.tail("events", limit=50)]
-        return json.dumps(recs, sort_keys=True)
+        return compact(recs)
 
 
 def build(
@@ -332,58 +375,3 @@ def build(
         _register(srv, t, fn, description)
     _resources(srv, t)
     return srv
-
-
-def summary(bus: Bus, per_task: int = 3) -> Json:
-    """What a manager needs at a glance, kept small for a model's context."""
-    now = bus.clock()
-    data = views.status(bus, limit=0)
-    events = [e.record for e in bus.store.tail("events", limit=500)]
-    _, found = fleet.stale_claims(bus, now)
-    claims, expired, stale, paused = [], [], [], []
-    for c in data["claims"]:
-        if c.get("status") not in LIVE:
-            continue
-        tid = c["task_id"]
-        claims.append(
-            {
-                k: c.get(k)
-                for k in (
-                    "task_id",
-                    "agent_id",
-                    "status",
-                    "lease_state",
-                    "lease_seconds_left",
-                    "fencing_token",
-                    "notes",
-                )
-                if c.get(k) is not None
-            }
-        )
-        if c.get("lease_state") == "expired":
-            expired.append(tid)
-        if tid in found:
-            stale.append(tid)
-        if c.get("status") == "paused":
-            paused.append(tid)
-    recent: dict[str, list[str]] = {}
-    for rec in reversed(events):
-        tid = rec.get("task_id")
-        if tid and len(recent.setdefault(tid, [])) < max(per_task, 0):
-            recent[tid].append(
-                f"{rec.get('ts')} {rec.get('agent_id')} {rec.get('event')}: "
-                f"{rec.get('summary', '')}"
-            )
-    asg = [
-        {k: s.record.get(k) for k in ("task_id", "engineer", "manager", "assigned_at")}
-        for s in sorted(bus.store.list("assignments"), key=lambda s: s.key)
-    ]
-    return {
-        "now": times.fmt(now),
-        "claims": claims,
-        "expired": expired,
-        "stale": stale,
-        "paused": paused,
-        "recent_events": recent,
-        "assignments": asg,
-    }

@@ -320,6 +320,21 @@ class Index:
             for oid, chain, rec in rows
         ]
 
+    def slot(self, kind: str, key: str) -> Slot | None:
+        """One slot, live or archived, as `slots` lists it: a primary-key lookup."""
+        from repobus.store.base import Slot
+
+        self.catch_up()
+        q = "SELECT oid, record FROM slots WHERE kind=? AND key=?"
+        got = self.db().execute(q, (kind, key)).fetchone()
+        return got and Slot(kind, key, models.loads(got[1], f"{kind}/{key}"), got[0])
+
+    def events(self, **query: Any) -> list[tuple[Any, ...]]:
+        """A page of events by task, agent, name and time, newest first, from the index's
+        own indexes (store/sql.py `events_page` names the query)."""
+        self.catch_up()
+        return sql.events_page(self.db(), **query)
+
 
 def _storage(exc: sqlite3.OperationalError) -> Exception:
     from repobus.errors import LockedError, StorageError

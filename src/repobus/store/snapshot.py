@@ -7,17 +7,23 @@ fingerprint; it is written only for a fingerprint the index trusts (see store/in
 replaced whole (rename), so a reader sees one complete snapshot or none.  Deleting it is
 always safe: the next `status` writes it again.
 
-Format (bytes, UTF-8; JSON texts never hold a raw newline or NUL):
+Format (bytes, UTF-8; JSON texts never hold a raw newline or NUL; task ids no space):
 
-    repobus-status-snapshot 3
+    repobus-status-snapshot 4
     sig <fingerprint>
-    active <K>
-    K lines, one per active claim in task order: <lease_expires_at|-> <updated/claimed|->
     events <N> <1 if these are all the events, else 0>
     N lines, oldest first: an event record with a NUL where its `_index` goes
-    claims <L>
-    L bytes, the claims array's body: every claim's status view in task order,
-    comma-joined, each active claim's view holding a NUL where its lease fields go
+    live <K>
+    K lines, the live claims in task order: <lease_expires_at|-> <updated/claimed|-> <task> <view>
+    finished <F>
+    F lines, the finished claims, newest first: <finished at|-> <task> <view>
+    end
+
+A live claim's view holds a NUL where its lease fields go when it is active.  Which claims a
+read lists (the live ones, the finished ones within the window, one page of them in task
+order) is the rule of records/shown.py, applied at read time: the finished claims are kept
+newest first so a read stops at the first one older than the window, and the default read
+costs the live claims, not the history.
 
 Every text is canonical JSON (sorted keys, compact, UTF-8), split where the fields that are
 only known at read time go (`split`), so the document is byte for byte the one the Python
@@ -36,15 +42,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from repobus.records.shown import Listing
+
 NAME = "status.snapshot"
-MAGIC = b"repobus-status-snapshot 3"
+MAGIC = b"repobus-status-snapshot 4"
 EVENTS = 100  # newest events kept: `status --limit` up to this is answered from the file
 MARK = "\0"  # where the fields known only at read time go
 LEASE_KEYS = ("lease_seconds_left", "lease_state")  # in canonical (sorted) order
+ISO_FMT = "%Y-%m-%dT%H:%M:%SZ"  # records/times.ISO_FMT, not imported: the lean path loads no re
 
 _CLAIMS = """
-    SELECT view, status IS 'active', lease_end, base FROM slots WHERE kind='claims'
-    ORDER BY key"""
+    SELECT key, view, status, lease_end, base FROM slots WHERE kind='claims' ORDER BY key"""
 
 
 def split(data: dict[str, Any], first: str, last: str) -> str | None:
@@ -100,19 +108,43 @@ def lease_text(state: str, left: int | None) -> str:
 def build(db: Any, sig: str) -> bytes | None:
     """The snapshot of the index `db` holds (read in one transaction by the caller); None
     when a view cannot be held in this format."""
-    from repobus.records.models import loads
+    from repobus.records import shown
 
-    views: list[bytes] = []
-    actives: list[bytes] = []
-    for view, active, lease_end, base in db.execute(_CLAIMS):
-        if view is None:
+    live: list[bytes] = []
+    done: list[tuple[int, bytes]] = []
+    for key, view, status, lease_end, base in db.execute(_CLAIMS):
+        if view is None or not key or any(c in key for c in " \n\0"):
             return None
         text = view.encode("utf-8")
-        if b"\n" in text or text.count(b"\0") != int(active):
+        if b"\n" in text or text.count(b"\0") != int(status == lease.ACTIVE):
             return None
-        if active:
-            actives.append(f"{_num(lease_end)} {_num(base)}".encode())
-        views.append(text)
+        if shown.finished(status):
+            done.append((-1 if base is None else int(base), f"{_num(base)} {key} ".encode() + text))
+        else:
+            live.append(f"{_num(lease_end)} {_num(base)} {key} ".encode() + text)
+    done.sort(key=lambda t: -t[0])  # newest first; one with no time last
+    events = _events(db)
+    if events is None:
+        return None
+    return b"\n".join(
+        [
+            MAGIC,
+            f"sig {sig}".encode(),
+            f"events {len(events)} {int(len(events) < EVENTS)}".encode(),
+            *events,
+            b"live %d" % len(live),
+            *live,
+            b"finished %d" % len(done),
+            *(line for _, line in done),
+            b"end",
+        ]
+    )
+
+
+def _events(db: Any) -> list[bytes] | None:
+    """The newest EVENTS events, oldest first, each split where its `_index` goes."""
+    from repobus.records.models import loads
+
     events = []
     for (record,) in db.execute(
         "SELECT record FROM logs WHERE kind='events' "
@@ -124,16 +156,7 @@ def build(db: Any, sig: str) -> bytes | None:
             return None
         events.append(text.encode("utf-8"))
     events.reverse()
-    head = [
-        MAGIC,
-        f"sig {sig}".encode(),
-        f"active {len(actives)}".encode(),
-        *actives,
-        f"events {len(events)} {int(len(events) < EVENTS)}".encode(),
-        *events,
-    ]
-    body = b",".join(views)
-    return b"\n".join([*head, b"claims %d" % len(body), body])
+    return events
 
 
 def _num(value: Any) -> str:
@@ -161,55 +184,114 @@ def sig_of(data: bytes | None) -> str | None:
 
 
 def render(
-    data: bytes, *, now: int, ttl: int, grace: int, limit: int, filters: str
+    data: bytes,
+    *,
+    now: int,
+    ttl: int,
+    grace: int,
+    limit: int,
+    filters: str,
+    listing: Listing | None = None,
 ) -> bytes | None:
-    """The `status --json` document (no filter but `limit`) from a snapshot; None when the
-    snapshot cannot give it (fewer events kept than asked for, a damaged file)."""
-    mark = data.find(b"\nclaims ")
-    start = data.find(b"\n", mark + 1) + 1
-    if mark < 0 or start == 0 or data[mark + 8 : start - 1] != b"%d" % (len(data) - start):
-        return None  # not a snapshot, or not a whole one
-    header = data[:mark].split(b"\n")
-    pieces = data[start:].split(b"\0")  # the claims around each active claim's lease fields
+    """The `status --json` document (no filter but `limit` and the listing: window, cursor,
+    page size) from a snapshot; None when the snapshot cannot give it (fewer events kept than
+    asked for, a damaged file)."""
+    from repobus.records.shown import Listing
+
+    listing = listing or Listing.of(now)
+    lines = data.split(b"\n")
     try:
-        k = int(header[2].removeprefix(b"active "))
-        ends = header[3 : 3 + k]
-        n_text, complete = header[3 + k].removeprefix(b"events ").split(b" ")
+        if lines[0] != MAGIC or lines[-1] != b"end":
+            return None
+        n_text, complete = lines[2].removeprefix(b"events ").split(b" ")
         n = int(n_text)
-        out = [b'{"claims":[', *_claims(pieces, ends, now, ttl, grace), b'],"events":[']
+        k = int(lines[3 + n].removeprefix(b"live "))
+        f = int(lines[4 + n + k].removeprefix(b"finished "))
+        if len(lines) != 6 + n + k + f or (limit > n and complete != b"1"):
+            return None
+        page, left_out, more = _page(lines[4 + n : 4 + n + k], lines[5 + n + k : -1], listing)
+        claims = [_claim(line, now, ttl, grace) for line in page]
+        events = _numbered(lines[3 : 3 + n], limit)
     except (IndexError, ValueError):
         return None
-    events_kept = header[4 + k :]
-    if header[0] != MAGIC or len(events_kept) != n or (limit > n and complete != b"1"):
+    if events is None:
         return None
-    shown = events_kept[max(n - limit, 0) :] if limit > 0 else []
-    numbered = [rec.split(b"\0") for rec in shown]
-    if any(len(parts) != 2 for parts in numbered):
-        return None
-    out.append(
-        b",".join(
-            b'%s"_index":%d%s' % (head, len(shown) - i, tail)
-            for i, (head, tail) in enumerate(numbered)
+    keys = [line.split(b" ", 3)[2].decode("utf-8") for line in page[-1:]]
+    more_text = _json_text(listing.next_cursor(keys, more))
+    return b"".join(
+        (
+            b'{"claims":[',
+            b",".join(claims),
+            b'],"claims_left_out":%d,"events":[' % left_out,
+            events,
+            b'],"filters":',
+            filters.encode(),
+            b',"next_cursor":',
+            more_text.encode(),
+            b"}",
         )
     )
-    out += (b'],"filters":', filters.encode(), b"}")
-    return b"".join(out)
 
 
-def _claims(pieces: list[bytes], ends: list[bytes], now: int, ttl: int, grace: int) -> list[bytes]:
-    """The claims array's body: `pieces` (split at each active claim's MARK) joined by the
-    lease fields of each active claim; ValueError when they do not fit together."""
-    if len(pieces) != len(ends) + 1:
-        raise ValueError("one lease per active claim")
-    out: list[bytes] = []
-    for piece, line in zip(pieces[:-1], ends, strict=True):
-        end_text, base = line.split(b" ")
-        expires = None if end_text == b"-" else int(end_text)
-        started = None if base == b"-" else int(base)
-        fields = lease.fields(lease.ACTIVE, lease.end(expires, started, ttl), now, grace)
-        out += (piece, lease_text(*fields).encode())
-    out.append(pieces[-1])
-    return out
+def _page(live: list[bytes], done: list[bytes], listing: Listing) -> tuple[list[bytes], int, bool]:
+    """The live lines and the finished lines (turned into live-shaped lines) of one page, in
+    task order; how many claims the listing leaves out; whether more follow the page."""
+    start, after = listing.start, listing.after
+    after_b = None if after is None else after.encode("utf-8")
+    within = 0
+    taken = []
+    for line in done:  # newest first: stop at the first one older than the window
+        when, key, view = line.split(b" ", 2)
+        if start is not None and (when == b"-" or int(when) < start):
+            break
+        within += 1
+        if after_b is None or key > after_b:
+            taken.append(b"- - " + key + b" " + view)
+    rows = [line for line in live if after_b is None or line.split(b" ", 3)[2] > after_b]
+    if taken:
+        rows = sorted(rows + taken, key=lambda line: line.split(b" ", 3)[2])
+    return rows[: listing.size], len(done) - within, len(rows) > listing.size
+
+
+def _claim(line: bytes, now: int, ttl: int, grace: int) -> bytes:
+    """A claim's status view from its line, an active claim's lease fields filled in."""
+    end_text, base, _, view = line.split(b" ", 3)
+    if b"\0" not in view:
+        return view
+    expires = None if end_text == b"-" else int(end_text)
+    started = None if base == b"-" else int(base)
+    fields = lease.fields(lease.ACTIVE, lease.end(expires, started, ttl), now, grace)
+    return view.replace(b"\0", lease_text(*fields).encode(), 1)
+
+
+def _numbered(kept: list[bytes], limit: int) -> bytes | None:
+    """The newest `limit` events of those kept, each with its `_index` (1 = newest)."""
+    shown = kept[max(len(kept) - limit, 0) :] if limit > 0 else []
+    parts = [rec.split(b"\0") for rec in shown]
+    if any(len(p) != 2 for p in parts):
+        return None
+    return b",".join(
+        b'%s"_index":%d%s' % (head, len(shown) - i, tail) for i, (head, tail) in enumerate(parts)
+    )
+
+
+def _json_text(value: str | None) -> str:
+    """A cursor (plain ASCII) or nothing, as JSON."""
+    return "null" if value is None else f'"{value}"'
+
+
+def filters_text(limit: int, listing: Listing) -> str:
+    """The filters object of a status read with no filter but `limit` and the listing, as
+    canonical JSON (views/overview.py `_filters` encodes the same object in general)."""
+    import time
+
+    start = listing.start
+    since = "null" if start is None else f'"{time.strftime(ISO_FMT, time.gmtime(start))}"'
+    return (
+        f'{{"active_only":false,"agents":[],"all":{"true" if start is None else "false"},'
+        f'"cursor":null,"finished_since":{since},"limit":{limit},'
+        f'"page_size":{listing.size},"since":null}}'
+    )
 
 
 def save(path: str, data: bytes) -> None:

@@ -15,28 +15,49 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from repobus.records.shown import Listing
+
 INDEX_SCHEMA = "5"  # 5: claim views are canonical, split at the lease fields
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
 MMAP = "PRAGMA mmap_size=268435456"
 
 
-def claims_sql(agents: Iterable[str], active_only: bool) -> tuple[str, dict[str, Any]]:
-    """The claims of `status --json`, in task order: key, status, record, the view made when
-    the claim was indexed (snapshot.claim_view), and the lease times (`claim_texts`)."""
-    named: dict[str, Any] = {}
+def _terminal() -> str:
+    """The finished statuses (records/shown.py), as an SQL list of literals."""
+    from repobus.records.models import TERMINAL_STATUSES
+
+    return ", ".join(f"'{s}'" for s in sorted(TERMINAL_STATUSES))
+
+
+def claims_sql(
+    agents: Iterable[str], active_only: bool, listing: Listing
+) -> tuple[str, str, dict[str, Any]]:
+    """The claims of one page of `status --json`, in task order (one row more than the page,
+    to tell whether more follow): key, status, record, the view made when the claim was
+    indexed (snapshot.claim_view), and the lease times (`claim_texts`); and the count of the
+    claims the listing leaves out.  Which claims are listed is records/shown.py's rule: the
+    finished statuses and the window start are its own values, bound here."""
+    named: dict[str, Any] = {"start": listing.start, "after": listing.after}
     where = ["kind='claims'"]
     agents = list(agents)
     if agents:
         named.update((f"a{i}", a) for i, a in enumerate(agents))
         where.append(f"agent IN ({', '.join(f':a{i}' for i in range(len(agents)))})")
+    # NULL-safe: a claim with no status (or no time) is decided as records/shown.py decides
+    listed = (
+        f"(:start IS NULL OR COALESCE(status, '') NOT IN ({_terminal()}) "
+        "OR COALESCE(base >= :start, 0))"
+    )
     if active_only:
-        where.append("status IN ('active', 'paused')")
+        listed = f"(COALESCE(status, '') IN ('active', 'paused') AND {listed})"
+    base = " AND ".join(where)
     sql = (
         "SELECT key, status, record, view, lease_end, base FROM slots "
-        f"WHERE {' AND '.join(where)} ORDER BY key"
+        f"WHERE {base} AND {listed} AND (:after IS NULL OR key > :after) "
+        f"ORDER BY key LIMIT {int(listing.size) + 1}"
     )
-    return sql, named
+    return sql, f"SELECT count(*) FROM slots WHERE {base} AND NOT {listed}", named
 
 
 def claim_texts(rows: Iterable[tuple[Any, ...]], *, now: int, ttl: int, grace: int) -> list[str]:
@@ -83,31 +104,77 @@ def status_json(
     active_only: bool,
     since: int | None,
     filters: str,
+    listing: Listing,
 ) -> str:
     """The whole `status --json` document from an index that is current, byte for byte what
-    the Python view encodes: the claims (`claim_texts`) and the last `limit` events, each
-    with `_index` (1 = newest); `filters` is the filters object, already JSON."""
+    the Python view encodes: one page of claims (`claim_texts`), how many the listing leaves
+    out, the last `limit` events, each with `_index` (1 = newest), and the cursor of the next
+    page; `filters` is the filters object, already JSON."""
     from repobus.records import models
 
-    sql, named = claims_sql(agents, active_only)
-    claims = claim_texts(db.execute(sql, named), now=now, ttl=ttl, grace=grace)
+    sql, count_sql, named = claims_sql(agents, active_only, listing)
+    rows = db.execute(sql, named).fetchall()
+    page = rows[: listing.size]
+    claims = claim_texts(page, now=now, ttl=ttl, grace=grace)
+    (left_out,) = db.execute(count_sql, named).fetchone()
+    more = listing.next_cursor([r[0] for r in page], len(rows) > listing.size)
     where, args = log_where("events", since, agents or None)
-    rows = db.execute(
+    events = db.execute(
         f"SELECT record FROM logs WHERE {where} {NEWEST_FIRST} LIMIT {int(max(limit, 0))}", args
     ).fetchall()
-    events = [
+    texts = [
         models.canonical(dict(models.loads(rec, "the index"), _index=i + 1)).decode("utf-8")
-        for i, (rec,) in enumerate(rows)
+        for i, (rec,) in enumerate(events)
     ]
-    events.reverse()
+    texts.reverse()
     return "".join(
         (
             '{"claims":[',
             ",".join(claims),
-            '],"events":[',
-            ",".join(events),
+            f'],"claims_left_out":{int(left_out)},"events":[',
+            ",".join(texts),
             '],"filters":',
             filters,
+            ',"next_cursor":',
+            "null" if more is None else f'"{more}"',
             "}",
+        )
+    )
+
+
+def events_page(
+    db: Any,
+    *,
+    task: str | None = None,
+    agents: Iterable[str] = (),
+    names: Iterable[str] = (),
+    since: int | None = None,
+    before: tuple[int, str, int] | None = None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Events newest first, `(ts, chain, seq, record)`, at most `limit`: of one task, by some
+    agents (their `agent_id`), of some event names, at or after `since`, strictly older than
+    `before` (the `(ts, chain, seq)` of the last row of the previous page).  The indexes on
+    (kind, task, ts), (kind, who, ts) and (kind, ts) answer it without reading other rows."""
+    where: list[str] = ["kind='events'"]
+    args: list[Any] = []
+    for column, values in (("who", sorted(agents)), ("name", sorted(names))):
+        if values:
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            args += values
+    if task is not None:
+        where.append("task=?")
+        args.append(task)
+    if since is not None:
+        where.append("ts>=?")
+        args.append(since)
+    if before is not None:
+        where.append("(ts, chain, seq) < (?, ?, ?)")
+        args += before
+    return list(
+        db.execute(
+            f"SELECT ts, chain, seq, record FROM logs WHERE {' AND '.join(where)} "
+            f"{NEWEST_FIRST} LIMIT {int(max(limit, 0))}",
+            args,
         )
     )

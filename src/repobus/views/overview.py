@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from repobus.bus import Bus
-from repobus.records import layout, lease, models, times
+from repobus.records import layout, lease, models, shown, times
 from repobus.store import Entry, Slot, snapshot, sql
 
 TYPE_CHECKING = False
@@ -31,33 +31,70 @@ def status(
     agents: Iterable[str] | None = None,
     active_only: bool = False,
     since: int | None = None,
+    all_claims: bool = False,
+    cursor: str | None = None,
+    page_size: int = shown.PAGE_SIZE,
 ) -> dict[str, Any]:
-    """The original bus_status JSON shape (claims, events, filters) plus lease fields."""
+    """The original bus_status JSON shape (claims, events, filters) plus lease fields, the
+    claims being one page of the listing records/shown.py defines (live claims, finished ones
+    within the window; `all_claims`: every one), with `claims_left_out` (the claims the
+    listing leaves out) and `next_cursor` (None: nothing follows this page)."""
     wanted = sorted(set(agents or ()))
     now = bus.clock()
-    claims = []
+    listing = shown.Listing.of(
+        now, since=since, all_claims=all_claims, cursor=cursor, size=page_size
+    )
+    page: list[Slot] = []
+    left_out, more = 0, False
     for slot in sorted(bus.store.list("claims"), key=lambda s: s.key):
         rec = slot.record
         if wanted and rec.get("agent_id") not in wanted:
             continue
-        if active_only and rec.get("status") not in ("active", "paused"):
-            continue
-        claims.append(claim_view(bus, slot, now))
+        if not listed(listing, slot, active_only):
+            left_out += 1
+        elif listing.after is None or slot.key > listing.after:
+            more = more or len(page) == listing.size
+            page += [slot] if len(page) < listing.size else []
     entries = bus.store.tail("events", limit=max(limit, 0), since=since, writers=wanted or None)
     events = []
     for i, e in enumerate(entries):
         rec = dict(e.record)
         rec["_index"] = len(entries) - i
         events.append(rec)
-    filters = _filters(wanted, active_only, limit, since)
-    return {"claims": claims, "events": events, "filters": filters}
+    return {
+        "claims": [claim_view(bus, slot, now) for slot in page],
+        "claims_left_out": left_out,
+        "events": events,
+        "filters": _filters(wanted, active_only, limit, since, listing, cursor),
+        "next_cursor": listing.next_cursor([s.key for s in page], more),
+    }
 
 
-def _filters(wanted: list[str], active_only: bool, limit: int, since: int | None) -> dict[str, Any]:
+def listed(listing: shown.Listing, slot: Slot, active_only: bool) -> bool:
+    """Whether a claim is in the listing (on any of its pages)."""
+    status = slot.record.get("status")
+    if active_only and status not in ("active", "paused"):
+        return False
+    return shown.shown(status, shown.finished_at(slot.record), listing.start)
+
+
+def _filters(
+    wanted: list[str],
+    active_only: bool,
+    limit: int,
+    since: int | None,
+    listing: shown.Listing,
+    cursor: str | None,
+) -> dict[str, Any]:
+    start = listing.start
     return {
         "agents": wanted,
         "active_only": active_only,
+        "all": start is None,
+        "cursor": cursor or None,
+        "finished_since": times.fmt(start) if start is not None else None,
         "limit": limit,
+        "page_size": listing.size,
         "since": times.fmt(since) if since is not None else None,
     }
 
@@ -69,34 +106,50 @@ def status_json(
     agents: Iterable[str] | None = None,
     active_only: bool = False,
     since: int | None = None,
+    all_claims: bool = False,
+    cursor: str | None = None,
+    page_size: int = shown.PAGE_SIZE,
 ) -> str:
     """`status(...)` as JSON text, the same bytes whichever way it is made.  With the index:
-    from the status snapshot when no filter but `limit` is asked for, else from the views
-    SQLite keeps; at ten thousand claims that is what keeps status fast."""
+    from the status snapshot when no filter but `limit` and the listing is asked for, else
+    from the views SQLite keeps; at ten thousand claims that is what keeps status fast."""
     index = bus.store.index if bus.store.use_index else None
     if index is None:
-        return models.canonical(
-            status(bus, limit=limit, agents=agents, active_only=active_only, since=since)
-        ).decode("utf-8")
+        doc = status(
+            bus,
+            limit=limit,
+            agents=agents,
+            active_only=active_only,
+            since=since,
+            all_claims=all_claims,
+            cursor=cursor,
+            page_size=page_size,
+        )
+        return models.canonical(doc).decode("utf-8")
     wanted = sorted(set(agents or ()))
-    filters = models.canonical(_filters(wanted, active_only, limit, since)).decode("utf-8")
-    shown: dict[str, Any] = {
-        "now": bus.clock(),
+    now = bus.clock()
+    listing = shown.Listing.of(
+        now, since=since, all_claims=all_claims, cursor=cursor, size=page_size
+    )
+    filters = _filters(wanted, active_only, limit, since, listing, cursor)
+    asked: dict[str, Any] = {
+        "now": now,
         "ttl": bus.cfg.ttl,
         "grace": bus.cfg.grace,
         "limit": limit,
-        "filters": filters,
+        "filters": models.canonical(filters).decode("utf-8"),
+        "listing": listing,
     }
     index.catch_up()
     if not wanted and not active_only and since is None:
         data = index.status_snapshot()
-        doc = snapshot.render(data, **shown) if data is not None else None
-        if doc is not None:
-            return doc.decode("utf-8")
+        text = snapshot.render(data, **asked) if data is not None else None
+        if text is not None:
+            return text.decode("utf-8")
     db = index.db()
     db.execute("BEGIN")  # one snapshot for the claims and the events
     try:
-        return sql.status_json(db, agents=wanted, active_only=active_only, since=since, **shown)
+        return sql.status_json(db, agents=wanted, active_only=active_only, since=since, **asked)
     finally:
         db.execute("COMMIT")
 
@@ -106,7 +159,11 @@ def status_text(data: dict[str, Any]) -> str:
     lines = [
         "Active claims:"
         if data["claims"]
-        else ("No claims matching filters." if filtered else "No claims recorded.")
+        else (
+            "No claims matching filters."
+            if filtered
+            else ("No live claims." if data.get("claims_left_out") else "No claims recorded.")
+        )
     ]
     for c in data["claims"]:
         left = c.get("lease_seconds_left")
@@ -126,6 +183,7 @@ def status_text(data: dict[str, Any]) -> str:
             f"{c.get('branch')} (plan={c.get('plan_id') or 'N/A'}) token={c.get('fencing_token')}"
             f"{extra}"
         )
+    lines += listing_notes(data)
     lines.append(
         "Recent events:"
         if data["events"]
@@ -137,6 +195,25 @@ def status_text(data: dict[str, Any]) -> str:
     )
     lines += ["  - " + event_line(e) for e in data["events"]]
     return "\n".join(lines)
+
+
+def listing_notes(data: dict[str, Any]) -> list[str]:
+    """What the human output says about the claims a status read left out or did not reach."""
+    out = []
+    left, flt = data.get("claims_left_out") or 0, data["filters"]
+    if left:
+        why = (
+            "not active or paused"
+            if flt.get("active_only")
+            else f"finished before {flt.get('finished_since')}"
+        )
+        out.append(
+            f"  ({left} claim{'s' if left != 1 else ''} {why} left out: "
+            "`repobus status --all` or `--since 7d` shows them)"
+        )
+    if data.get("next_cursor"):
+        out.append(f"  (more claims: `repobus status --cursor {data['next_cursor']}`)")
+    return out
 
 
 def event_line(rec: dict[str, Any]) -> str:

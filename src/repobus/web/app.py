@@ -101,14 +101,14 @@ class Dashboard:
 
     async def events(self, request: Request) -> Response:
         f = data.Filters.parse(dict(request.query_params))
-        recs = await self.call(data.stream, self.bus, f)
-        body = pages.events_page(f, recs, self.bus.clock())
+        recs, older = await self.call(data.stream, self.bus, f)
+        body = pages.events_page(f, recs, older, self.bus.clock())
         return html(pages.page("events", "events", self.frame(request), body))
 
     async def events_part(self, request: Request) -> Response:
         f = data.Filters.parse(dict(request.query_params))
-        recs = await self.call(data.stream, self.bus, f)
-        return html(f"<section>{pages.event_table(recs, self.bus.clock())}</section>")
+        recs, older = await self.call(data.stream, self.bus, f)
+        return html(pages.events_section(f, recs, older, self.bus.clock()))
 
     async def task(self, request: Request) -> Response:
         d = await self.call(data.task, self.bus, request.path_params["task"])

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from repobus.bus import Bus
-from repobus.errors import NotFoundError, UsageError
-from repobus.records import names, times
+from repobus.errors import NotFoundError
+from repobus.records import names, shown, times
 from repobus.views import fleet
 from repobus.views import overview as views
+from repobus.views.history import current, event_page
 
 LIVE = ("active", "paused")
 MAX_FILE = 256 * 1024
@@ -28,20 +29,26 @@ class Filters:
     events: frozenset[str] = frozenset()
     task: str | None = None
     since: int | None = None
-    limit: int = 200
+    limit: int = shown.EVENTS_PAGE
+    cursor: str | None = None  # where the page starts: the "older" link of the page before
 
     @classmethod
-    def parse(cls, q: dict[str, str], limit: int = 200) -> Filters:
-        """From query fields agent, event (comma-separated), task and since (ISO or 90m)."""
+    def parse(cls, q: dict[str, str], limit: int = shown.EVENTS_PAGE) -> Filters:
+        """From query fields agent, event (comma-separated), task, since (ISO or 90m) and
+        cursor."""
 
         def split(key: str) -> frozenset[str]:
             return frozenset(v.strip() for v in q.get(key, "").split(",") if v.strip())
 
         agents = frozenset(names.agent_id(a) for a in split("agent"))
         task = names.task_id(q["task"]) if q.get("task", "").strip() else None
-        return cls(agents, split("event"), task, parse_since(q.get("since", "")), limit)
+        cursor = q.get("cursor", "").strip() or None
+        if cursor:
+            shown.parse_event_cursor(cursor)  # a bad one is a 400 before any read
+        return cls(agents, split("event"), task, parse_since(q.get("since", "")), limit, cursor)
 
     def query(self) -> dict[str, str]:
+        """The filter fields as the form shows them (the cursor is not a filter)."""
         since = times.fmt(self.since) if self.since is not None else ""
         return {
             "agent": ",".join(sorted(self.agents)),
@@ -52,19 +59,9 @@ class Filters:
 
 
 def parse_since(value: str, now: int | None = None) -> int | None:
+    """An ISO time or a duration before now (records/shown.py `since`); None when empty."""
     value = value.strip()
-    if not value:
-        return None
-    if times.parse_or_none(value) is not None:
-        return times.parse_since(value, "since")
-    try:
-        ago = times.parse_duration(value, "since")
-    except UsageError:
-        raise UsageError(
-            f"since must be an ISO time (2025-01-31T12:00:00Z) or a duration "
-            f"like 90m or 2h, got {value!r}"
-        ) from None
-    return (now or times.now()) - ago
+    return shown.since(value, now or times.now(), "since") if value else None
 
 
 def overview(bus: Bus) -> dict[str, Any]:
@@ -88,44 +85,43 @@ def overview(bus: Bus) -> dict[str, Any]:
     return {"now": now, "agents": agents, "claims": live, "finished": done, "events": events[::-1]}
 
 
-def stream(bus: Bus, f: Filters) -> list[dict[str, Any]]:
-    """Events matching the filters, newest first, at most `f.limit`."""
-    if not f.events and not f.task:
-        recs = views.recent(bus, limit=f.limit, agents=set(f.agents), events=set(), since=f.since)
-    else:
-        got = bus.store.tail("events", since=f.since, writers=f.agents or None)
-        recs = [
-            e.record
-            for e in got
-            if views.matches(e.record, set(f.agents), set(f.events), f.since)
-            and (f.task is None or e.record.get("task_id") == f.task)
-        ]
-        recs = recs[-f.limit :] if f.limit else []
-    return recs[::-1]
+def stream(bus: Bus, f: Filters) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the events matching the filters, newest first, at most `f.limit`, from
+    an indexed query (views/history.py); and the cursor of the older page, None at the end."""
+    return event_page(
+        bus,
+        limit=f.limit,
+        task=f.task,
+        agents=f.agents,
+        events=f.events,
+        since=f.since,
+        cursor=f.cursor,
+    )
 
 
 def task(bus: Bus, task_id: str) -> dict[str, Any]:
     task_id = names.task_id(task_id)
     now = bus.clock()
     history = [dict(s.record) for s in bus.store.history("claims", task_id)]
-    cur = bus.store.get("claims", task_id)
-    events = [e.record for e in bus.store.tail("events") if e.record.get("task_id") == task_id]
+    cur = current(bus, "claims", task_id)
+    events, older = event_page(bus, task=task_id)  # newest first, one page
     thread = bus.messages(task=task_id)
-    asg = bus.store.get("assignments", task_id)
+    asg = current(bus, "assignments", task_id)
     if cur is None and not events and not thread and asg is None:
         raise NotFoundError(f"nothing on the bus for task {task_id}")
     plan_id = next((h.get("plan_id") for h in reversed(history) if h.get("plan_id")), None) or (
         asg.record.get("plan_id") if asg else None
     )
     receipts: list[str] = []
-    for rec in [*events, *thread]:
+    for rec in [*reversed(events), *thread]:
         receipts += [str(r) for r in rec.get("receipts") or [] if str(r) not in receipts]
     return {
         "task_id": task_id,
         "now": now,
         "claim": views.claim_view(bus, cur, now) if cur else None,
         "history": history,
-        "events": events[::-1],
+        "events": events,
+        "events_older": older,
         "thread": thread,
         "assignment": asg.record if asg else None,
         "plan": plan(bus, plan_id) if plan_id else None,

@@ -232,7 +232,21 @@ def event_table(recs: list[dict[str, Any]], now: int) -> str:
     )
 
 
-def events_page(f: Filters, recs: list[dict[str, Any]], now: int) -> str:
+def older_link(f: Filters, cursor: str | None) -> str:
+    """The link to the next (older) page of an event listing; nothing at its end."""
+    if not cursor:
+        return ""
+    q = {k: v for k, v in f.query().items() if v}
+    return (
+        f'<p class="older"><a href="/events?{e(urlencode({**q, "cursor": cursor}))}">older</a></p>'
+    )
+
+
+def events_section(f: Filters, recs: list[dict[str, Any]], older: str | None, now: int) -> str:
+    return f"<section>{event_table(recs, now)}{older_link(f, older)}</section>"
+
+
+def events_page(f: Filters, recs: list[dict[str, Any]], older: str | None, now: int) -> str:
     q = f.query()
     fields = "".join(
         f'<label>{name}<input name="{name}" value="{e(q[name])}" placeholder="{ph}"></label>'
@@ -248,12 +262,14 @@ def events_page(f: Filters, recs: list[dict[str, Any]], now: int) -> str:
         '<button>Filter</button> <a href="/events">clear</a></form></section>'
     )
     return f"<h1>Event stream</h1>{form}" + live(
-        events_part_url(f), f"<section>{event_table(recs, now)}</section>"
+        events_part_url(f), events_section(f, recs, older, now)
     )
 
 
 def events_part_url(f: Filters) -> str:
     q = {k: v for k, v in f.query().items() if v}
+    if f.cursor:
+        q["cursor"] = f.cursor  # an older page stays that page while it updates
     return "/part/events" + (f"?{urlencode(q)}" if q else "")
 
 
@@ -324,7 +340,8 @@ def task_part(d: dict[str, Any], frame: Frame) -> str:
     return (
         f"<section><h2>Current claim</h2>{cur}{asg_html}</section>"
         f"<section><h2>Claim history</h2>{history_table(d['history'])}</section>"
-        f"<section><h2>Events</h2>{event_table(d['events'], now)}</section>"
+        f"<section><h2>Events</h2>{event_table(d['events'], now)}"
+        f"{older_link(Filters(task=d['task_id']), d.get('events_older'))}</section>"
         f"<section><h2>Message thread</h2>{thread_table(d['thread'], now)}</section>"
         f"<section><h2>Plan</h2>{plan_html}</section>"
         f"<section><h2>Receipts</h2>{table(['path', ''], receipts, 'No receipts.')}</section>"
