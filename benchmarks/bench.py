@@ -32,7 +32,8 @@ from benchmarks._common import EMPTY_TREE, ZERO, git, isolated_env, median, p95
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
-    "claim", "cli", "version", "append", "status", "race", "remote", "scale", "transports"
+    "claim", "cli", "version", "append", "status", "race", "remote", "scale", "transports",
+    "history", "reads",
 )
 
 
@@ -564,6 +565,18 @@ def _bench_transports(ctx: Ctx) -> list[Row]:
     return bench_transports(ctx)
 
 
+def _bench_history(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_history import bench_history
+
+    return bench_history(ctx)
+
+
+def _bench_reads(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_reads import bench_reads
+
+    return bench_reads(ctx)
+
+
 def _bench_scale(ctx: Ctx) -> list[Row]:
     from benchmarks.bench_scale import bench_scale
 
@@ -678,7 +691,8 @@ def main(argv: list[str] | None = None) -> int:
     ctx.facts["loadavg_start"] = _loadavg()
     funcs = {"claim": bench_claim, "cli": bench_cli, "version": bench_version,
              "append": bench_append, "status": bench_status, "race": bench_race,
-             "remote": _bench_remote, "scale": _bench_scale, "transports": _bench_transports}
+             "remote": _bench_remote, "scale": _bench_scale, "transports": _bench_transports,
+             "history": _bench_history, "reads": _bench_reads}
     rows: list[Row] = []
     failed: str | None = None
     try:

@@ -39,7 +39,7 @@ class CheckThenWriteStore(GitStore):
         now = self.get(kind, key)
         if (now.version if now else None) != (expect.version if expect else None):
             raise CasFailed(self.ref(kind, key))
-        rec, oid = self.prepare(record, expect)
+        rec, oid = self.prepare(kind, key, record, expect)
         self.repo.git("update-ref", self.ref(kind, key), oid)  # no old value: last one wins
         return Slot(kind, key, rec, oid)
 

@@ -100,15 +100,24 @@ def test_git_store_without_the_index_setting_keeps_one_for_reindex(repo: Path) -
     assert store.index is not None
 
 
-def test_slot_versions_match_list_or_are_left_to_it(backend: tuple[str, Bus]) -> None:
+def test_slot_changes_list_the_live_slots_and_what_the_archive_gained(
+    backend: tuple[str, Bus],
+) -> None:
     name, bus = backend
     slot = bus.store.put("claims", "T-1", CLAIM, None)
-    versions = bus.store.slot_versions("claims")
+    got = bus.store.slot_changes("claims", None)
     if name == "dir":
-        assert versions is None
+        assert got is None
         return
-    assert versions == {"T-1": slot.version}
-    assert versions == {s.key: s.version for s in bus.store.list("claims")}
+    assert got is not None
+    live, marker, archived = got
+    assert live == {"T-1": slot.version} and marker is None and archived == {}
+    assert live == {s.key: s.version for s in bus.store.list("claims")}
+    done = bus.store.put("claims", "T-1", dict(CLAIM, status="done"), slot)
+    assert bus.store.archive_finished(force=True) == 1
+    live, marker, archived = bus.store.slot_changes("claims", None)  # type: ignore[misc]
+    assert live == {} and marker is not None and archived == {"T-1": done.version}
+    assert bus.store.slot_changes("claims", marker) == ({}, marker, {})  # nothing new since
 
 
 def test_unpushed_is_empty_once_published_and_counts_offline_records(

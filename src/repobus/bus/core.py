@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from repobus.git.config import Config
     from repobus.git.gitcmd import Repo
+    from repobus.records.types import ClaimRecord
     from repobus.store import Slot, Store
 
 
@@ -102,7 +103,7 @@ class Bus(Events):
                     cur = self.claim_slot(task)
                     continue
                 try:
-                    return self.store.put("claims", task, rec, cur)
+                    return self.store.put("claims", task, dict(rec), cur)
                 except CasFailed as lost:
                     # a lost race leaves the store's copy fresh (a remote store re-fetched it)
                     stale = False
@@ -120,7 +121,7 @@ class Bus(Events):
         branch: str | None,
         notes: str | None,
         clear_notes: bool,
-    ) -> dict[str, Any]:
+    ) -> ClaimRecord:
         old = cur.record if cur else {}
         holder = old.get("agent_id")
         status = old.get("status")
@@ -135,7 +136,7 @@ class Bus(Events):
         same = holder == agent and status in ("active", "paused")
         if cur is not None and not same and self.lease_state(old, now) in lease.HELD:
             raise self._held(task, old)
-        rec: dict[str, Any] = {
+        rec: ClaimRecord = {  # typed: mypy checks every field name and value written
             "task_id": task,
             "agent_id": agent,
             "branch": branch

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from repobus.git.gitcmd import Repo
+    from repobus.records.types import EventRecord
     from repobus.store import Entry, Slot
 
 _EVENT_NAME_MAX = 64
@@ -66,9 +67,10 @@ class Events(Messaging):
         )
         if task is None or rec["event"] not in models.GUARDED_EVENTS:
             return self.store.append("events", agent, rec)
+        task = names.task_id(task)
         with self._retrying(f"task {task}") as tries:
             for _ in tries:
-                guard = self.claim_guard(agent, rec["task_id"], rec["event"], fence)
+                guard = self.claim_guard(agent, task, rec["event"], fence)
                 if guard is not None and guard.record.get("fencing_token") is not None:
                     rec["fencing_token"] = guard.record["fencing_token"]
                 try:
@@ -153,17 +155,21 @@ def build_event(
     severity: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """An event record as `log` writes it: the typed fields, then `extra`'s own keys."""
     event = (event or "").strip()
     if not event or len(event) > _EVENT_NAME_MAX or any(c.isspace() for c in event):
         raise UsageError(
             f"event name {event[:40]!r} must be 1-{_EVENT_NAME_MAX} characters without spaces"
         )
-    rec: dict[str, Any] = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
+    rec: EventRecord = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
     if task is not None:
         rec["task_id"] = names.task_id(task)
-    for key, value in (("plan_id", plan), ("branch", branch), ("pr", pr)):
-        if value:
-            rec[key] = str(value)
+    if plan:
+        rec["plan_id"] = str(plan)
+    if branch:
+        rec["branch"] = str(branch)
+    if pr:
+        rec["pr"] = str(pr)
     if receipts:
         rec["receipts"] = [r for r in receipts if r]
     if severity:
@@ -171,14 +177,15 @@ def build_event(
         if sev not in models.SEVERITIES:
             raise UsageError("severity must be one of: high, low, medium")
         rec["severity"] = sev
+    out: dict[str, Any] = dict(rec)
     for key, value in (extra or {}).items():
         if key in models.CORE_EVENT_KEYS:
             raise UsageError(
                 f"--extra cannot overwrite core field '{key}'",
                 hint=f"use the --{key.replace('_id', '')} option, or another key",
             )
-        rec[key] = value
-    return rec
+        out[key] = value
+    return out
 
 
 def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:

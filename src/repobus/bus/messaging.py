@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any
 
+    from repobus.records.types import AssignmentRecord, MessageRecord
     from repobus.store import Entry, Slot, Store
 
 _NAME_MAX = 64
@@ -93,7 +94,7 @@ class Messaging:
         agent, task, msg_type = names.agent_id(agent), names.task_id(task), _type(msg_type)
         if not summary or not summary.strip():
             raise UsageError("message --summary must not be empty")
-        rec: dict[str, Any] = {
+        rec: MessageRecord = {  # typed: mypy checks every field name and value written
             "ts": times.fmt(self.clock()),
             "from": agent,
             "type": msg_type,
@@ -114,12 +115,12 @@ class Messaging:
         if to:
             rec["to"] = names.agent_id(to.lower())
         if not self._guarded(task, msg_type):
-            return self.store.append("messages", agent, rec)
+            return self.store.append("messages", agent, dict(rec))
         with self._retrying(f"task {task}") as tries:
             for _ in tries:
                 guard = self.claim_guard(agent, task, msg_type, fence)
                 try:
-                    return self.store.append("messages", agent, rec, guard=guard)
+                    return self.store.append("messages", agent, dict(rec), guard=guard)
                 except CasFailed:
                     continue
             raise tries.gave_up()
@@ -171,7 +172,7 @@ class Messaging:
                 held = self.claim_slot(task)  # type: ignore[attr-defined]
                 if not force:
                     self._check_reassign(task, engineer, cur, held)
-                rec = {
+                rec: AssignmentRecord = {
                     "task_id": task,
                     "engineer": engineer,
                     "manager": manager,
@@ -181,7 +182,7 @@ class Messaging:
                     "note": note,
                 }
                 try:
-                    slot = self.store.put("assignments", task, rec, cur)
+                    slot = self.store.put("assignments", task, dict(rec), cur)
                     break
                 except CasFailed:
                     continue

@@ -5,15 +5,11 @@ from __future__ import annotations
 from repobus.cli.lifecycle import door
 from repobus.cli.runner import Ctx
 from repobus.playbook import doors
-from repobus.records import names, times
+from repobus.records import names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-
-def _ttl(ctx: Ctx) -> int | None:
-    return times.parse_duration(ctx.ttl) if ctx.values.get("ttl") else None
 
 
 def _render(ctx: Ctx, rec: dict[str, Any], text: str) -> int:
@@ -29,13 +25,13 @@ def claim(ctx: Ctx) -> int:
     slot = doors.claim(
         door(ctx),
         ctx.agent(),
-        ctx.task,
-        plan=names.plan_id(ctx.plan),
-        branch=ctx.branch,
-        notes=ctx.notes,
-        clear_notes=ctx.clear_notes,
-        ttl=_ttl(ctx),
-        allow_unassigned=bool(ctx.values.get("allow_unassigned")),
+        ctx.need("task"),
+        plan=names.plan_id(ctx.text("plan")),
+        branch=ctx.text("branch"),
+        notes=ctx.text("notes"),
+        clear_notes=ctx.flag("clear_notes"),
+        ttl=ctx.ttl_seconds(),
+        allow_unassigned=ctx.flag("allow_unassigned"),
     )
     rec = slot.record
     head = (
@@ -52,12 +48,13 @@ def claim(ctx: Ctx) -> int:
 
 
 def renew(ctx: Ctx) -> int:
-    slot = doors.renew(door(ctx), ctx.agent(), ctx.task, ttl=_ttl(ctx), fence=ctx.fence)
-    return _render(ctx, slot.record, f"Renewed {ctx.task} ({_lease(slot.record)})")
+    task = ctx.need("task")
+    slot = doors.renew(door(ctx), ctx.agent(), task, ttl=ctx.ttl_seconds(), fence=ctx.fence)
+    return _render(ctx, slot.record, f"Renewed {task} ({_lease(slot.record)})")
 
 
 def pause(ctx: Ctx) -> int:
-    slot = doors.pause(door(ctx), ctx.agent(), ctx.task, notes=ctx.notes)
+    slot = doors.pause(door(ctx), ctx.agent(), ctx.need("task"), notes=ctx.need("notes"))
     rec = slot.record
     return _render(
         ctx,
@@ -68,7 +65,13 @@ def pause(ctx: Ctx) -> int:
 
 
 def release(ctx: Ctx) -> int:
+    task = ctx.need("task")
     slot = doors.release(
-        door(ctx), ctx.agent(), ctx.task, status=ctx.status, notes=ctx.notes, fence=ctx.fence
+        door(ctx),
+        ctx.agent(),
+        task,
+        status=ctx.need("status"),
+        notes=ctx.text("notes"),
+        fence=ctx.fence,
     )
-    return _render(ctx, slot.record, f"Updated claim {ctx.task} → status={slot.record['status']}")
+    return _render(ctx, slot.record, f"Updated claim {task} → status={slot.record['status']}")

@@ -62,9 +62,18 @@ def archive(ctx: Ctx) -> int:
             "nothing to archive: this backend keeps each claim as a file under _bus/",
         )
         return 0
-    if ctx.err.isatty() and not ctx.json:
+    tty = ctx.err.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if tty:
+            ctx.err.write(f"\rarchived {done}/{total} finished claims and assignments")
+            ctx.err.flush()
+
+    if tty:
         ctx.err.write("Archiving finished claims and assignments…\n")
-    moved = store.archive_finished(force=True)
+    moved = store.archive_finished(force=True, progress=progress)
+    if tty and moved:
+        ctx.err.write("\n")
     where = f" on remote '{store.remote_name}' and here" if store.remote_name else ""
     ctx.emit(
         {"archived": moved, "ref": REF, "remote": store.remote_name},

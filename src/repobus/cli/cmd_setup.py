@@ -86,9 +86,8 @@ def _agent_hint(agent: str | None) -> str:
 
 
 def _extra(ctx: Ctx) -> dict[str, str]:
-    from repobus.records import times
-
-    return {"ttl": f"{times.parse_duration(ctx.ttl)}s"} if ctx.values.get("ttl") else {}
+    ttl = ctx.ttl_seconds()
+    return {} if ttl is None else {"ttl": f"{ttl}s"}
 
 
 def _manifest(ctx: Ctx, repo: Repo, done: list[str]) -> str | None:

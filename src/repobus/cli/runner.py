@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 
 class Ctx:
-    """What a command handler gets: its parsed values, the environment, output streams."""
+    """What a command handler gets: its parsed values, the environment, output streams.
+
+    Options are read through the typed accessors below (`text`, `need`, `flag`, `number`,
+    `texts`, and `fence`, `ttl_seconds` for the common ones), which check at run time that the
+    parser gave the type the handler relies on, so mypy checks every use.  Attribute access
+    (`ctx.task`) still works and is `Any`: the handlers not converted yet use it."""
 
     def __init__(
         self,
@@ -36,6 +41,55 @@ class Ctx:
             return self.__dict__["values"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+    # -- typed options ------------------------------------------------------------------------
+    def _typed(self, name: str, kind: type | tuple[type, ...], what: str) -> Any:
+        value = self.values.get(name)
+        if value is not None and not isinstance(value, kind):
+            # the parser and the command table disagree: a bug, not the person's mistake
+            raise TypeError(f"option {name!r} is {type(value).__name__}, not {what}")
+        return value
+
+    def text(self, name: str) -> str | None:
+        """A text option's value; None when it was not given."""
+        got: str | None = self._typed(name, str, "text")
+        return got
+
+    def need(self, name: str) -> str:
+        """A required text option's value (the parser refuses a command line without it)."""
+        got = self.text(name)
+        if got is None:
+            raise TypeError(f"required option {name!r} reached the handler unset")
+        return got
+
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name))
+
+    def number(self, name: str) -> int | None:
+        """A whole-number option's value; None when it was not given."""
+        if isinstance(self.values.get(name), bool):
+            raise TypeError(f"option {name!r} is a flag, not a number")
+        got: int | None = self._typed(name, int, "a number")
+        return got
+
+    def texts(self, name: str) -> list[str]:
+        """A repeatable text option's values (empty when not given)."""
+        got = self._typed(name, (list, tuple), "a list") or []
+        return [str(v) for v in got]
+
+    @property
+    def fence(self) -> int | None:
+        """`--fence N`: the fencing token the caller holds."""
+        return self.number("fence")
+
+    def ttl_seconds(self) -> int | None:
+        """`--ttl`: a lease length in seconds (`30m`, `2h`, `90`); None when not given."""
+        raw = self.text("ttl")
+        if not raw:
+            return None
+        from repobus.records import times
+
+        return times.parse_duration(raw)
 
     def bus(self, backend: str | None = None) -> Any:
         if self._bus is None:

@@ -6,11 +6,17 @@ Invariants: every example the original tools wrote reads as it is (unknown keys 
 names the field.  Which fields a record must carry is `records/required.py`: each Struct's
 `REQUIRED` is its row, and its fields without a default are exactly those (a test holds them
 together).
+
+Each record has two typed forms: the Struct (`Claim`, ...: `repobus schema`, `from_dict`) and
+the dict form the bus builds and the stores keep (`ClaimRecord`, ...: TypedDicts, imported by
+the bus for mypy only, so a write names its fields as they are declared).  The stores check
+records with `required.FIELDS`, which needs neither msgspec nor typing; a test holds the
+Structs, the TypedDicts and that table equal.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NotRequired, TypedDict
 
 import msgspec
 
@@ -152,8 +158,94 @@ class Message(Record):
     prev_hash: str | None = None
 
 
+class ManifestRecord(TypedDict):
+    agent_id: str
+    owner: NotRequired[str | None]
+    agent_type: NotRequired[str | None]
+    capabilities: NotRequired[list[str] | None]
+    desired_roles: NotRequired[list[str] | None]
+    max_prs_per_day: NotRequired[int | None]
+    branch_prefix: NotRequired[str | None]
+    contact: NotRequired[str | None]
+    notes: NotRequired[str | None]
+
+
+class ClaimRecord(TypedDict):
+    task_id: str
+    agent_id: str
+    branch: str
+    status: str
+    claimed_at: str
+    plan_id: NotRequired[str | None]
+    notes: NotRequired[str | None]
+    released_at: NotRequired[str | None]
+    lease_expires_at: NotRequired[str | None]
+    fencing_token: NotRequired[int | None]
+    op: NotRequired[str | None]
+    by: NotRequired[str | None]
+    previous_holder: NotRequired[str | None]
+    updated_at: NotRequired[str | None]
+    seq: NotRequired[int | None]
+    prev_hash: NotRequired[str | None]
+
+
+class AssignmentRecord(TypedDict):
+    task_id: str
+    engineer: str
+    manager: str
+    assigned_at: str
+    plan_id: NotRequired[str | None]
+    branch: NotRequired[str | None]
+    note: NotRequired[str | None]
+    seq: NotRequired[int | None]
+    prev_hash: NotRequired[str | None]
+
+
+class EventRecord(TypedDict):
+    ts: str
+    agent_id: str
+    event: str
+    summary: str
+    task_id: NotRequired[str | None]
+    plan_id: NotRequired[str | None]
+    branch: NotRequired[str | None]
+    pr: NotRequired[str | None]
+    receipts: NotRequired[list[str] | None]
+    severity: NotRequired[str | None]
+    fencing_token: NotRequired[int | None]
+    seq: NotRequired[int | None]
+    prev_hash: NotRequired[str | None]
+
+
+# `from` is a keyword: the functional form
+MessageRecord = TypedDict(
+    "MessageRecord",
+    {
+        "ts": str,
+        "from": str,
+        "type": str,
+        "task_id": str,
+        "summary": str,
+        "branch": NotRequired[str | None],
+        "meta": NotRequired[dict[str, Any] | None],
+        "receipts": NotRequired[list[str] | None],
+        "note": NotRequired[str | None],
+        "to": NotRequired[str | None],
+        "seq": NotRequired[int | None],
+        "prev_hash": NotRequired[str | None],
+    },
+)
+
 RECORDS: dict[str, type[Record]] = {
     c.NAME: c for c in (Manifest, Claim, Assignment, Event, Message)
+}
+# The dict form of each record (what the stores hold), by record name.
+DICTS: dict[str, Any] = {
+    "manifest": ManifestRecord,
+    "claim": ClaimRecord,
+    "assignment": AssignmentRecord,
+    "event": EventRecord,
+    "message": MessageRecord,
 }
 
 

@@ -6,7 +6,8 @@ stay as refs grows slower with its history.  Finished slots therefore move to on
   refs/repobus/archive   a chain of commits; each commit's tree maps `<kind>/<key>`
                          (claims/<TASK>, assignments/<TASK>) to the tip commit of that
                          slot's chain, as a gitlink (mode 160000); its parents are the
-                         previous archive commit and the tips this commit added.
+                         previous archive commit and bundle commits (empty tree)
+                         whose parents are the tips this commit added, 64 each.
 
 Invariants:
 - everything the archive names stays reachable through its parents, so a fetch of the
@@ -37,7 +38,8 @@ REF = f"{ROOT}/archive"
 KINDS = ("claims", "assignments")  # the slot kinds that are archived
 FINISHED = frozenset({"done", "released"})  # a claim in one of these may be archived
 BATCH = 32  # finished live slots that make a write archive them
-MAX_PARENTS = 1000  # tips added per archive commit (a bigger batch is several commits)
+FANOUT = 64  # parents of one bundle commit (the tips it keeps reachable)
+MAX_PARENTS = 1024  # tips per archive commit: at most 16 bundles (a bigger move is a chain)
 _GITLINK = "160000"
 
 
@@ -69,6 +71,27 @@ def entries(repo: Repo, rev: str | None = REF) -> dict[str, str]:
         parts = meta.split()
         if len(parts) == 3 and parts[0] == _GITLINK.encode():
             out[path.decode()] = parts[2].decode()
+    return out
+
+
+def changed(repo: Repo, kind: str, old: str | None, new: str | None) -> dict[str, str]:
+    """key -> tip of the archived slots of `kind` added or moved between archive commits
+    `old` and `new` (every one when `old` is None): one `git diff-tree`, so a reader that
+    keeps a copy pays for what changed, not for the archive's size."""
+    if new is None or old == new:
+        return {}
+    prefix = f"{kind}/"
+    if old is None:
+        return {p[len(prefix) :]: o for p, o in entries(repo, new).items() if p.startswith(prefix)}
+    res = repo.git("diff-tree", "-r", "-z", "--no-renames", old, new, "--", kind, check=False)
+    if res.returncode != 0:  # an archive this clone cannot compare: read it whole
+        return changed(repo, kind, None, new)
+    out: dict[str, str] = {}
+    items = res.stdout.split(b"\0")
+    for meta, path in zip(items[0::2], items[1::2], strict=False):
+        fields = meta.split()
+        if len(fields) == 5 and fields[1] == _GITLINK.encode():  # added or moved, not deleted
+            out[path.decode()[len(prefix) :]] = fields[3].decode()
     return out
 
 
@@ -123,18 +146,32 @@ def _root_tree(repo: Repo, slots: dict[str, str]) -> str:
     return _tree(repo, subtrees)
 
 
+def _object(repo: Repo, tree: str, parents: list[str], when: int, message: str) -> str:
+    """Write a commit object (`git hash-object` keeps it format-agnostic)."""
+    ident = f"repobus <repobus@repobus.invalid> {when} +0000"
+    head = [f"tree {tree}", *(f"parent {p}" for p in parents)]
+    head += [f"author {ident}", f"committer {ident}"]
+    body = "\n".join(head) + f"\n\n{message}\n"
+    res = repo.git("hash-object", "-t", "commit", "-w", "--stdin", stdin=body.encode())
+    return res.stdout.decode().strip()
+
+
 def commit(
     repo: Repo, parent: str | None, slots: dict[str, str], added: list[str], when: int
 ) -> str:
-    """Write (not reference) the archive commit after `parent` whose tree is `slots` and
-    whose other parents are the `added` tips.  `git hash-object` keeps it format-agnostic."""
-    ident = f"repobus <repobus@repobus.invalid> {when} +0000"
-    head = [f"tree {_root_tree(repo, slots)}"]
-    head += [f"parent {p}" for p in ([parent] if parent else []) + added]
-    head += [f"author {ident}", f"committer {ident}"]
-    body = "\n".join(head) + f"\n\narchive {len(added)} finished slots\n"
-    res = repo.git("hash-object", "-t", "commit", "-w", "--stdin", stdin=body.encode())
-    return res.stdout.decode().strip()
+    """Write (not reference) the archive commit after `parent` whose tree is `slots`; the
+    `added` tips hang below it in bundle commits of at most FANOUT parents each.  Every push
+    and fetch walks the parents of the commits the server advertises: a commit with
+    thousands of parents would cost every later push that many reads."""
+    empty = _tree(repo, [])  # the empty tree of this repository's object format
+    bundles = [
+        _object(repo, empty, added[i : i + FANOUT], when, "archived chain tips")
+        for i in range(0, len(added), FANOUT)
+    ]
+    parents = ([parent] if parent else []) + bundles
+    return _object(
+        repo, _root_tree(repo, slots), parents, when, f"archive {len(added)} finished slots"
+    )
 
 
 def build(

@@ -10,8 +10,8 @@ Every record written carries `prev_hash`, the hash of the record before it in it
 `verify` can prove nothing was edited, dropped or reordered.  The store sets it; callers don't.
 
 A store names what it can do (files_root, refs_root, remote_name, offline, notes, index,
-use_index, where, slot_versions, unpushed): callers above store/ use those members and never
-ask what class a store is or branch on its `kind`, which is a label for people only.
+use_index, where, slot_changes, unpushed, archive_finished): callers above store/ use those
+members and never ask what class a store is or branch on its `kind`, a label for people only.
 `BaseStore` holds the answers of a local store with neither files nor refs of its own; each
 backend inherits it and overrides what differs.
 """
@@ -25,7 +25,7 @@ from repobus.records.layout import SLOT_KINDS as SLOT_KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from contextlib import AbstractContextManager
     from pathlib import Path
     from typing import Any, Protocol
@@ -143,19 +143,26 @@ class Store(Protocol):
         """How a person finds one slot: its file under `_bus/` or its ref."""
         ...
 
-    def slot_versions(self, kind: str) -> dict[str, str] | None:
-        """Every slot of `kind`, key -> version, without reading a record; None when only
-        `list` can tell."""
+    def slot_changes(
+        self, kind: str, since: str | None
+    ) -> tuple[dict[str, str], str | None, dict[str, str]] | None:
+        """For a reader that keeps a copy of the slots (the `_bus/` mirror), without reading
+        a record: the live slots of `kind` (key -> version), a marker of the archive now,
+        and the archived slots (key -> version) that changed since the marker `since` (all
+        of them when None).  None when only `list` can tell."""
         ...
 
     def unpushed(self) -> dict[str, int]:
         """Records of this clone the remote does not hold yet, per chain; empty without one."""
         ...
 
-    def archive_finished(self, force: bool = False) -> int:
+    def archive_finished(
+        self, force: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """Move finished slots out of the live records (store/archive.py) once a batch of them
         is waiting, or now with `force`; how many moved.  Reads are the same afterwards.  A
-        store that keeps no refs has nothing to move (0)."""
+        store that keeps no refs has nothing to move (0).  `progress(done, total)` is called as
+        batches land."""
         ...
 
     def get(self, kind: str, key: str) -> Slot | None: ...
@@ -246,13 +253,17 @@ class BaseStore:
     def index(self) -> Index | None:
         return None
 
-    def slot_versions(self, kind: str) -> dict[str, str] | None:
+    def slot_changes(
+        self, kind: str, since: str | None
+    ) -> tuple[dict[str, str], str | None, dict[str, str]] | None:
         return None
 
     def unpushed(self) -> dict[str, int]:
         return {}
 
-    def archive_finished(self, force: bool = False) -> int:
+    def archive_finished(
+        self, force: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         return 0
 
     def refresh(self, kind: str, key: str) -> None:

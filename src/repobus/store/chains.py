@@ -8,8 +8,8 @@ before it and the next sequence number.
 
 from __future__ import annotations
 
-from repobus.records import models
-from repobus.store.base import Problem
+from repobus.records import models, times
+from repobus.store.base import Entry, Problem
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -18,6 +18,29 @@ if TYPE_CHECKING:
 
     from repobus.store.gitstore import GitStore
     from repobus.store.housekeeping import MissingObjectError
+
+
+FIRST = -(2**62)  # sorts before every time and place
+
+
+def log_order(entry: Entry) -> tuple[int, str, int]:
+    """Where a log record sorts, as the index sorts it: time, writer, place in the chain
+    (what cannot be read sorts first, as SQLite sorts NULL)."""
+    ts = times.parse_or_none(entry.record.get("ts"))
+    seq = entry.record.get("seq")
+    place = seq if isinstance(seq, int) and not isinstance(seq, bool) else FIRST
+    return (FIRST if ts is None else ts, entry.chain, place)
+
+
+def linked(record: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
+    """`record` as the next link after `prev` (None: the chain's first): a copy with the hash
+    of `prev` as `prev_hash` and the next `seq`.  Every store links its writes with it."""
+    rec = dict(record)
+    rec.pop("prev_hash", None)
+    if prev is not None:
+        rec["prev_hash"] = models.record_hash(prev)
+    rec["seq"] = models.next_seq(prev)
+    return rec
 
 
 def _seq(rec: Any) -> int | None:

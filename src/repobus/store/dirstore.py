@@ -7,8 +7,9 @@ For teams that commit the bus through pull requests.  Invariants, on one filesys
 - each version of a slot is also appended to `_bus/history/<kind>/<key>.jsonl`, the chain
   that `verify` checks (the current file may be one version ahead after a crash; the next
   write of that slot heals the history);
-- a record lacking one of its required fields (records/required.py) is refused before
-  anything is written: every file written here passes `check`'s field rules;
+- a record lacking one of its required fields, or holding a field of the wrong type
+  (records/required.py), is refused before anything is written: every file written here
+  passes `check`'s field rules; every record read has its fields' types checked;
 - which file holds what is records/layout.py, the layout `check` and `export` use too.
 Lock files live in the worktree's git dir (`repobus-locks/`), never in the working tree; the
 kernel drops a dead process's flock, so a crash leaves no lock held.
@@ -21,12 +22,12 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from repobus.errors import CasFailed, CorruptError, UsageError
+from repobus.errors import CasFailed, CorruptError
 from repobus.git.config import Config
 from repobus.git.gitcmd import Repo
 from repobus.records import layout, models, required
 from repobus.records.times import parse_or_none
-from repobus.store import files
+from repobus.store import chains, files
 from repobus.store.base import BaseStore, Entry, Problem, Slot
 
 TYPE_CHECKING = False
@@ -101,12 +102,12 @@ class DirStore(BaseStore):
         with files.locked(self.repo.git_dir / "repobus-locks" / f"{name}.lock"):
             yield
 
-    def _read_doc(self, path: Path) -> dict[str, Any] | None:
+    def _read_doc(self, path: Path, kind: str) -> dict[str, Any] | None:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
             return None
-        return _record(raw, self._rel(path))
+        return _record(raw, self._rel(path), kind)
 
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
@@ -124,7 +125,7 @@ class DirStore(BaseStore):
 
     # -- slots ---------------------------------------------------------------------------
     def get(self, kind: str, key: str) -> Slot | None:
-        rec = self._read_doc(self._slot_path(kind, key))
+        rec = self._read_doc(self._slot_path(kind, key), kind)
         return None if rec is None else Slot(kind, key, rec, models.record_hash(rec))
 
     def list(self, kind: str) -> builtins.list[Slot]:
@@ -133,17 +134,17 @@ class DirStore(BaseStore):
             return []
         out = []
         for p in sorted(folder.glob(layout.FILES[kind])):
-            rec = self._read_doc(p)
+            rec = self._read_doc(p, kind)
             if rec is not None:
                 out.append(Slot(kind, p.stem, rec, models.record_hash(rec)))
         return out
 
     def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
-        _refuse_incomplete(kind, layout.slot_file(kind, key), record)
+        _refuse_invalid(kind, layout.slot_file(kind, key), record)
         path = self._slot_path(kind, key)
         hist = self._history_path(kind, key)
         with self._lock(f"{kind}-{key}"):
-            cur = self._read_doc(path)
+            cur = self._read_doc(path, kind)
             if (models.record_hash(cur) if cur else None) != (expect.version if expect else None):
                 raise CasFailed(str(path))
             last = self._last(hist)
@@ -151,11 +152,7 @@ class DirStore(BaseStore):
                 last is None or models.record_hash(last) != models.record_hash(cur)
             ):
                 self._append_line(hist, models.canonical(cur).decode() + "\n")  # heal
-            rec = dict(record)
-            rec.pop("prev_hash", None)
-            if cur is not None:
-                rec["prev_hash"] = models.record_hash(cur)
-            rec["seq"] = models.next_seq(cur)
+            rec = chains.linked(record, cur)
             self._write_atomic(path, models.doc_text(rec))
             self._append_line(hist, models.canonical(rec).decode() + "\n")
         return Slot(kind, key, rec, models.record_hash(rec))
@@ -167,7 +164,7 @@ class DirStore(BaseStore):
         if path.exists():
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if line.strip():
-                    rec = _record(line, f"{where} line {n}")
+                    rec = _record(line, f"{where} line {n}", kind)
                     out.append(Slot(kind, key, rec, models.record_hash(rec)))
         cur = self.get(kind, key)
         if cur is not None and (not out or out[-1].version != cur.version):
@@ -179,7 +176,7 @@ class DirStore(BaseStore):
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot | None = None
     ) -> Entry:
         rels = layout.log_files(kind, record)
-        _refuse_incomplete(kind, rels[0], record)
+        _refuse_invalid(kind, rels[0], record)
         paths = [self.base / rel for rel in rels]
         names = [f"log-{p.name}" for p in paths]
         if guard is not None:
@@ -225,7 +222,7 @@ class DirStore(BaseStore):
         wanted = set(writers) if writers is not None else None
         out: builtins.list[Entry] = []
         for off, line in read_lines_reverse(path):
-            rec = _record(line, layout.bus_path(layout.EVENTS_LOG))
+            rec = _record(line, layout.bus_path(layout.EVENTS_LOG), kind)
             ts = parse_or_none(rec.get("ts"))
             if since is not None and ts is not None and ts < since - 300:
                 break  # appended in time order; 5 min of slack for clock disorder
@@ -251,7 +248,7 @@ class DirStore(BaseStore):
             for n, line in enumerate(path.read_bytes().splitlines(), 1):
                 if not line.strip():
                     continue
-                rec = _record(line, f"{self._rel(path)} line {n}")
+                rec = _record(line, f"{self._rel(path)} line {n}", "messages")
                 ts = parse_or_none(rec.get("ts"))
                 if since is not None and (ts is None or ts < since):
                     continue
@@ -291,15 +288,13 @@ class DirStore(BaseStore):
             off = start
             for line in data[:cut].split(b"\n"):
                 if line.strip():
-                    rec = _record(line, layout.bus_path(f"{kind}/{name}"))
+                    rec = _record(line, layout.bus_path(f"{kind}/{name}"), kind)
                     out.append(Entry(rec, f"{kind}/{name}", str(off)))
                 off += len(line) + 1
         return out, new
 
     # -- verify --------------------------------------------------------------------------
     def verify(self) -> Iterator[Problem]:
-        from repobus.store.chains import chain_problems
-
         for kind in layout.SLOT_KINDS:
             folder = self.base / kind
             for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
@@ -307,7 +302,7 @@ class DirStore(BaseStore):
                     (f"version {i}", s.record, "")
                     for i, s in enumerate(self.history(kind, p.stem), 1)
                 ]
-                yield from chain_problems(layout.bus_path(f"{kind}/{p.name}"), versions)
+                yield from chains.chain_problems(layout.bus_path(f"{kind}/{p.name}"), versions)
         for kind in layout.LOG_KINDS:
             folder = self.base / kind
             for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
@@ -319,7 +314,7 @@ class DirStore(BaseStore):
                         items.append((f"line {n}", models.loads(line, f"line {n}"), ""))
                     except CorruptError as exc:
                         items.append((f"line {n}", None, exc.message))
-                yield from chain_problems(layout.bus_path(f"{kind}/{p.name}"), items)
+                yield from chains.chain_problems(layout.bus_path(f"{kind}/{p.name}"), items)
 
 
 def _stat3(path: Path | None) -> tuple[int, int, int]:
@@ -331,23 +326,19 @@ def _stat3(path: Path | None) -> tuple[int, int, int]:
     return (st.st_mtime_ns, st.st_size, st.st_ino) if st is not None else (0, 0, 0)
 
 
-def _refuse_incomplete(kind: str, rel: str, record: dict[str, Any]) -> None:
-    """A record lacking a required field is never written: `check` would refuse the file."""
-    name = required.RECORD_OF.get(kind)
-    lacking = required.missing(name, record) if name is not None else []
-    if name is not None and lacking:
-        raise UsageError(
-            required.refusal(name, layout.bus_path(rel), lacking[0]),
-            hint="nothing was written; give the record every field records/required.py names",
-        )
+def _refuse_invalid(kind: str, rel: str, record: dict[str, Any]) -> None:
+    """A record lacking a required field or holding a wrong type is never written: `check`
+    would refuse the file.  It is judged as it will be written: linked (`seq`, `prev_hash`)."""
+    required.on_write(required.RECORD_OF[kind], chains.linked(record, None), layout.bus_path(rel))
 
 
-def _record(line: bytes, where: str) -> dict[str, Any]:
-    """One stored record: a JSON object, or the file is named as damaged."""
+def _record(line: bytes, where: str, kind: str) -> dict[str, Any]:
+    """One stored record: a JSON object whose fields have their types, or the file is named
+    as damaged."""
     rec = models.loads(line, where)
     if not isinstance(rec, dict):
         raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
-    return rec
+    return required.on_read(required.RECORD_OF[kind], rec, where)
 
 
 @contextmanager

@@ -186,3 +186,19 @@ def last_error(stderr: str) -> str:
     if errs:
         return errs[-1]
     return lines[-1] if lines else "no message from git"
+
+
+class FetchResult:
+    __slots__ = ("updated", "refused", "stuck", "missing")
+
+    def __init__(
+        self,
+        updated: list[str],
+        refused: dict[str, str],
+        stuck: dict[str, str] | None = None,
+        missing: bool = False,
+    ) -> None:
+        self.updated = updated
+        self.refused = refused
+        self.stuck = stuck or {}
+        self.missing = missing  # a ref asked for by name is not on the remote

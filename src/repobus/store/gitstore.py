@@ -29,15 +29,15 @@ import time
 from repobus.errors import CasFailed, CorruptError
 from repobus.git import fingerprint
 from repobus.git.gitcmd import zero_oid
-from repobus.records import models, times
+from repobus.records import models, required
 from repobus.records.layout import ROOT
 from repobus.store import archive, chains, housekeeping, objects
 from repobus.store.base import BaseStore, Entry, Problem, Slot
-from repobus.store.locks import ref_lock_files, update_failed
+from repobus.store.locks import ref_lock_files, remove_stale, update_failed
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
     from pathlib import Path
     from typing import Any
 
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
-_FIRST = -(2**62)  # sorts before every time and place
 
 
 def _first_line(body: bytes) -> bytes:
@@ -96,11 +95,13 @@ class GitStore(BaseStore):
         res = self.repo.git("hash-object", "-t", "commit", "-w", "--stdin", stdin=body)
         return res.stdout.decode().strip()
 
-    def _record(self, body: bytes, where: str) -> dict[str, Any]:
+    def _record(self, body: bytes, where: str, kind: str | None = None) -> dict[str, Any]:
+        """The record a commit message holds, its fields' types checked (records/required)."""
         data = models.loads(_first_line(body), where)
         if not isinstance(data, dict):
             raise CorruptError(f"{where}: not a JSON object")
-        return data
+        name = required.RECORD_OF.get(kind or "")
+        return data if name is None else required.on_read(name, data, where)
 
     # -- slots ---------------------------------------------------------------------------
     def _read_refs(self, pattern: str) -> builtins.list[tuple[str, str, bytes]]:
@@ -153,7 +154,7 @@ class GitStore(BaseStore):
         ref = self.ref(kind, key)
         for name, oid, body in self._read_refs(ref):
             if name == ref:
-                return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}"), oid)
+                return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}", kind), oid)
         return archive.slot(self, kind, key)  # a finished slot lives on in the archive
 
     def list(self, kind: str) -> builtins.list[Slot]:
@@ -163,7 +164,7 @@ class GitStore(BaseStore):
             return slots
         prefix = f"{ROOT}/{kind}/"
         live = [
-            Slot(kind, name[len(prefix) :], self._record(body, f"{name}@{oid[:12]}"), oid)
+            Slot(kind, name[len(prefix) :], self._record(body, f"{name}@{oid[:12]}", kind), oid)
             for name, oid, body in self._read_refs(prefix)
         ]
         if kind not in archive.KINDS:
@@ -171,20 +172,18 @@ class GitStore(BaseStore):
         held = {self.ref(kind, s.key) for s in live}
         return live + archive.records(self, kind, self.heads(kind), held)
 
-    def chained(self, record: dict[str, Any], prev: dict[str, Any] | None) -> dict[str, Any]:
-        """`record` linked after `prev` in its chain: prev_hash and seq set."""
-        rec = dict(record)
-        rec.pop("prev_hash", None)
-        if prev is not None:
-            rec["prev_hash"] = models.record_hash(prev)
-        rec["seq"] = models.next_seq(prev)
-        return rec
-
     def prepare(
-        self, record: dict[str, Any], expect: Slot | None, when: int | None = None
+        self,
+        kind: str,
+        key: str,
+        record: dict[str, Any],
+        expect: Slot | None,
+        when: int | None = None,
     ) -> tuple[dict[str, Any], str]:
-        """The chained record and its commit (written, not yet referenced by any ref)."""
-        rec = self.chained(record, expect.record if expect else None)
+        """The chained record and its commit (written, not yet referenced by any ref); a record
+        lacking a field or holding a wrong type is refused first (records/required.on_write)."""
+        rec = chains.linked(record, expect.record if expect else None)
+        required.on_write(required.RECORD_OF[kind], rec, self.ref(kind, key))
         who = str(
             rec.get("by")
             or rec.get("agent_id")
@@ -201,7 +200,7 @@ class GitStore(BaseStore):
         return rec, oid
 
     def put(self, kind: str, key: str, record: dict[str, Any], expect: Slot | None) -> Slot:
-        rec, oid = self.prepare(record, expect)
+        rec, oid = self.prepare(kind, key, record, expect)
         ref = self.ref(kind, key)
         at = expect
         for attempt in range(5):
@@ -228,30 +227,21 @@ class GitStore(BaseStore):
     def clear_stale_lock(
         self, ref: str | None = None, max_age: float | None = None
     ) -> builtins.list[Path]:
-        """Remove lock files older than the safe age (git holds a ref lock for milliseconds;
-        an old one was left by a writer killed mid-update).  Returns what was removed."""
-        age = self.cfg.lock_stale if max_age is None else max_age
-        paths = [self.repo.common_dir / f"{ref}.lock"] if ref else self.lock_files()
-        if ref:
-            paths.append(self.repo.common_dir / "packed-refs.lock")
-        removed = []
-        now = time.time()
-        for p in paths:
-            try:
-                if now - p.stat().st_mtime >= age:
-                    p.unlink()
-                    removed.append(p)
-            except FileNotFoundError:
-                continue
-        return removed
+        """Remove lock files older than the safe age (locks.remove_stale); those removed."""
+        common = self.repo.common_dir
+        paths = [common / f"{ref}.lock", common / "packed-refs.lock"] if ref else self.lock_files()
+        return remove_stale(paths, self.cfg.lock_stale if max_age is None else max_age)
 
     def history(self, kind: str, key: str) -> builtins.list[Slot]:
         slot = self.get(kind, key)  # live or archived: the chain ends at its tip either way
         if slot is None:
             return []
-        return [Slot(kind, key, e.record, e.pos) for e in self._log([slot.version], reverse=True)]
+        chain = self._log([slot.version], reverse=True, kind=kind)
+        return [Slot(kind, key, e.record, e.pos) for e in chain]
 
-    def archive_finished(self, force: bool = False) -> int:
+    def archive_finished(
+        self, force: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """Move finished slots to the archive once there are `archive.BATCH` of them (all of
         them with `force`); the number moved.  Never fails the write that called it."""
         moving = archive.finished(self)
@@ -259,6 +249,8 @@ class GitStore(BaseStore):
             return 0
         if not archive.move_local(self, moving, int(time.time())):
             return 0
+        if progress is not None:
+            progress(len(moving), len(moving))
         if len(moving) > archive.BATCH and not force:  # an older bus, moved on first use
             self.notes.append(archive.moved_note(len(moving)))
         return len(moving)
@@ -273,7 +265,7 @@ class GitStore(BaseStore):
         when = parse_or_none(record.get("ts")) or int(time.time())
         tip = self._tips.get(ref) or self.get(kind, writer)
         for attempt in range(200):
-            rec, oid = self.prepare(record, tip, when)
+            rec, oid = self.prepare(kind, writer, record, tip, when)
             old = tip.version if tip else zero_oid()
             if guard is None:
                 res = self.repo.git("update-ref", ref, oid, old, check=False)
@@ -299,7 +291,7 @@ class GitStore(BaseStore):
         raise update_failed(ref, res.returncode, res.stderr, self.cfg.lock_stale)
 
     def _log(
-        self, refs: builtins.list[str], *extra: str, reverse: bool = False
+        self, refs: builtins.list[str], *extra: str, reverse: bool = False, kind: str | None = None
     ) -> builtins.list[Entry]:
         args = ["log", _LOG_FMT, *extra]
         if reverse:
@@ -313,7 +305,7 @@ class GitStore(BaseStore):
                 continue
             oid, who, body = chunk.split(b"\x00", 2)
             o = oid.decode()
-            out.append(Entry(self._record(body, f"commit {o[:12]}"), who.decode(), o))
+            out.append(Entry(self._record(body, f"commit {o[:12]}", kind), who.decode(), o))
         return out
 
     def _refs_of(self, kind: str, writers: Iterable[str] | None) -> builtins.list[str]:
@@ -338,15 +330,16 @@ class GitStore(BaseStore):
         if not refs or (limit is not None and limit <= 0):
             return []
         extra = [] if since is None else [f"--max-age={since}"]
-        entries = self._log(refs, *extra, *([] if limit is None else [f"-n{limit}"]))
+        entries = self._log(refs, *extra, *([] if limit is None else [f"-n{limit}"]), kind=kind)
         if limit is not None and len(entries) == limit:
             # records of one second may straddle the limit: read that whole second, so the
             # order below picks the records the index picks
-            oldest = min(_log_order(e)[0] for e in entries)  # a commit's time is its ts
-            if oldest != _FIRST:
+            oldest = min(chains.log_order(e)[0] for e in entries)  # a commit's time is its ts
+            if oldest != chains.FIRST:
                 held = {e.pos for e in entries}
-                entries += [e for e in self._log(refs, f"--max-age={oldest}") if e.pos not in held]
-        entries.sort(key=_log_order)  # the index's order: time, writer, place in the chain
+                more = self._log(refs, f"--max-age={oldest}", kind=kind)
+                entries += [e for e in more if e.pos not in held]
+        entries.sort(key=chains.log_order)  # the index's order: time, writer, place in the chain
         return entries if limit is None else entries[-limit:]
 
     def heads(self, kind: str) -> dict[str, str]:
@@ -359,14 +352,22 @@ class GitStore(BaseStore):
         """The refs of `kind` that exist (archived slots left out)."""
         return self._tips_under(f"{ROOT}/{kind}/")
 
-    def record_of(self, body: bytes, where: str) -> dict[str, Any]:
-        """The record a commit message holds (its first line)."""
-        return self._record(body, where)
+    def record_of(self, body: bytes, where: str, kind: str | None = None) -> dict[str, Any]:
+        """A commit message's record, read as one of `kind` or of the kind `where` names
+        (`refs/repobus/<kind>/…`, the archive's `…:<kind>/…`)."""
+        named = where.removeprefix(f"{ROOT}/").rpartition(":")[2].split("/", 1)[0]
+        return self._record(body, where, kind or named)
 
-    def slot_versions(self, kind: str) -> dict[str, str]:
-        """A slot's version is its ref's tip: one git call lists them all."""
+    def slot_changes(
+        self, kind: str, since: str | None
+    ) -> tuple[dict[str, str], str | None, dict[str, str]]:
+        """The live slots (key -> tip, one git call), the archive's tip, and the archived
+        slots that changed since the archive tip `since` (store/archive.changed)."""
         prefix = f"{ROOT}/{kind}/"
-        return {ref[len(prefix) :]: oid for ref, oid in self.heads(kind).items()}
+        live = self._tips_under(prefix, archive.REF)
+        marker = live.pop(archive.REF, None)
+        versions = {ref[len(prefix) :]: oid for ref, oid in live.items()}
+        return versions, marker, archive.changed(self.repo, kind, since, marker)
 
     def signature(self, kind: str) -> tuple[int, ...]:
         """Changes whenever a ref of `kind` moves: cheap to poll (two stat calls)."""
@@ -380,7 +381,7 @@ class GitStore(BaseStore):
         if not moved:
             return [], new
         stop = [f"^{oid}" for ref, oid in old.items() if ref in new and new[ref] != oid]
-        entries = self._log(moved + stop)
+        entries = self._log(moved + stop, kind=kind)
         entries.reverse()
         return entries, new
 
@@ -393,12 +394,3 @@ class GitStore(BaseStore):
 
     def path(self) -> Path:
         return self.repo.common_dir
-
-
-def _log_order(entry: Entry) -> tuple[int, str, int]:
-    """Where a log record sorts, as the index sorts it: time, writer, place in the chain
-    (what cannot be read sorts first, as SQLite sorts NULL)."""
-    ts = times.parse_or_none(entry.record.get("ts"))
-    seq = entry.record.get("seq")
-    place = seq if isinstance(seq, int) and not isinstance(seq, bool) else _FIRST
-    return (_FIRST if ts is None else ts, entry.chain, place)

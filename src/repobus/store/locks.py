@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from repobus.errors import GitError, LockedError
@@ -17,6 +18,21 @@ def ref_lock_files(common: Path) -> list[Path]:
     found = [p for root in roots if root.is_dir() for p in root.rglob("*.lock")]
     packed = common / "packed-refs.lock"
     return sorted(found) + ([packed] if packed.exists() else [])
+
+
+def remove_stale(paths: list[Path], age: float) -> list[Path]:
+    """Remove the lock files of `paths` at least `age` seconds old (git holds a ref lock for
+    milliseconds; an old one was left by a writer killed mid-update); those removed."""
+    removed = []
+    now = time.time()
+    for p in paths:
+        try:
+            if now - p.stat().st_mtime >= age:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def update_failed(ref: str, code: int, stderr: str, lock_stale: int) -> Exception:

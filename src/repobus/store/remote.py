@@ -26,11 +26,13 @@ from contextlib import contextmanager
 from repobus.git import gitcmd
 from repobus.git.gitcmd import GitTimeout, Repo
 from repobus.records.layout import ROOT
+from repobus.store import incoming
 from repobus.store.failures import (
     CONTENTION,
     NEUTRAL,
     TRANSIENT,
     Failure,
+    FetchResult,
     PushResult,
     classify,
     last_error,
@@ -41,22 +43,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from contextlib import AbstractContextManager
-
-
-class FetchResult:
-    __slots__ = ("updated", "refused", "stuck", "missing")
-
-    def __init__(
-        self,
-        updated: list[str],
-        refused: dict[str, str],
-        stuck: dict[str, str] | None = None,
-        missing: bool = False,
-    ) -> None:
-        self.updated = updated
-        self.refused = refused
-        self.stuck = stuck or {}
-        self.missing = missing  # a ref asked for by name is not on the remote
 
 
 class Remote:
@@ -184,22 +170,26 @@ class Remote:
             args.append(f"--force-with-lease={ref}:{old or ''}")
         args.append(self.name)
         args += [f"{src}:{ref}" for src, ref, _ in updates]
+        return self._pushed(args)
+
+    def prune_push(self, specs: list[str]) -> PushResult:
+        """An atomic push of pattern refspecs that also deletes every remote ref under their
+        destinations the local side does not hold, each ref leased on this clone's tracking
+        ref of it (git finds them through a fetch refspec given for this command only; a
+        remote ref with no tracking ref must not exist).  git matches each refspec against
+        every advertised ref, so a push of n deletions by name costs n x refs; one pattern
+        with --prune costs the refs once."""
+        fetch = f"remote.{self.name}.fetch=+{ROOT}/*:{self.track_prefix}*"
+        args = ["-c", fetch, "push", "--porcelain", "--no-verify", "--atomic", "--prune"]
+        return self._pushed([*args, "--force-with-lease", self.name, *specs])
+
+    def _pushed(self, args: list[str]) -> PushResult:
         try:  # keep a slice of the budget to read the outcome back if the push is cut off
             res = self._git(*args, keep=min(3.0, 0.2 * self.timeout))
         except GitTimeout as exc:
             return PushResult(False, failure=Failure("timeout", exc.message))
         out = PushResult(res.returncode == 0)
-        for line in res.stdout.decode("utf-8", "replace").splitlines():
-            parts = line.split("\t")
-            if len(parts) < 3 or ":" not in parts[1]:
-                continue
-            ref = parts[1].split(":", 1)[1]
-            if parts[0] != "!":
-                out.accepted.add(ref)
-            elif any(c in parts[2] for c in CONTENTION):
-                out.rejected[ref] = parts[2]
-            elif not any(n in parts[2] for n in NEUTRAL):
-                out.refused[ref] = parts[2]
+        _read_porcelain(res.stdout.decode("utf-8", "replace"), out)
         if out.refused:  # atomic: the other refs failed only because of this one
             out.rejected = {}
         if res.returncode != 0 and (out.refused or not out.rejected):
@@ -257,7 +247,7 @@ class Remote:
                         )
                     raise classify(res.stderr).error(self.name, "fetch of the bus", unchanged)
                 fetched = self._heads(f"{quarantine}/")
-                return self._integrate_tracking(fetched, whole=pattern == "*")
+                return incoming.integrate(self, fetched, whole=pattern == "*")
             finally:
                 self._drop(quarantine)
 
@@ -300,64 +290,6 @@ class Remote:
             hint="if no other git is running, `repobus doctor --fix` clears a stale lock",
         )
 
-    def _integrate_tracking(self, fetched: dict[str, str], whole: bool) -> FetchResult:
-        tracking = self.tracking_heads()
-        updated: list[str] = []
-        refused: dict[str, str] = {}
-        stuck: dict[str, str] = {}
-        script = []
-        for name, oid in sorted(fetched.items()):
-            old = tracking.get(name)
-            if old == oid:
-                continue
-            if old is not None and not self.is_ancestor(old, oid):
-                if self.is_ancestor(oid, old):
-                    continue  # an older copy than ours (a slower fetch, or our own push): fine
-                refused[f"{ROOT}/{name}"] = (
-                    f"remote '{self.name}' rewrote {ROOT}/{name} (not a fast-forward of "
-                    f"{old[:12]}): refusing to take it"
-                )
-                continue
-            script.append(f"update {self.track_prefix}{name} {oid} {old or gitcmd.zero_oid()}\n")
-            updated.append(f"{ROOT}/{name}")
-        if whole:
-            for name in sorted(set(tracking) - set(fetched)):
-                if self._archived(name, tracking[name], fetched.get("archive")):
-                    script.append(f"delete {self.track_prefix}{name} {tracking[name]}\n")
-                    continue
-                refused[f"{ROOT}/{name}"] = (
-                    f"remote '{self.name}' deleted {ROOT}/{name}: keeping this clone's copy"
-                )
-        if script:
-            res = gitcmd.run(
-                self.repo.root, "update-ref", "--stdin", stdin="".join(script).encode(), check=False
-            )
-            if res.returncode != 0:  # a tracking ref moved meanwhile (another fetch of this
-                for line in script:  # clone) or is locked: settle them one by one
-                    if line.startswith("delete "):  # an archived slot: the next fetch retries
-                        gitcmd.run(
-                            self.repo.root,
-                            "update-ref",
-                            "--stdin",
-                            stdin=line.encode(),
-                            check=False,
-                        )
-                        continue
-                    _, ref, new, _old = line.split()
-                    if not self._settle(ref, new):
-                        name = ref[len(self.track_prefix) :]
-                        updated.remove(f"{ROOT}/{name}")
-                        stuck[f"{ROOT}/{name}"] = (
-                            f"cannot update {ref}: locked; if no other repobus is running, "
-                            "`repobus doctor --fix` clears a stale lock"
-                        )
-        return FetchResult(updated, refused, stuck)
-
-    def _archived(self, name: str, tip: str, archive_rev: str | None) -> bool:
-        from repobus.store import archive
-
-        return archive.holds(self.repo, archive_rev, name, tip)
-
     def _settle(self, ref: str, new: str) -> bool:
         """Move tracking ref `ref` forward to `new` unless another process already moved it
         there or further; True when it holds `new` or a descendant of it."""
@@ -399,3 +331,19 @@ class Remote:
             line.split("\t", 1)[-1].startswith(f"{ROOT}/")
             for line in res.stdout.decode("utf-8", "replace").splitlines()
         )
+
+
+def _read_porcelain(text: str, out: PushResult) -> None:
+    """Sort the refs of `git push --porcelain` output into accepted, rejected (a lost
+    compare-and-swap) and refused (the server said no)."""
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) < 3 or ":" not in parts[1]:
+            continue
+        ref = parts[1].split(":", 1)[1]
+        if parts[0] != "!":
+            out.accepted.add(ref)
+        elif any(c in parts[2] for c in CONTENTION):
+            out.rejected[ref] = parts[2]
+        elif not any(n in parts[2] for n in NEUTRAL):
+            out.refused[ref] = parts[2]

@@ -16,6 +16,7 @@ another machine cannot log on the task.
 
 from __future__ import annotations
 
+import os
 import time
 
 from repobus.errors import CasFailed, RemoteError, UnknownOutcomeError
@@ -27,6 +28,7 @@ from repobus.store.remotesync import RemoteTracking, unpushed_marker
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from typing import Any
 
@@ -70,7 +72,7 @@ class RemoteGitStore(RemoteTracking):
                 "confirm it or report who won"
             )
             return slot
-        rec, oid = self.prepare(record, expect)
+        rec, oid = self.prepare(kind, key, record, expect)
         old = archive.old_value(expect)
         with self.operation():
             slot = self._put_remote(Slot(kind, key, rec, oid), old)
@@ -124,35 +126,75 @@ class RemoteGitStore(RemoteTracking):
             # all, this one finds it there and reads it back as ours)
         raise self._outcome_unknown(f"push of {ref}", cut_off or failure)
 
-    def archive_finished(self, force: bool = False) -> int:
-        """Archive the finished slots on the remote, in one atomic push (the archive's new
-        commit, and each slot's deletion, each leased on what this clone last saw), then here.
-        Only on a remote whose bus has an archive, unless `force` (`repobus archive`); a push
-        that fails changes nothing and a later write tries again."""
-        seen = self.tracking_of(archive.REF)
-        if self.offline or (seen is None and not force):
+    def archive_finished(
+        self, force: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        """Archive the finished slots on the remote, then here, in one atomic push (below).
+        Only on a remote whose bus has an archive, unless `force` (`repobus archive`, which
+        first fetches the whole bus); a push that fails changes nothing, and a later write
+        tries again (`force`: raises)."""
+        if self.offline or (self.tracking_of(archive.REF) is None and not force):
             return 0
-        moving = {r: o for r, o in archive.finished(self).items() if self.tracking_of(r) == o}
+        if force:  # decide on the remote's whole bus, not on this clone's copy
+            with self.operation():
+                self.remote.fetch()
+            self.integrate()
+        tracked = self.remote.tracking_heads()  # only what the remote holds as we do moves
+        moving = sorted(
+            (r, o)
+            for r, o in archive.finished(self).items()
+            if tracked.get(r[len(ROOT) + 1 :]) == o
+        )
         if not moving or (len(moving) < archive.BATCH and not force):
             return 0
+        if not self._archive_push(dict(moving), tracked, force):
+            return 0
+        if progress is not None:
+            progress(len(moving), len(moving))
+        return len(moving)
+
+    def _archive_push(self, moving: dict[str, str], tracked: dict[str, str], force: bool) -> bool:
+        """One atomic push: the archive's new commit, and the deletion of every moving slot
+        by pruning the slot kinds down to the slots that stay (staged under a private
+        namespace), each ref leased on what this clone tracked.  Then the same moves here."""
+        seen = tracked.get("archive")
         paths = {r[len(ROOT) + 1 :]: o for r, o in moving.items()}
         new, _ = archive.build(self.repo, seen, paths, int(time.time()))
         assert new is not None
-        with self.operation():
-            res = self.remote.push(
-                [(new, archive.REF, seen), *(("", r, o) for r, o in sorted(moving.items()))],
-                atomic=True,
-            )
+        stage = f"refs/repobus-stage/{self.remote.name}/{os.getpid()}-{os.urandom(4).hex()}"
+        keep = {
+            n: o
+            for n, o in tracked.items()
+            if n.split("/", 1)[0] in archive.KINDS and f"{ROOT}/{n}" not in moving
+        }
+        script = "".join(f"create {stage}/{n} {o}\n" for n, o in keep.items())
+        try:
+            if script:
+                self.repo.git("update-ref", "--stdin", stdin=script.encode())
+            specs = [f"{stage}/{k}/*:{ROOT}/{k}/*" for k in archive.KINDS]
+            with self.operation():
+                res = self.remote.prune_push([*specs, f"{new}:{archive.REF}"])
+        finally:
+            drop = "".join(f"delete {stage}/{n} {o}\n" for n, o in keep.items())
+            if drop:
+                self.repo.git("update-ref", "--stdin", stdin=drop.encode(), check=False)
         if not res.ok:
             if force:
                 res.raise_refusal(self.remote.name, "push of the archive")
+                if res.failure is not None:
+                    raise res.failure.error(self.remote.name, "push of the archive")
                 raise CasFailed(archive.REF)
-            return 0
+            return False
+        # git moved the tracking refs itself (the push's fetch refspec); ours follow suit
         script = f"update {archive.REF} {new}\nupdate {self.remote.tracking(archive.REF)} {new}\n"
         for r, o in moving.items():
-            script += f"delete {r} {o}\ndelete {self.remote.tracking(r)} {o}\n"
-        self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
-        return len(moving)
+            script += f"delete {r} {o}\ndelete {self.remote.tracking(r)}\n"
+        moved = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+        if moved.returncode != 0:  # a local ref moved meanwhile: the next sync settles it
+            self.notes.append(
+                f"archived on remote '{self.remote.name}'; `repobus sync` tidies here"
+            )
+        return True
 
     # -- logs: local first, then pushed ------------------------------------------------------
     def append(
@@ -194,7 +236,7 @@ class RemoteGitStore(RemoteTracking):
                     )
                     return None
                 tip = self.get(kind, writer)
-                rec, oid = self.prepare(record, tip)
+                rec, oid = self.prepare(kind, writer, record, tip)
                 beat = dict(
                     guard.record,
                     op="heartbeat",
@@ -202,7 +244,7 @@ class RemoteGitStore(RemoteTracking):
                     updated_at=rec.get("ts") or guard.record.get("updated_at"),
                 )
                 beat.pop("previous_holder", None)
-                brec, boid = self.prepare(beat, guard)
+                brec, boid = self.prepare(guard.kind, guard.key, beat, guard)
                 tracked = self.tracking_of(ref)
                 res = self.remote.push(
                     [(oid, ref, tracked), (boid, gref, guard.version)], atomic=True

@@ -180,14 +180,17 @@ class RemoteTracking(GitStore):
         tracking = {f"{ROOT}/{k}": v for k, v in self.remote.tracking_heads().items()}
         local = {f"{ROOT}/{k}": v for k, v in self._heads_all().items()}
         names = only if only is not None else sorted(set(tracking) | set(local))
+        forward: list[tuple[str, str, str | None]] = []
         for ref in names:
             t, mine = tracking.get(ref), local.get(ref)
             if t is None and mine is not None and self._archived_away(ref, mine):
                 continue
             if t == mine or t is None:
                 continue
-            if mine is None or self.remote.is_ancestor(mine, t):
-                self._set(ref, t, mine)
+            if ref == archive.REF and (mine is None or self.remote.is_ancestor(mine, t)):
+                self._set(ref, t, mine)  # now: the slots after it check it (_archived_away)
+            elif mine is None or self.remote.is_ancestor(mine, t):
+                forward.append((ref, t, mine))  # moved together below
             elif self.remote.is_ancestor(t, mine):
                 continue  # local-only records, to be pushed
             elif self._name(ref).split("/", 1)[0] in SLOTS:
@@ -199,7 +202,19 @@ class RemoteTracking(GitStore):
             else:
                 self._rechain(ref, t, mine)
                 report.rechained.append(ref)
+        self._forward(forward)
         return report
+
+    def _forward(self, moves: list[tuple[str, str, str | None]]) -> None:
+        """Fast-forward local refs (ref, new, old) in one transaction (a fresh clone takes
+        thousands at once); one by one if it fails (a ref moved meanwhile, or a lock)."""
+        if not moves:
+            return
+        script = "".join(f"update {r} {new} {old or zero_oid()}\n" for r, new, old in moves)
+        res = self.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+        if res.returncode != 0:
+            for r, new, old in moves:
+                self._set(r, new, old)
 
     def _drop_archived(self, name: str) -> None:
         """Forget the tracking ref of slot `name` when the remote archived it (its archive, as
@@ -256,7 +271,7 @@ class RemoteTracking(GitStore):
             from repobus.records.times import parse_or_none
 
             when = parse_or_none(ts) or int(time.time())
-            rec, oid = self.prepare(entry.record, tip, when)
+            rec, oid = self.prepare(kind, tip.key, entry.record, tip, when)
             tip = Slot(kind, tip.key, rec, oid)
         if not self._set(ref, tip.version, mine):
             raise CasFailed(ref)

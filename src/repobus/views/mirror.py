@@ -39,7 +39,7 @@ SLOTS = layout.SLOT_KINDS
 LOGS = layout.LOG_KINDS
 RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
 MANY = 16  # more moved slots than this are read in one pass
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: slots keep the live ones and the archive marker
 README = (
     "This directory is a read-only mirror of the repobus git backend "
     "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
@@ -117,6 +117,8 @@ class Mirror:
                 "heads": {},
                 "seqs": {},
                 "sizes": {},
+                "archive": {},
+                "dirs": {},
             }
         now_ns = time.time_ns()
         sig = self.signature() or {}
@@ -143,52 +145,50 @@ class Mirror:
 
     # -- claims and assignments -----------------------------------------------------------
     def _slots(self, kind: str, state: dict[str, Any]) -> int:
+        """Write the slot files whose version changed, remove the files of slots that are
+        gone.  The state keeps the live slots and the archive's marker only, so a refresh
+        costs the live slots plus what changed, however many finished slots the archive
+        holds; the whole archive is read again only the first time, or when files in the
+        folder were added or removed behind the mirror's back."""
         folder = self.dest / kind
         folder.mkdir(exist_ok=True)
         known: dict[str, str] = state["slots"].get(kind, {})
-        now = self._read_slots(kind, known)
-        changed = 0
-        for key, (version, record) in now.items():
-            path = self.dest / layout.slot_file(kind, key)
-            if known.get(key) == version and path.exists():
-                continue
-            rec = record() if record is not None else self._get(kind, key)
-            if rec is None:
-                continue
-            files.write_atomic(path, models.doc_text(rec), RO, durable=False)
-            changed += 1
-        for key in set(known) - set(now):
+        marks: dict[str, str | None] = state["archive"]
+        touched = state["dirs"].get(kind) != _mtime(folder)
+        got = self.store.slot_changes(kind, None if touched else marks.get(kind))
+        if got is None:
+            live = {s.key: s.version for s in self.store.list(kind)}
+            marker, archived = None, dict[str, str]()
+        else:
+            live, marker, archived = got
+        wanted = {**{k: v for k, v in archived.items() if k not in live}, **live}
+        stale = [k for k, v in wanted.items() if known.get(k) != v or touched]
+        if touched:  # the folder changed behind our back: keep what is already right
+            present = set(os.listdir(folder))
+            stale = [k for k in stale if known.get(k) != wanted[k] or _name(kind, k) not in present]
+        changed = self._write_slots(kind, stale)
+        for key in set(known) - set(wanted):
             (self.dest / layout.slot_file(kind, key)).unlink(missing_ok=True)
             changed += 1
-        state["slots"][kind] = {k: v for k, (v, _) in now.items()}
+        state["slots"][kind] = live
+        marks[kind] = marker
+        state["dirs"][kind] = _mtime(folder)
         return changed
 
-    def _read_slots(self, kind: str, known: dict[str, str]) -> dict[str, tuple[str, Any]]:
-        """key -> (version, record thunk).  When the store lists slot versions without the
-        records (the git backend: the refs' tips), only the slots that moved are read; many
-        moved slots are read in one pass."""
-        tips = self.store.slot_versions(kind)
-        if tips is None:
-            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
-        out: dict[str, tuple[str, Any]] = {}
-        moved = []
-        for key, oid in tips.items():
-            out[key] = (oid, None)
-            if known.get(key) != oid:
-                moved.append(key)
-        if len(moved) > MANY:
-            return {s.key: (s.version, lambda s=s: s.record) for s in self.store.list(kind)}
-        for key in moved:
-            slot = self.store.get(kind, key)
-            if slot is None:
-                out.pop(key, None)
-            else:
-                out[key] = (slot.version, lambda slot=slot: slot.record)
-        return out
-
-    def _get(self, kind: str, key: str) -> dict[str, Any] | None:
-        slot = self.store.get(kind, key)
-        return None if slot is None else slot.record
+    def _write_slots(self, kind: str, keys: list[str]) -> int:
+        """Write the files of `keys`, reading their records one by one, or all in one pass
+        when there are many."""
+        if not keys:
+            return 0
+        if len(keys) > MANY:
+            wanted = set(keys)
+            slots = [s for s in self.store.list(kind) if s.key in wanted]
+        else:
+            slots = [s for s in (self.store.get(kind, k) for k in keys) if s is not None]
+        for slot in slots:
+            path = self.dest / layout.slot_file(kind, slot.key)
+            files.write_atomic(path, models.doc_text(slot.record), RO, durable=False)
+        return len(slots)
 
     # -- events and messages --------------------------------------------------------------
     @staticmethod
@@ -300,6 +300,18 @@ class Mirror:
         state["seqs"]["events"] = seqs
         state["heads"]["events"] = heads
         return count
+
+
+def _mtime(folder: Path) -> int:
+    """A folder's mtime: it changes whenever a file is added to it or removed from it."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _name(kind: str, key: str) -> str:
+    return Path(layout.slot_file(kind, key)).name
 
 
 def applies(bus: Bus) -> bool:
