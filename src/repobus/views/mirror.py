@@ -185,6 +185,10 @@ class Mirror:
             slots = [s for s in self.store.list(kind) if s.key in wanted]
         else:
             slots = [s for s in (self.store.get(kind, k) for k in keys) if s is not None]
+        folder = self.dest / kind
+        if len(slots) > MANY and not any(os.scandir(folder)):
+            _fill_fresh(folder, kind, slots)  # a first build: thousands of files at once
+            return len(slots)
         for slot in slots:
             path = self.dest / layout.slot_file(kind, slot.key)
             files.write_atomic(path, models.doc_text(slot.record), RO, durable=False)
@@ -300,6 +304,31 @@ class Mirror:
         state["seqs"]["events"] = seqs
         state["heads"]["events"] = heads
         return count
+
+
+def _fill_fresh(folder: Path, kind: str, slots: list[Any]) -> None:
+    """Write an empty slot folder's files into a private folder beside it, then move that
+    folder into place: readers see no folder or a whole one, and each file costs one
+    open-write-close instead of an atomic replace of its own."""
+    import shutil
+
+    stage = folder.with_name(f".{kind}.{os.getpid()}.tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        for slot in slots:
+            name = Path(layout.slot_file(kind, slot.key)).name
+            fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, RO)
+            try:
+                files.write_all(fd, models.doc_text(slot.record).encode("utf-8"))
+            finally:
+                os.close(fd)
+        folder.rmdir()
+        os.rename(stage, folder)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        folder.mkdir(exist_ok=True)
+        raise
 
 
 def _mtime(folder: Path) -> int:
