@@ -343,7 +343,7 @@ def bench_scale(ctx: Ctx) -> list[Row]:
                 "events.jsonl full read (python)", refs, 0.02 if judged else None,
                 note=("target: >= 50x faster than the full read (ratio <= 0.02); "
                       if judged else "")
-                + f"output {nbytes / 1e6:.1f} MB (all {TASKS:,} claims + 20 events)",
+                + f"output {nbytes / 1e6:.1f} MB (live claims, a page of finished ones, 20 events; the bus has {TASKS:,} claims)",
                 extra={"generate_seconds": info["seconds"], "tasks": TASKS, "agents": AGENTS,
                        "output_bytes": nbytes}))
             if size == big:

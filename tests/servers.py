@@ -164,6 +164,18 @@ def _signal(pid: int, sig: int, group: bool = False) -> None:
         (os.killpg if group else os.kill)(pid, sig)
 
 
+def stop(proc: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """End a server started by a test: terminate, then kill if it lingers; close its pipe."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+    if proc.stdout:
+        proc.stdout.close()
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and proc.poll() is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 from conftest import git, run_console, unchanged
 
 GUARD_LOG = ("_report/agent/*/session_guard/events.jsonl",)
@@ -234,14 +235,7 @@ def dashboard(tmp_path: Path) -> Iterator[Callable[[Path, str], Dash]]:
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        servers.stop(proc)
 
 
 def test_dashboard_write_without_a_session_is_refused_and_writes_nothing(

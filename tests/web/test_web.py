@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import servers
 from conftest import run_console
 
 from repobus.bus import open_bus
@@ -74,14 +75,7 @@ def serve(repo: Path, tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     yield start
     for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        servers.stop(proc)
 
 
 @pytest.fixture(scope="module")
