@@ -30,6 +30,7 @@ from repobus.store.base import Problem, Slot
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from pathlib import Path
 
     from repobus.git.gitcmd import Repo, Result
     from repobus.store.gitstore import GitStore
@@ -208,7 +209,9 @@ def swap(store: GitStore, kind: str, key: str, oid: str, at: Slot | None) -> Res
     """Move `kind/key`'s ref to `oid` if the slot is still `at`.  A live slot is one
     compare-and-swap of its ref.  A new or archived one is created, in one transaction that
     also verifies the archive did not move since it was read: the ref alone cannot tell "never
-    claimed" from "archived"."""
+    claimed" from "archived".  A new claim (the hot path) reads the archive's tip from the ref
+    files and its keys from a per-clone cache, so it starts one git process, as before the
+    archive."""
     from repobus.errors import CasFailed
     from repobus.git.gitcmd import zero_oid
 
@@ -216,14 +219,55 @@ def swap(store: GitStore, kind: str, key: str, oid: str, at: Slot | None) -> Res
     old = old_value(at)
     if old is not None or kind not in KINDS:
         return store.repo.git("update-ref", ref, oid, old or zero_oid(), check=False)
-    names = [REF, f"{REF}:{kind}/{key}"]
-    got = _batch(store.repo, names)
-    entry = got.get(names[1])
-    if (entry[0] if entry else None) != (at.version if at else None):
-        raise CasFailed(ref, store.get(kind, key), known=True)
-    arch = got[REF][0] if REF in got else zero_oid()
-    script = f"update {ref} {oid} {zero_oid()}\nverify {REF} {arch}\n"
+    if at is None:
+        arch = _tip_on_disk(store.repo.common_dir)
+        if arch is not None and f"{kind}/{key}" in _keys(store, arch):
+            raise CasFailed(ref, store.get(kind, key), known=True)  # it was claimed before
+    else:
+        names = [REF, f"{REF}:{kind}/{key}"]
+        got = _batch(store.repo, names)
+        entry = got.get(names[1])
+        if (entry[0] if entry else None) != at.version:
+            raise CasFailed(ref, store.get(kind, key), known=True)
+        arch = got[REF][0] if REF in got else None
+    script = f"update {ref} {oid} {zero_oid()}\nverify {REF} {arch or zero_oid()}\n"
     return store.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
+
+
+def _tip_on_disk(common: Path) -> str | None:
+    """The archive ref's value from the ref files (loose, else packed-refs), None when there
+    is none.  Only a hint: the transaction that uses it verifies it."""
+    try:
+        return (common / REF).read_text(encoding="ascii").strip() or None
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except (OSError, ValueError):
+        return None
+    try:
+        packed = (common / "packed-refs").read_bytes()
+    except OSError:
+        return None
+    at = packed.find(b" " + REF.encode() + b"\n")
+    if at < 0:
+        return None
+    return packed[packed.rfind(b"\n", 0, at) + 1 : at].decode("ascii", "replace")
+
+
+def _keys(store: GitStore, arch: str) -> set[str]:
+    """The `kind/key` names the archive commit `arch` holds, cached in the clone's git dir
+    (one file, rewritten when the archive moves)."""
+    path = store.repo.common_dir / "repobus" / "archive-keys"
+    try:
+        head, _, rest = path.read_text(encoding="utf-8").partition("\n")
+        if head == arch:
+            return set(rest.split("\n"))
+    except OSError:
+        pass
+    keys = set(archived_tips(store, arch))
+    from repobus.store import files
+
+    files.write_atomic(path, arch + "\n" + "\n".join(sorted(keys)), durable=False)
+    return keys
 
 
 def slot(store: GitStore, kind: str, key: str) -> Slot | None:
