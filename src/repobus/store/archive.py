@@ -220,7 +220,7 @@ def swap(store: GitStore, kind: str, key: str, oid: str, at: Slot | None) -> Res
     if old is not None or kind not in KINDS:
         return store.repo.git("update-ref", ref, oid, old or zero_oid(), check=False)
     if at is None:
-        arch = _tip_on_disk(store.repo.common_dir)
+        arch = tip_on_disk(store.repo.common_dir)
         if arch is not None and f"{kind}/{key}" in _keys(store, arch):
             raise CasFailed(ref, store.get(kind, key), known=True)  # it was claimed before
     else:
@@ -234,11 +234,12 @@ def swap(store: GitStore, kind: str, key: str, oid: str, at: Slot | None) -> Res
     return store.repo.git("update-ref", "--stdin", stdin=script.encode(), check=False)
 
 
-def _tip_on_disk(common: Path) -> str | None:
-    """The archive ref's value from the ref files (loose, else packed-refs), None when there
-    is none.  Only a hint: the transaction that uses it verifies it."""
+def tip_on_disk(common: Path, ref: str = REF) -> str | None:
+    """A ref's value from the ref files (loose, else packed-refs), None when there is none:
+    the archive's, or its tracking ref's.  Only a hint: whatever uses it is verified by a
+    transaction or a lease."""
     try:
-        return (common / REF).read_text(encoding="ascii").strip() or None
+        return (common / ref).read_text(encoding="ascii").strip() or None
     except (FileNotFoundError, NotADirectoryError):
         pass
     except (OSError, ValueError):
@@ -247,7 +248,7 @@ def _tip_on_disk(common: Path) -> str | None:
         packed = (common / "packed-refs").read_bytes()
     except OSError:
         return None
-    at = packed.find(b" " + REF.encode() + b"\n")
+    at = packed.find(b" " + ref.encode() + b"\n")
     if at < 0:
         return None
     return packed[packed.rfind(b"\n", 0, at) + 1 : at].decode("ascii", "replace")
@@ -274,6 +275,9 @@ def slot(store: GitStore, kind: str, key: str) -> Slot | None:
     """The archived slot `kind/key`, None when it is not archived."""
     if kind not in KINDS:
         return None
+    arch = tip_on_disk(store.repo.common_dir)
+    if arch is None or f"{kind}/{key}" not in _keys(store, arch):
+        return None  # the common case, a task never finished: no git process
     found = lookup(store.repo, kind, key)
     if found is None:
         return None

@@ -86,7 +86,7 @@ class RemoteGitStore(RemoteTracking):
         meanwhile makes the atomic push fail instead of starting its chain over."""
         if old is not None or kind not in archive.KINDS:
             return []
-        seen = self.tracking_of(archive.REF)
+        seen = archive.tip_on_disk(self.repo.common_dir, self.remote.tracking(archive.REF))
         return [(seen, archive.REF, seen)] if seen else []
 
     def _put_remote(self, slot: Slot, old: str | None) -> Slot:
