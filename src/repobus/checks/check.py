@@ -2,17 +2,22 @@
 
 `check` checks everything the original CI checker checked (FORMATS §21) over the bus as the
 original files would show it, plus: no task with two active claims, and every hash chain
-intact.  Which fields a record must carry is `records/required.py` (a claim's five are each
-judged by a rule of their own, in the original checker's words); which file is which is
-`records/layout.py`.  `verify` recomputes the chains and names the first record edited,
-dropped or reordered in each, and a chain whose objects this clone no longer has (removed by a
-prune), with how to restore it.  Both only read.
+intact.  `check --dir DIR` reads a folder: a dir backend's own `_bus/` (it has `history/`) is
+verified as that store; any other folder is a view of a bus (the git backend's `_bus/` mirror,
+`export` output), which holds each claim's latest version only and several writers' chains
+interleaved in one file: there every record whose predecessor is present must link to it.
+Paths are named under DIR as given.  Which fields a record must carry is
+`records/required.py` (a claim's five are each judged by a rule of their own, in the original
+checker's words); which file is which is `records/layout.py`.  `verify` recomputes the chains
+and names the first record edited, dropped or reordered in each, and a chain whose objects this
+clone no longer has (removed by a prune), with how to restore it.  Both only read.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from repobus.errors import CorruptError
 from repobus.records import layout, models, required
@@ -224,3 +229,58 @@ def check_files(files: dict[str, str]) -> tuple[list[str], dict[str, int]]:
     check_directives(seen.threads, errors)
     check_duplicates(seen.claims, errors)
     return errors, seen.counts
+
+
+# -- check --dir ----------------------------------------------------------------------------
+
+
+def is_store_folder(base: Path) -> bool:
+    """A dir backend's own `_bus/` keeps every slot's versions in `history/`; a view has none."""
+    return (base / "history").is_dir()
+
+
+def view_problems(base: Path) -> list[Problem]:
+    """Broken links in a view of the bus (see the module docstring): per file and writer, a
+    record following its predecessor (seq + 1) must carry that predecessor's hash."""
+    found: list[Problem] = []
+    for kind in layout.LOG_KINDS:
+        folder = base / kind
+        for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
+            problem = _view_file(layout.bus_path(f"{kind}/{p.name}"), p.read_bytes())
+            if problem is not None:
+                found.append(problem)
+    return found
+
+
+def _view_file(chain: str, data: bytes) -> Problem | None:
+    last: dict[str, tuple[int, dict[str, Any], str]] = {}  # writer -> (seq, record, where)
+    for n, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"line {n}"
+        try:
+            rec = models.loads(line, where)
+        except CorruptError as exc:
+            return Problem(chain, where, f"record is unreadable: {exc.message}")
+        seq = rec.get("seq") if isinstance(rec, dict) else None
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            continue  # a line of the original tools: no chain to check
+        writer = str(rec.get("agent_id") or rec.get("from") or "")
+        before = last.get(writer)
+        follows = before is not None and seq == before[0] + 1
+        if follows and before and rec.get("prev_hash") != models.record_hash(before[1]):
+            return Problem(
+                chain,
+                where,
+                f"record seq {before[0]} ({before[2]}) was edited: its hash no longer "
+                f"matches the prev_hash recorded by the next record ({where})",
+            )
+        last[writer] = (seq, rec, where)
+    return None
+
+
+def under(message: str, shown: str) -> str:
+    """`message` with its `_bus/` paths named under the folder checked, as given."""
+    folder = shown.rstrip("/") + "/"
+    pattern = r"(^|[\s(\[])" + re.escape(layout.bus_path(""))
+    return re.sub(pattern, lambda m: m.group(1) + folder, message)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from repobus.bus import Bus
 from repobus.checks.findings import finding as _finding
+from repobus.errors import git_reason
 from repobus.git import gitcmd
 
 
@@ -127,8 +128,8 @@ def quarantines(bus: Bus, fix: bool) -> dict[str, str]:
     script = "".join(f"delete {ref} {oid}\n" for ref, oid in stale.items())
     done = gitcmd.run(bus.repo.root, "update-ref", "--stdin", stdin=script.encode(), check=False)
     if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        return _finding("quarantine", "problem", f"{what}; deleting them failed: {first}")
+        why = git_reason(done.stderr)
+        return _finding("quarantine", "problem", f"{what}; deleting them failed: {why}")
     return _finding("quarantine", "ok", f"fixed: deleted {what}")
 
 

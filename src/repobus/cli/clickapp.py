@@ -52,12 +52,19 @@ def _values(cmd: Command, variadic: Opt | None, kw: dict[str, Any]) -> dict[str,
     return values
 
 
+class _Rest(click.Argument):
+    """The words after a variadic option (see _values): parsed, never shown in usage."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
 def _command(cmd: Command, leaf: str, parse_only: bool = False) -> click.Command:
     params: list[click.Parameter] = [_param(o) for o in cmd.all_opts()]
     params += [click.Argument([a.dest], required=a.required) for a in cmd.args]
     variadic = next((o for o in cmd.all_opts() if o.kind == "nargs"), None)
     if variadic is not None and not cmd.args:
-        params.append(click.Argument(["_rest"], nargs=-1))
+        params.append(_Rest(["_rest"], nargs=-1))
 
     def callback(**kw: Any) -> tuple[Command, dict[str, Any]]:
         values = _values(cmd, variadic, kw)

@@ -31,9 +31,13 @@ def check(ctx: Ctx) -> int:
     found, counts = chk.check_files(files)
     errors += found
     try:
-        errors += [f"{p.chain}: {p.where}: {p.what}" for p in store.verify()]
+        view = ctx.values.get("dir") and not chk.is_store_folder(base)
+        problems = chk.view_problems(base) if view else store.verify()
+        errors += [f"{p.chain}: {p.where}: {p.what}" for p in problems]
     except CorruptError as exc:
         errors.append(exc.message)
+    if ctx.values.get("dir"):
+        errors = [chk.under(e, str(ctx.dir)) for e in errors]
     gha = ctx.env.get("GITHUB_ACTIONS") == "true"
     if ctx.json:
         ctx.emit({"ok": not errors, "errors": errors, "checked": counts})

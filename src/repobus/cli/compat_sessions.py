@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
-    from repobus.errors import BusError
+    from repobus.errors import BusError, git_reason
     from repobus.git import gitcmd
     from repobus.playbook import boot, session
     from repobus.records import times
@@ -40,8 +40,8 @@ def run(cmd: str, a: dict[str, Any], root: Path | str | None) -> int:
                 )
             res = repo.git("checkout", str(meta.get("branch")), check=False)
             if res.returncode != 0:
-                first = res.stderr.strip().splitlines()[0] if res.stderr.strip() else ""
-                raise BusError(f"git checkout {meta.get('branch')} failed: {first}")
+                why = git_reason(res.stderr)
+                raise BusError(f"git checkout {meta.get('branch')} failed: {why}")
         session.session_restore_manifest(where, a["label"], keep_backup=not a.get("no_backup"))
         sys.stdout.write(
             f"Restored session {a['label']} (agent {meta.get('agent_id')}, branch "

@@ -253,6 +253,7 @@ def _discover_with_git(here: Path) -> Repo:
     )
     lines = res.stdout.decode().splitlines()
     if res.returncode != 0 or len(lines) < 3:
+        _refuse_bare(here)
         raise SetupError(
             f"not a git repository: {here}",
             hint="run repobus inside a clone or worktree (git init, or cd into your repository)",
@@ -262,6 +263,17 @@ def _discover_with_git(here: Path) -> Repo:
     if not common.is_absolute():
         common = (here / common).resolve()
     return Repo(Path(lines[0]), git_dir, common)
+
+
+def _refuse_bare(here: Path) -> None:
+    """A bare repository has no worktree to hold the manifest or `_bus/`: say so, rather than
+    "not a git repository" (asked only once discovery has already failed)."""
+    bare = run(here, "rev-parse", "--is-bare-repository", check=False)
+    if bare.returncode == 0 and bare.stdout.decode().strip() == "true":
+        raise SetupError(
+            f"{here} is a bare repository: run repobus in a clone or worktree",
+            hint="git clone it (or `git worktree add`) and run repobus there",
+        )
 
 
 def zero_oid() -> str:

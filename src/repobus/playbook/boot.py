@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from repobus.bus import Bus
-from repobus.errors import ConflictError, RemoteError, SetupError
+from repobus.errors import ConflictError, RemoteError, SetupError, git_reason
 from repobus.git.gitcmd import Repo
 from repobus.git.ignore import ensure_excluded
 from repobus.playbook import guard, session
@@ -46,6 +46,27 @@ def _first(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "no message")
 
 
+def _pull_failed(stderr: str) -> Exception:
+    """git's reason (its last meaningful line, not "From <url>") and the hint that fits it:
+    a ref the remote rewound or rewrote (the fetch half refused it), or our branch diverged."""
+    msg = git_reason(stderr)
+    if "[rejected]" in stderr:
+        return RemoteError(
+            f"git pull --ff-only failed: {msg}",
+            hint="a ref on the remote was rewound or rewritten (force-pushed), so git refused "
+            "to fetch it; ask who rewrote it, `repobus sync` names bus refs; or boot --no-sync",
+        )
+    if "fast-forward" in stderr or "diverg" in stderr:
+        return ConflictError(
+            f"git pull --ff-only failed: {msg}",
+            hint="your branch and its upstream diverged: rebase or merge it, then boot again",
+        )
+    return RemoteError(
+        f"git pull --ff-only failed: {msg}",
+        hint="check the network and `git remote -v`, or boot with --no-sync",
+    )
+
+
 def sync_git(repo: Repo, allow_dirty: bool = False) -> Synced:
     changed = dirty(repo)
     if changed and not allow_dirty:
@@ -60,17 +81,11 @@ def sync_git(repo: Repo, allow_dirty: bool = False) -> Synced:
     if upstream.returncode != 0:
         res = repo.git("fetch", "--prune", check=False, timeout=PULL_TIMEOUT)
         if res.returncode != 0:
-            raise RemoteError(f"git fetch --prune failed: {_first(res.stderr)}")
+            raise RemoteError(f"git fetch --prune failed: {git_reason(res.stderr)}")
         return Synced("fetched", "the branch has no upstream: fetched only (git fetch --prune)")
     res = repo.git("pull", "--ff-only", check=False, timeout=PULL_TIMEOUT)
     if res.returncode != 0:
-        msg = _first(res.stderr)
-        if "fast-forward" in res.stderr or "diverg" in res.stderr:
-            raise ConflictError(
-                f"git pull --ff-only failed: {msg}",
-                hint="rebase or merge your branch, then boot again",
-            )
-        raise RemoteError(f"git pull --ff-only failed: {msg}")
+        raise _pull_failed(res.stderr)
     return Synced(
         "pulled",
         f"git pull --ff-only ({upstream.stdout.decode().strip()}): "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from repobus.errors import ConflictError, NotFoundError
+from repobus.errors import ConflictError, NotFoundError, git_reason
 from repobus.git.gitcmd import Repo
 from repobus.records import names
 
@@ -38,8 +38,7 @@ def current(repo: Repo) -> str | None:
 
 
 def _fail(res: Any, what: str) -> ConflictError:
-    first = next((ln for ln in res.stderr.splitlines() if ln.strip()), "no message")
-    return ConflictError(f"{what}: {first.strip()}")
+    return ConflictError(f"{what}: {git_reason(res.stderr)}")
 
 
 def create(

@@ -7,7 +7,7 @@ whoever refused.  (Plain classes, not dataclasses: importing dataclasses costs a
 
 from __future__ import annotations
 
-from repobus.errors import AuthError, RefusedError, RemoteError
+from repobus.errors import AuthError, RefusedError, RemoteError, git_reason
 
 # Words of a transport failure that happened before the remote could have applied anything.
 _NOT_CONNECTED = (
@@ -175,17 +175,8 @@ class PushResult:
 
 
 def last_error(stderr: str) -> str:
-    """git's reason: the last `fatal:`/`error:` line (git's first line is often context, its
-    last the cause), else the last non-empty line."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    errs = [
-        ln
-        for ln in lines
-        if ln.startswith(("fatal:", "error:")) and "failed to push some refs" not in ln
-    ]
-    if errs:
-        return errs[-1]
-    return lines[-1] if lines else "no message from git"
+    """git's reason (the rule lives with GitError in errors.py, so every wrapper shares it)."""
+    return git_reason(stderr)
 
 
 class FetchResult:

@@ -4,6 +4,10 @@ A fetch lands in a private quarantine namespace (store/remote.py); from there ea
 under `refs/repobus-remote/<remote>/` moves only by fast-forward.  Invariants:
 - a remote ref rewritten (neither a descendant nor an ancestor of what was tracked) is refused
   and named, and the tracking ref keeps its value;
+- a remote ref rewound (a strict ancestor of what was tracked *before the fetch asked*: the
+  remote once held that tip, and chains there only grow) is refused and named as truncated;
+  a fetched tip behind a tracking ref moved *during* the fetch (our own push) is just older
+  news and is skipped silently;
 - with the whole bus fetched, a tracked ref the remote no longer has was either archived there
   (its archive holds the slot at the tracked tip or later: the tracking ref goes) or deleted
   (refused and named: this clone keeps its copy);
@@ -22,15 +26,19 @@ if TYPE_CHECKING:
     from repobus.store.remote import Remote
 
 
-def integrate(remote: Remote, fetched: dict[str, str], whole: bool) -> FetchResult:
+def integrate(
+    remote: Remote, fetched: dict[str, str], whole: bool, before: dict[str, str]
+) -> FetchResult:
     """Move the tracking refs to what a fetch brought into quarantine (`fetched`, names
-    under refs/repobus/): only forward; with the whole bus fetched, name what is gone."""
+    under refs/repobus/): only forward; with the whole bus fetched, name what is gone.
+    `before`: the tracking refs read before the fetch reached the remote."""
     tracking = remote.tracking_heads()
     result = FetchResult([], {})
     script = []
     for name, oid in sorted(fetched.items()):
         old = tracking.get(name)
         if old == oid or (old is not None and _behind(remote, name, oid, old, result)):
+            _rewound(remote, name, oid, before.get(name), result)
             continue
         script.append(f"update {remote.track_prefix}{name} {oid} {old or gitcmd.zero_oid()}\n")
         result.updated.append(f"{ROOT}/{name}")
@@ -52,6 +60,20 @@ def _behind(remote: Remote, name: str, oid: str, old: str, result: FetchResult) 
             f"{old[:12]}): refusing to take it"
         )
     return True
+
+
+def _rewound(remote: Remote, name: str, oid: str, known: str | None, result: FetchResult) -> None:
+    """Name a truncated chain: the remote now holds a strict ancestor of a tip it held before
+    this fetch asked (`known`).  Tracking refs only ever take values the remote held, and a
+    concurrent push moves them only to newer ones, so this cannot be a slower fetch."""
+    ref = f"{ROOT}/{name}"
+    if known is None or known == oid or ref in result.refused:
+        return
+    if remote.is_ancestor(oid, known):
+        result.refused[ref] = (
+            f"remote '{remote.name}' rewound {ref} to {oid[:12]}, behind {known[:12]} it held "
+            "before (records were dropped there): refusing to take it"
+        )
 
 
 def _gone(

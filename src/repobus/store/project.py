@@ -133,7 +133,8 @@ def _check_format(data: dict[str, Any], text: str) -> None:
             text,
             "format",
             f"format {fmt} is newer than this repobus reads ({FORMAT})",
-            hint="upgrade repobus (pip install -U repobus)",
+            hint="upgrade repobus: reinstall it from a newer clone or its git URL "
+            "(docs/playbook.md, 'Set up')",
         )
 
 

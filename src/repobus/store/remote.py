@@ -216,6 +216,7 @@ class Remote:
             quarantine = f"{INCOMING_ROOT}/{self.name}/{os.getpid()}-{os.urandom(4).hex()}"
             patterns = (pattern,) if isinstance(pattern, str) else pattern
             specs = [f"+{ROOT}/{p}:{quarantine}/{p}" for p in patterns]
+            before = self.tracking_heads()  # what the remote held before we asked it
             try:
                 res = self._read(
                     "fetch",
@@ -247,7 +248,7 @@ class Remote:
                         )
                     raise classify(res.stderr).error(self.name, "fetch of the bus", unchanged)
                 fetched = self._heads(f"{quarantine}/")
-                return incoming.integrate(self, fetched, whole=pattern == "*")
+                return incoming.integrate(self, fetched, pattern == "*", before)
             finally:
                 self._drop(quarantine)
 
