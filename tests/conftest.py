@@ -40,7 +40,9 @@ def claims_of_every_kind(bus: object) -> None:
     bus.claim("a1", "T-active", ttl=3600)  # type: ignore[attr-defined]
     bus.claim("a2", "T-expired", ttl=1)  # type: ignore[attr-defined]
     bus.claim("a1", "T-paused")  # type: ignore[attr-defined]
-    bus.pause("a3", "T-paused", notes="crashed")  # type: ignore[attr-defined]
+    from repobus.bus import with_config  # pauseSilence 0: a1 counts as gone, a3 may pause
+
+    with_config(bus, pause_silence=0).pause("a3", "T-paused", notes="crashed")  # type: ignore[arg-type]
     bus.claim("a2", "T-done")  # type: ignore[attr-defined]
     bus.release("a2", "T-done")  # type: ignore[attr-defined]
 

@@ -62,6 +62,13 @@ class SetupError(BusError):
     kind = "not_set_up"
 
 
+class NotAllowedError(SetupError):
+    """A write for another agent through a door not started for it (an MCP server acts as
+    its own agent unless started with --allow-act-as or for a manager)."""
+
+    kind = "not_allowed"
+
+
 class RemoteError(BusError):
     code = 6
     kind = "remote"
@@ -115,8 +122,23 @@ class GitError(BusError):
         self.argv = tuple(argv)
         self.returncode = returncode
         self.stderr = stderr
-        first = stderr.strip().splitlines()[0] if stderr.strip() else "no message"
-        super().__init__(f"git {' '.join(self.argv[1:3])} failed ({returncode}): {first}")
+        why = git_reason(stderr)
+        super().__init__(f"git {' '.join(self.argv[1:3])} failed ({returncode}): {why}")
+
+
+def git_reason(stderr: str) -> str:
+    """git's reason, the one rule every error wrapping git uses: the last `fatal:`/`error:`
+    line (git's first line is often context, e.g. "Preparing worktree ...", its last the
+    cause), else the last non-empty line."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errs = [
+        ln
+        for ln in lines
+        if ln.startswith(("fatal:", "error:")) and "failed to push some refs" not in ln
+    ]
+    if errs:
+        return errs[-1]
+    return lines[-1] if lines else "no message from git"
 
 
 class CasFailed(Exception):

@@ -83,7 +83,8 @@ def test_expired_lease_is_taken_over_and_old_holder_fenced(repo: Path, cli) -> N
 
 def test_pause_by_another_agent_then_takeover(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     cli("claim", "--task", "T-1", cwd=repo, agent="a1")
-    res = cli("pause", "--task", "T-1", "--notes", "a1 crashed", cwd=repo, agent="a2")
+    args = ("--force", "--reason", "a1 crashed")  # a1 renewed just now: only forced
+    res = cli("pause", "--task", "T-1", "--notes", "a1 crashed", *args, cwd=repo, agent="a2")
     assert res.code == 0 and "paused by a2" in res.out
     rec = open_bus(repo).store.get("claims", "T-1").record  # type: ignore[union-attr]
     assert rec["status"] == "paused" and rec["by"] == "a2" and rec["agent_id"] == "a1"

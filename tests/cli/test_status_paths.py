@@ -68,7 +68,7 @@ def _every_kind(repo: Path) -> None:
     past.clock = lambda: now - 7200  # type: ignore[method-assign]
     past.claim("a2", "T-expired", ttl=10)
     bus.claim("a1", "T-paused")
-    bus.pause("a3", "T-paused", notes="crashed \u00e9")
+    with_config(bus, pause_silence=0).pause("a3", "T-paused", notes="crashed \u00e9")
     bus.claim("a2", "T-done")
     bus.release("a2", "T-done")
     past.clock = lambda: now - 3 * 86400  # type: ignore[method-assign]

@@ -240,11 +240,14 @@ def _loop(mgr: Path, w1: Path, w2: Path, tmp: Path, watches: list[Watch]) -> Non
         w2,
     )
     watch2.stop(kill=True)
-    run(
+    pause = (
         "tools/agent/bus_claim.py claim --task QUEUE-002 --status paused "
-        '--notes "codex-2 vanished mid-task; docs half written, nothing pushed"',
-        w1,
+        '--notes "codex-2 vanished mid-task; docs half written, nothing pushed"'
     )
+    early = run(pause, w1, expect=1)  # codex-2 was heard from seconds ago: no evidence yet
+    assert "codex-2 holds it" in early.stderr and "pausing becomes possible at" in early.stderr
+    git(w1, "config", "repobus.pauseSilence", "0")  # stands for 15 minutes of codex-2's silence
+    run(pause, w1)
     paused = json.loads(
         run("tools/agent/bus_status.py --limit 20 --agent codex-2 --active-only --json", w1).stdout
     )

@@ -107,7 +107,7 @@ def test_queue_states(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
     bus.assign("mgr", "QUEUE-002", "e1")
     bus.claim("e1", "QUEUE-003")
     bus.claim("e2", "QUEUE-004")
-    bus.pause("e3", "QUEUE-004", notes="e2 crashed")
+    with_config(bus, pause_silence=0).pause("e3", "QUEUE-004", notes="e2 crashed")
     past = with_config(bus)
     past.clock = lambda: 1_000_000_000
     past.claim("e5", "QUEUE-005", ttl=1)

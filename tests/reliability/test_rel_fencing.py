@@ -44,11 +44,13 @@ def places(workdir: Path, where: str) -> list[Path]:
 
 
 def buses(trees: list[Path], clock: list[int]) -> list[Any]:
-    from repobus.bus import open_bus
+    from repobus.bus import open_bus, with_config
 
     out = []
     for t in trees:
-        bus = open_bus(t)
+        # pauseSilence 0: every holder counts as gone, so anyone may pause (the model's rule;
+        # the evidence a pause needs is tested in tests/bus/test_pause_evidence.py)
+        bus = with_config(open_bus(t), pause_silence=0)
         bus.clock = lambda: clock[0]
         out.append(bus)
     return out
@@ -154,7 +156,8 @@ def model(
             return 3, None, state
         return 0, state.token, Lease(state.holder, "paused", state.token, state.end)
     if op == "log" and state.status in ("done", "released"):
-        return 0, None, state  # anyone may log on a finished task
+        # anyone may log on a finished task, but a fence presented must still be current
+        return (0 if fence in (None, state.token) else 3), None, state
     if state.holder != agent or (fence is not None and fence != state.token):
         return 3, None, state
     if op == "renew":

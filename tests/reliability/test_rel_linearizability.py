@@ -5,6 +5,7 @@ the checker does catch a lock that checks, then writes without a compare-and-swa
 from __future__ import annotations
 
 import random
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ def make_pool(
     else:
         repo = new_repo(workdir / "lin")
         trees = [repo, *add_worktrees(repo, 1)]
+    for tree in trees:  # the model lets anyone pause: every holder counts as gone at once
+        subprocess.run(["git", "config", "repobus.pauseSilence", "0"], cwd=tree, check=True)
     places = [(trees[i % 2], f"lin-{i % agents}") for i in range(procs)]
     return trees[0], Workers(places)
 

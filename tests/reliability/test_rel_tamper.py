@@ -34,13 +34,13 @@ KEY = {"claims": "T-1", "assignments": "T-1", "events": "a1", "messages": "a1"}
 
 def seed(repo: Path, kind: str) -> str:
     """Five records in one chain of `kind`; returns the ref."""
-    from repobus.bus import open_bus
+    from repobus.bus import open_bus, with_config
 
     bus = open_bus(repo)
     if kind == "claims":
         bus.claim("a1", "T-1")
         bus.renew("a1", "T-1")
-        bus.pause("a2", "T-1", notes="pausing")
+        with_config(bus, pause_silence=0).pause("a2", "T-1", notes="pausing")
         bus.claim("a2", "T-1")
         bus.release("a2", "T-1")
     elif kind == "assignments":

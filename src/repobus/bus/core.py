@@ -8,19 +8,23 @@ Invariants:
   through the configured grace for clock skew (`in_grace`), then is `expired`; an expired or
   paused claim may be taken over by another agent, which raises the task's fencing token;
   the superseded holder's renew, release and guarded events are then refused
-  (ConflictError / StaleTokenError);
+  (ConflictError / StaleTokenError), and so is any write presenting its old fence
+  (bus/guards.py `check_fence`);
+- the holder may pause its claim; another agent only with evidence (lease expired, holder
+  silent for `repobus.pauseSilence`) or `force` with a reason (recorded on the claim as
+  `force_reason`, and a `pause_notice` message sent to the holder);
 - a guarded event is appended only while the claim it was checked against is unchanged.
 """
 
 from __future__ import annotations
 
-from repobus.bus.events import Events
+from repobus.bus import guards
+from repobus.bus.pausing import Pausing
 from repobus.errors import (
     CasFailed,
     ConflictError,
     CorruptError,
     NotFoundError,
-    StaleTokenError,
     UsageError,
 )
 from repobus.records import lease, names, required, times
@@ -37,9 +41,16 @@ if TYPE_CHECKING:
     from repobus.store import Slot, Store
 
 
-class Bus(Events):
+_ONE_CHANGE = frozenset({"previous_holder", "force_reason"})
+
+
+class Bus(Pausing):
     """One repository's bus: its worktree, settings, store, and the clock leases are read by
     (replaceable in tests)."""
+
+    # Who really writes, when a door acts for another agent (playbook/doors.py): a claim
+    # record's `by` names it; None: the agent itself.
+    actor: str | None = None
 
     def __init__(
         self, repo: Repo, cfg: Config, store: Store, clock: Callable[[], int] = times.now
@@ -147,7 +158,7 @@ class Bus(Events):
             "lease_expires_at": times.fmt(now + ttl),
             "fencing_token": fence if same else fence + 1,
             "op": ("resume" if status == "paused" else "reclaim") if same else "claim",
-            "by": agent,
+            "by": self.actor or agent,
             "updated_at": times.fmt(now),
         }
         if cur is not None and not same and holder and status in ("active", "paused"):
@@ -228,6 +239,7 @@ class Bus(Events):
                 hint=f"claim it first: repobus claim --task {task}",
             )
         rec = cur.record
+        guards.check_fence(task, fence, rec)  # first: a stale fence is named as such (exit 3)
         if rec.get("agent_id") != agent:
             taken = rec.get("previous_holder") == agent or rec.get("op") == "takeover"
             why = (
@@ -240,12 +252,6 @@ class Bus(Events):
             )
             raise ConflictError(
                 f"cannot {verb} task {task}: {why}" if taken else f"task {task} {why}"
-            )
-        if fence is not None and fence != rec.get("fencing_token"):
-            raise StaleTokenError(
-                f"stale fencing token {fence} for task {task}: current token is "
-                f"{rec.get('fencing_token')}",
-                hint="this process no longer holds the claim; claim again to get a new token",
             )
         return cur
 
@@ -262,8 +268,10 @@ class Bus(Events):
             for _ in tries:
                 cur = read()
                 now = self.clock()
-                rec = dict(cur.record, by=agent, updated_at=times.fmt(now), **changes(now))
-                rec.pop("previous_holder", None)
+                by = self.actor or agent
+                # previous_holder and force_reason were said of one change, not of what follows
+                kept = {k: v for k, v in cur.record.items() if k not in _ONE_CHANGE}
+                rec = dict(kept, by=by, updated_at=times.fmt(now), **changes(now))
                 try:
                     return self.store.put("claims", task, rec, cur)
                 except CasFailed:
@@ -281,26 +289,6 @@ class Bus(Events):
             lambda: self._fresh(task, lambda: self._renewable(agent, task, fence)),
             lambda now: {"lease_expires_at": times.fmt(now + ttl), "op": "renew"},
         )
-
-    def pause(self, agent: str, task: str, *, notes: str) -> Slot:
-        agent, task = names.agent_id(agent), names.task_id(task)
-        if not notes or not notes.strip():
-            raise UsageError("pause needs --notes saying why (what state the work is in)")
-        return self._update_claim(
-            agent,
-            task,
-            lambda: self._fresh(task, lambda: self._pausable(task)),
-            lambda now: {"status": "paused", "op": "pause", "notes": notes},
-        )
-
-    def _pausable(self, task: str) -> Slot:
-        cur = self.claim_slot(task)
-        if cur is None:
-            raise NotFoundError(f"no claim found for task {task}")
-        status = cur.record.get("status")
-        if status not in ("active", "paused"):
-            raise ConflictError(f"cannot pause task {task}: status={status}")
-        return cur
 
     def release(
         self,
@@ -323,7 +311,7 @@ class Bus(Events):
 
         def read() -> Slot:
             if operator:
-                slot: Slot = self._fresh(task, lambda: self._pausable(task))
+                slot: Slot = self._fresh(task, lambda: self._operable(task))
                 return slot
             return self._holder_slot(agent, task, fence, "release")
 

@@ -4,13 +4,17 @@ its errors.jsonl), and the event record itself.
 Invariants: an event on a task whose name is guarded is appended only while the claim it was
 checked against is unchanged (the store's guarded append); the guard refuses an agent that does
 not hold the claim, and a stale fencing token; with a remote, a refusal or a finished claim seen
-locally is checked again against the remote's latest state first.
+locally is checked again against the remote's latest state first.  An event of any name that
+presents a fence is appended only while the claim whose current token it is stays unchanged
+(a stale one is refused, nothing written).  An event on a task whose live claim another agent
+holds names that holder in `holder`.
 """
 
 from __future__ import annotations
 
+from repobus.bus import guards
 from repobus.bus.messaging import Messaging
-from repobus.errors import CasFailed, ConflictError, NotFoundError, StaleTokenError, UsageError
+from repobus.errors import CasFailed, ConflictError, NotFoundError, UsageError
 from repobus.records import models, names, times
 
 TYPE_CHECKING = False
@@ -65,19 +69,63 @@ class Events(Messaging):
             extra=extra,
             ts=times.fmt(self.clock()),
         )
-        if task is None or rec["event"] not in models.GUARDED_EVENTS:
+        if task is None:
+            if fence is not None:
+                raise UsageError("a fence belongs to a task: give --task with --fence")
             return self.store.append("events", agent, rec)
         task = names.task_id(task)
+        guarded = rec["event"] in models.GUARDED_EVENTS
+        if not guarded and fence is None:
+            return self.store.append("events", agent, self._marked(agent, rec, self._live(task)))
         with self._retrying(f"task {task}") as tries:
             for _ in tries:
-                guard = self.claim_guard(agent, task, rec["event"], fence)
+                if guarded:
+                    guard = self.claim_guard(agent, task, rec["event"], fence)
+                else:
+                    guard = self.fence_guard(task, fence)
                 if guard is not None and guard.record.get("fencing_token") is not None:
                     rec["fencing_token"] = guard.record["fencing_token"]
                 try:
-                    return self.store.append("events", agent, rec, guard=guard)
+                    marked = self._marked(agent, rec, guard)
+                    return self.store.append("events", agent, marked, guard=guard)
                 except CasFailed:
                     continue
             raise tries.gave_up()
+
+    def _live(self, task: str) -> Slot | None:
+        """The task's claim as stored, unchecked: a damaged claim must not stop an event that
+        was never guarded (the mark it gives is a note, not a decision)."""
+        return self.store.get("claims", task)
+
+    @staticmethod
+    def _marked(agent: str, rec: dict[str, Any], claim: Slot | None) -> dict[str, Any]:
+        """`rec`, naming in `holder` the agent that holds the task's live claim when that is
+        not the writer (an event by a non-holder, kept but marked)."""
+        out = dict(rec)  # `holder` is a core key: --extra cannot set it (records/models.py)
+        held = claim.record if claim is not None else {}
+        holder = held.get("agent_id")
+        if held.get("status") in ("active", "paused") and holder and holder != agent:
+            out["holder"] = holder
+        return out
+
+    def fence_guard(self, task: str, fence: int | None) -> Slot:
+        """The claim a write presenting `fence` must hold still, for writes the claim guard
+        does not cover (any event or message name): refused unless `fence` is its current
+        token.  With a remote, a refusal seen locally is checked again on the remote's latest
+        state first."""
+        if self.has_remote:
+            try:
+                return self._fence_check(task, fence)
+            except ConflictError:
+                self.store.refresh("claims", task)
+        return self._fence_check(task, fence)
+
+    def _fence_check(self, task: str, fence: int | None) -> Slot:
+        cur = self.claim_slot(task)
+        guards.check_fence(task, fence, cur.record if cur is not None else None)
+        if cur is None:  # no fence given and no claim: nothing to hold still
+            raise NotFoundError(f"task {task} has no claim")
+        return cur
 
     def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
         """The claim an action on `task` must hold still; None when the claim is finished
@@ -101,12 +149,14 @@ class Events(Messaging):
         if cur is None:
             if record:
                 self._guard_error(agent, task, action, None)
+            guards.check_fence(task, fence, None)
             raise NotFoundError(
                 f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
                 f"--task {task}` first",
                 hint=f"or: repobus claim --task {task}",
             )
         rec = cur.record
+        guards.check_fence(task, fence, rec)  # first: a finished claim's old fence is stale too
         status = str(rec.get("status") or "active").lower()
         if status in models.TERMINAL_STATUSES:
             return None
@@ -116,11 +166,6 @@ class Events(Messaging):
             raise ConflictError(
                 f"task {task} currently claimed by {rec.get('agent_id') or 'UNKNOWN'} "
                 f"(status={status}); run bus_claim release/claim before logging {action}"
-            )
-        if fence is not None and fence != rec.get("fencing_token"):
-            raise StaleTokenError(
-                f"stale fencing token {fence} for task {task}: current token is "
-                f"{rec.get('fencing_token')}"
             )
         return cur
 

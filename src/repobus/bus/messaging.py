@@ -3,8 +3,10 @@ the manager-report lane) and hands work out.
 
 Invariants: a message is appended to its sender's chain and never rewritten; guarded message
 types on a task must come from the claim holder (checked in the same transaction as the
-append); an assignment is a compare-and-swap, and taking a task away from another engineer or
-from the agent holding its claim needs `force`.
+append); a message of any type presenting a fence is appended only while the claim whose
+current token it is stays unchanged (bus/guards.py); an assignment is a compare-and-swap,
+and taking a task away from another engineer or from the agent holding its claim needs
+`force`.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ class Messaging:
     def claim_guard(self, agent: str, task: str, action: str, fence: int | None) -> Slot | None:
         raise NotImplementedError
 
+    def fence_guard(self, task: str, fence: int | None) -> Slot:
+        raise NotImplementedError
+
     @contextmanager
     def _retrying(self, what: str) -> Iterator[Attempts]:
         """One operation: bounded compare-and-swap tries sharing one network time budget."""
@@ -114,16 +119,26 @@ class Messaging:
             rec["note"] = note
         if to:
             rec["to"] = names.agent_id(to.lower())
-        if not self._guarded(task, msg_type):
+        guarded = self._guarded(task, msg_type)
+        if not guarded and fence is None:
             return self.store.append("messages", agent, dict(rec))
         with self._retrying(f"task {task}") as tries:
             for _ in tries:
-                guard = self.claim_guard(agent, task, msg_type, fence)
+                guard = self._message_guard(agent, task, msg_type, fence, guarded)
                 try:
                     return self.store.append("messages", agent, dict(rec), guard=guard)
                 except CasFailed:
                     continue
             raise tries.gave_up()
+
+    def _message_guard(
+        self, agent: str, task: str, msg_type: str, fence: int | None, guarded: bool
+    ) -> Slot | None:
+        """The claim a message must hold still: the claim guard's for a guarded type; for
+        any other type presenting a fence, the claim that fence must be current on."""
+        if guarded:
+            return self.claim_guard(agent, task, msg_type, fence)
+        return self.fence_guard(task, fence)
 
     @staticmethod
     def _guarded(task: str, msg_type: str) -> bool:

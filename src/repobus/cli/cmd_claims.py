@@ -54,13 +54,23 @@ def renew(ctx: Ctx) -> int:
 
 
 def pause(ctx: Ctx) -> int:
-    slot = doors.pause(door(ctx), ctx.agent(), ctx.need("task"), notes=ctx.need("notes"))
+    slot = doors.pause(
+        door(ctx),
+        ctx.agent(),
+        ctx.need("task"),
+        notes=ctx.need("notes"),
+        fence=ctx.fence,
+        force=ctx.flag("force"),
+        reason=ctx.text("reason"),
+    )
     rec = slot.record
+    why = rec.get("force_reason")
+    forced = f"; forced: {why}, {rec['agent_id']} was sent a message" if why else ""
     return _render(
         ctx,
         rec,
         f"Paused {rec['task_id']} (held by {rec['agent_id']}, paused by "
-        f"{rec['by']}): {rec.get('notes')}",
+        f"{rec['by']}): {rec.get('notes')}{forced}",
     )
 
 

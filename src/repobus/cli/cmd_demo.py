@@ -38,10 +38,18 @@ def _repobus(cwd: Path, agent: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def shown(agent: str, *args: str) -> str:
+    """The command as a shell runs it: every word shell-quoted, so a summary holding `;` or
+    spaces pastes as the one argument the demo passed."""
+    from repobus.git.gitcmd import quote_args
+
+    return quote_args((f"REPOBUS_AGENT={agent}", "repobus", *args))
+
+
 def _step(ctx: Ctx, cwd: Path, agent: str, *args: str) -> int:
     proc = _repobus(cwd, agent, *args)
     out, err = proc.communicate(timeout=60)
-    ctx.out.write(f"$ REPOBUS_AGENT={agent} repobus {' '.join(args)}\n")
+    ctx.out.write(f"$ {shown(agent, *args)}\n")
     for line in (out + err).strip().splitlines():
         ctx.out.write(f"    {line}\n")
     ctx.out.write(f"    (exit {proc.returncode})\n")
@@ -105,6 +113,8 @@ def _setup(ctx: Ctx, tmp: Path) -> tuple[Path, dict[str, Path]]:
 
 def _race(ctx: Ctx, trees: dict[str, Path]) -> str | None:
     """Every agent claims QUEUE-001 at once; the one winner, or None (said) if not one."""
+    for agent in AGENTS:  # what each worktree runs, all at the same instant
+        ctx.out.write(f"$ {shown(agent, 'claim', '--task', 'QUEUE-001')}\n")
     procs = {a: _repobus(trees[a], a, "claim", "--task", "QUEUE-001") for a in AGENTS}
     results = {a: (p.wait(timeout=60), p.communicate()) for a, p in procs.items()}
     winners = [a for a, (rc, _) in results.items() if rc == 0]
@@ -127,7 +137,9 @@ def _takeover(ctx: Ctx, trees: dict[str, Path], winner: str, rescuer: str) -> No
         f"\n# 3. {winner} crashes. {rescuer} pauses its claim with notes and takes it over\n"
     )
     notes = f"{winner} stopped responding; tests are in place"
-    _step(ctx, trees[rescuer], rescuer, "pause", "--task", "QUEUE-001", "--notes", notes)
+    # the winner renewed seconds ago: only a forced pause, with its reason, overrules it
+    why = ("--force", "--reason", f"{winner} crashed; the demo does not wait out the silence")
+    _step(ctx, trees[rescuer], rescuer, "pause", "--task", "QUEUE-001", "--notes", notes, *why)
     _step(ctx, trees[rescuer], rescuer, "claim", "--task", "QUEUE-001")
     ctx.out.write(f"\n# 4. {winner} comes back with its old fencing token: locked out\n")
     _log(ctx, trees[winner], winner, "status", "still working")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import secrets
 from types import ModuleType
 
@@ -72,12 +73,18 @@ def serve(ctx: Ctx) -> int:
 
 
 def mcp(ctx: Ctx) -> int:
+    """Serve MCP on stdio.  The bus is opened by the server (at start, and at each call until
+    it opens), so a server started outside a repository still completes the handshake and
+    answers every tool with not_set_up instead of exiting before the client can hear why."""
     server = _extra("repobus.mcp.server", "mcp", ("mcp", "mcp_types", "pydantic", "anyio"))
-    bus = ctx.bus()
+    repo = ctx.values.get("repo") or ctx.env.get("REPOBUS_REPO", "").strip() or None
+    ctx.values["repo"] = repo
     server.build(
-        bus,
+        ctx.bus,
         agent=ctx.values.get("agent"),
         env_agent=ctx.env.get("REPOBUS_AGENT"),
         allow_stale=allow_stale(ctx),
+        allow_act_as=ctx.flag("allow_act_as"),
+        where=str(repo or os.getcwd()),
     ).run("stdio")
     return 0

@@ -39,6 +39,10 @@ def init(ctx: Ctx) -> int:
         done += _bus_folders(repo)
     if ctx.values.get("shims") or ctx.values.get("hooks"):
         done += playbook_setup(ctx, repo)
+    if ctx.values.get("agents_md"):
+        from repobus.playbook import agentsmd
+
+        done += agentsmd.write(repo.root, str(ctx.values["agents_md"]))
     text = "\n".join(done) if done else "repobus already set up; nothing changed"
     ctx.emit(
         {

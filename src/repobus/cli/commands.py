@@ -46,6 +46,14 @@ COMMANDS = [
                 "and turn on the playbook's policies.",
             ),
             Opt("--hooks", "flag", help="Install the pre-push hook (agent/<id>/ branches)."),
+            Opt(
+                "--agents-md",
+                "choice",
+                choices=("codex", "claude", "both"),
+                metavar="codex|claude|both",
+                help="Write the agents' instructions into AGENTS.md, CLAUDE.md or both "
+                "(between repobus markers; text outside them is kept).",
+            ),
         ),
         doc="Write AGENT_MANIFEST.json when it is missing, the repository's repobus config, "
         "and .repobus.toml (commit it: a clone that has it sets itself up from it). "
@@ -55,6 +63,7 @@ COMMANDS = [
             "repobus init --remote origin",
             "repobus init --shims --hooks --agent codex-manager",
             "repobus init --backend dir --agent codex-1",
+            "repobus init --agents-md both",
         ),
         needs_agent=True,
     ),
@@ -94,16 +103,28 @@ COMMANDS = [
     ),
     Command(
         "pause",
-        "Pause a claim with notes (any agent may, for crash recovery).",
+        "Pause a claim with notes (another agent's: only once its holder is gone).",
         "repobus.cli.cmd_claims:pause",
         opts=(
             _TASK,
             Opt(
                 "--notes", required=True, metavar="TEXT", help="Why, and what state the work is in."
             ),
+            _FENCE,
+            Opt("--force", "flag", help="Pause another agent's live claim now (needs --reason)."),
+            Opt("--reason", metavar="TEXT", help="Why --force: recorded, and sent to the holder."),
             _OFFLINE,
         ),
-        examples=('repobus pause --task QUEUE-001 --notes "codex-2 crashed; tests half done"',),
+        doc="The holder may always pause its own claim. Another agent may pause it only when "
+        "its lease has expired or its holder has been silent (no renew, event or message) for "
+        "repobus.pauseSilence (default 15m); otherwise exits 3 naming the holder, their last "
+        "activity and when pausing becomes possible. --force --reason TEXT overrules that: the "
+        "reason is recorded on the claim and the holder is sent a message.",
+        examples=(
+            'repobus pause --task QUEUE-001 --notes "codex-2 crashed; tests half done"',
+            'repobus pause --task QUEUE-001 --notes "tests half done" --force --reason '
+            '"codex-2 is stuck in a loop"',
+        ),
     ),
     Command(
         "release",

@@ -27,6 +27,8 @@ def release(a: dict[str, Any]) -> Plan:
 
 
 def _claim(cmd: str, a: dict[str, Any]) -> Plan:
+    # --status paused is `repobus pause`: another agent's live claim needs evidence there
+    # (records/lease.py may_pause); the original's flags have no --force (compat_tools.py)
     if a["status"] not in ("active", "paused", "released", "done"):
         raise Refusal("status must be one of ['active', 'done', 'paused', 'released']")
     base = {"task": a["task"], **common(a)}

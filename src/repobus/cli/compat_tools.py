@@ -5,6 +5,12 @@ click app read them.  A tool with subcommands is one `Tool` per subcommand (`bus
 Invariants: each tool takes exactly the original's flags, with the original's defaults; its
 handler is the planner (cli/compat_bus.py, cli/compat_manager.py) that turns the parsed values
 into repobus commands.  tests/cli/test_parsers.py parses every shim line of the playbook.
+
+Where repobus is stricter than the original, the shim keeps the original's flags and takes the
+stricter rule: `bus_claim claim|release --status paused` plans `repobus pause`, which pauses
+another agent's active claim only once its lease expired or its holder was silent for
+`repobus.pauseSilence` (the original paused any claim at once); the original had no `--force`,
+so overruling a live holder is `repobus pause --force --reason TEXT` (docs/playbook.md).
 """
 
 from __future__ import annotations

@@ -5,6 +5,14 @@ dashboard call too); this module says which commands they apply to and when.
 
 A failed command writes nothing, so the mirror is refreshed only after success; a mirror
 that cannot be refreshed never fails the command (a warning goes to stderr).
+
+Identity: a command runs as the process's own agent - `REPOBUS_AGENT`, else the worktree's
+manifest (`AGENT_MANIFEST.json`, and its variants `AGENT_MANIFEST.<id>.json`, which are
+identities of this worktree too).  `--agent` naming someone else, when the worktree names an
+agent, acts for that agent: allowed (a person at a terminal is trusted as the CLI always
+was), and recorded like every door's act for another (playbook/doors.py `Acting`: `by` is the
+process's own agent, plus an `acted_for` event).  Without a manifest or `REPOBUS_AGENT`,
+`--agent` is simply who acts, as the original tools had it.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from repobus.playbook.doors import Door
+    from repobus.playbook.doors import Acting, Door
 
 # Commands that write to the bus as an agent: they need a session when the guard is on.
 GUARDED = frozenset({"claim", "renew", "pause", "release", "log", "send", "assign", "ack", "pr"})
@@ -88,9 +96,34 @@ def door(ctx: Any) -> Door:
             context=ctx.values.get("compat") or f"repobus {ctx.command}",
             max_age=ctx.values.get("session_max_age"),
             allow_stale=allow_stale(ctx),
+            acting=acting(ctx),
         )
         vars(ctx)["_door"] = got
     return got
+
+
+def acting(ctx: Any) -> Acting | None:
+    """Who really runs a command whose `--agent` names an agent this worktree does not: the
+    process's own agent (`REPOBUS_AGENT`, else the manifest's); None when `--agent` is absent,
+    names one of the worktree's identities, or the worktree names none."""
+    given = str(ctx.values.get("agent") or "").strip()
+    if not given:
+        return None
+    from repobus.playbook import session
+    from repobus.playbook.doors import Acting
+    from repobus.records import names
+
+    env = ctx.env.get("REPOBUS_AGENT", "").strip()
+    root = ctx.bus().repo.root
+    own = [names.agent_id(env)] if env else session.known_agents(root)
+    actor = names.agent_id(env) if env else session.manifest_agent(root)
+    if actor is None or names.agent_id(given) in own:
+        return None
+    return Acting(
+        names.agent_id(actor),
+        allowed=True,
+        hint="act as yourself (leave out --agent), or write AGENT_MANIFEST.<id>.json",
+    )
 
 
 def before(cmd: Any, ctx: Any) -> None:
@@ -103,7 +136,8 @@ def before(cmd: Any, ctx: Any) -> None:
     # its writer admitted and does not judge (or record) it twice.
     call = door(ctx)
     if call.guarded():
-        call.admit(ctx.agent())
+        agent = ctx.agent()
+        call.admit(call.for_other(agent) or agent)  # the guard judges whoever really acts
 
 
 def after(cmd: Any, ctx: Any, code: int) -> None:

@@ -43,12 +43,22 @@ COMMANDS = [
         "mcp",
         "Run the MCP server on stdio (extra: repobus[mcp]).",
         "repobus.cli.cmd_doors:mcp",
+        opts=(
+            Opt(
+                "--allow-act-as",
+                "flag",
+                help="Let a tool's `agent` argument act for another agent (each act recorded).",
+            ),
+        ),
         doc="Serve the bus to an MCP client over stdin/stdout: tools to claim, renew, pause and "
         "release tasks, log events, send and read messages, assign, and read status and a "
-        "compact report; resources for active claims and recent events. Acts as --agent "
-        "(else $REPOBUS_AGENT, else the manifest), or as the `agent` argument of a tool. "
+        "compact report; resources for active claims and recent events. The server is one "
+        "agent, fixed at start: --agent, else $REPOBUS_AGENT, else the manifest; a tool's "
+        "`agent` naming another is refused unless --allow-act-as (or a manager's manifest), "
+        "and recorded. Serves --repo, else $REPOBUS_REPO, else the working directory; "
+        "started outside a repository it still answers, with not_set_up. "
         "Needs pip install 'repobus[mcp]'.",
-        examples=("repobus mcp", "claude mcp add repobus -- repobus mcp"),
+        examples=("repobus mcp", "repobus mcp --repo ~/src/app --allow-act-as"),
         reads=True,
     ),
 ]

@@ -7,6 +7,8 @@ writing goes through `git config` so git's own rules apply.
 
 from __future__ import annotations
 
+from repobus.records.lease import DEFAULT_PAUSE_SILENCE
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -32,6 +34,7 @@ class Config:
         "session_max_age": DEFAULT_SESSION_MAX_AGE,
         "lock_stale": DEFAULT_LOCK_STALE,
         "stale_after": DEFAULT_STALE_AFTER,
+        "pause_silence": DEFAULT_PAUSE_SILENCE,
         "remote_timeout": 30,
         "index": True,
         "fetch_interval": 2.0,
@@ -47,6 +50,7 @@ class Config:
     session_max_age: int
     lock_stale: int
     stale_after: int
+    pause_silence: int
     remote_timeout: int
     index: bool
     fetch_interval: float
@@ -111,6 +115,7 @@ def from_sections(sections: dict[str, dict[str, str]]) -> Config:
         session_max_age=_int(mine.get("sessionmaxage"), DEFAULT_SESSION_MAX_AGE),
         lock_stale=_int(mine.get("lockstale"), DEFAULT_LOCK_STALE),
         stale_after=_int(mine.get("staleafter"), DEFAULT_STALE_AFTER),
+        pause_silence=_int(mine.get("pausesilence"), DEFAULT_PAUSE_SILENCE),
         remote_timeout=_int(mine.get("remotetimeout"), 30),
         index=mine.get("index", "true").lower() not in ("false", "no", "0", "off"),
         fetch_interval=_float(mine.get("fetchinterval"), 2.0),

@@ -1,11 +1,14 @@
 """Tools and resources of `repobus mcp`, over stdio, with the official MCP SDK.
 
-Identity: a tool's `agent` argument, else `--agent`, else `REPOBUS_AGENT`, else the worktree's
-AGENT_MANIFEST.json (resolved on each call, so a manifest written later is seen).  Tool calls
+Identity and start-up (context.py): one agent per server, fixed at start; a write tool's
+`agent` naming another agent is refused (`not_allowed`) unless the server may act for others,
+and an allowed act is recorded (playbook/doors.py `Acting`); outside a repository the server
+still serves the handshake and answers `not_set_up`.  Strict calls (schema.py): an unknown
+argument is refused before anything runs; error texts speak in tools (texts.py).  Tool calls
 run one at a time against the bus (a lock), because the SDK runs sync tools in threads.
 
 Every write goes through the use cases the CLI runs (playbook/doors.py): the session guard
-judges the identity the call acts as, at each call, against the repository's policy; the
+judges the agent that really acts, at each call, against the repository's policy; the
 `_bus/` mirror is refreshed after the write (a refresh that failed comes back as `warnings`);
 `assign` updates `agents/tasks/tasks.json`.
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,13 +33,15 @@ except ModuleNotFoundError as exc:  # mcp 1.x names it FastMCP
         ToolError,
     )
 
-from mcp.types import CallToolResult
+from mcp.types import CallToolResult, ToolAnnotations
 
 from repobus.bus import Bus
 from repobus.errors import BusError
+from repobus.mcp import schema
+from repobus.mcp.context import Tools
 from repobus.mcp.report import MAX_CHARS, PAGE, compact, fit, summary
+from repobus.mcp.texts import error_text
 from repobus.playbook import doors
-from repobus.playbook.session import resolve_agent
 from repobus.records import names, shown, times
 from repobus.views import history
 from repobus.views import overview as views
@@ -46,45 +50,14 @@ HISTORY = 50  # claim history entries `task_history` shows (the newest)
 INSTRUCTIONS = (
     "repobus: coordinate with other agents through the git repository. Claim a task before "
     "working on it (one winner); renew before the lease ends; pass `fence` (the fencing_token "
-    "your claim returned) to renew/release/log_event so a lost lease is refused. Errors start "
-    "with their kind: conflict, stale_token, not_found, usage, not_set_up."
+    "your claim returned) to every write on that task so a lost lease is refused. Errors start "
+    "with their kind: conflict, stale_token, not_found, usage, not_allowed, not_set_up."
 )
-
 Json = dict[str, Any]
-
-
-def error_text(exc: BusError) -> str:
-    return f"{exc.kind}: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")
 
 
 def _ttl(ttl: str | None) -> int | None:
     return times.parse_duration(ttl, "ttl") if ttl else None
-
-
-class Tools:
-    """What every tool call shares: the bus, the server's identity, the lock that runs the
-    calls one at a time, and the override of a stale session given at start."""
-
-    def __init__(
-        self, bus: Bus, agent: str | None, env_agent: str | None, allow_stale: bool
-    ) -> None:
-        self.bus = bus
-        self.agent = agent
-        self.env_agent = env_agent
-        self.allow_stale = allow_stale
-        self.lock = threading.Lock()
-
-    def who(self, given: str | None) -> str:
-        return resolve_agent(self.bus.repo.root, given or self.agent, self.env_agent)
-
-    def door(self, tool: str) -> doors.Door:
-        """One tool call through the use-case layer: the session guard judges the identity
-        the call acts as, against the repository's policy as it is now."""
-        return doors.Door.serving(self.bus, "repobus mcp", tool, allow_stale=self.allow_stale)
-
-    def slot_view(self, slot: Any) -> Json:
-        rec = views.claim_view(self.bus, slot, self.bus.clock())
-        return {k: v for k, v in rec.items() if k != "_path"}
 
 
 def _done(call: doors.Door, result: Json) -> Json:
@@ -100,11 +73,19 @@ def claim(
     branch: str | None = None,
     notes: str | None = None,
     ttl: str | None = None,
+    allow_unassigned: bool = False,
     agent: str | None = None,
 ) -> Json:
     me, call = t.who(agent), t.door("claim")
     slot = doors.claim(
-        call, me, task, plan=names.plan_id(plan), branch=branch, notes=notes, ttl=_ttl(ttl)
+        call,
+        me,
+        task,
+        plan=names.plan_id(plan),
+        branch=branch,
+        notes=notes,
+        ttl=_ttl(ttl),
+        allow_unassigned=allow_unassigned,
     )
     return _done(call, t.slot_view(slot))
 
@@ -129,9 +110,18 @@ def release(
     return _done(call, t.slot_view(slot))
 
 
-def pause(t: Tools, task: str, notes: str, agent: str | None = None) -> Json:
+def pause(
+    t: Tools,
+    task: str,
+    notes: str,
+    fence: int | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    agent: str | None = None,
+) -> Json:
     me, call = t.who(agent), t.door("pause")
-    return _done(call, t.slot_view(doors.pause(call, me, task, notes=notes)))
+    slot = doors.pause(call, me, task, notes=notes, fence=fence, force=force, reason=reason)
+    return _done(call, t.slot_view(slot))
 
 
 def log_event(
@@ -167,10 +157,11 @@ def send_message(
     summary: str,
     to: str | None = None,
     receipts: list[str] | None = None,
+    fence: int | None = None,
     agent: str | None = None,
 ) -> Json:
     me, call = t.who(agent), t.door("send_message")
-    entry = doors.send(call, me, task, type, summary, to=to, receipts=receipts)
+    entry = doors.send(call, me, task, type, summary, to=to, receipts=receipts, fence=fence)
     return _done(call, entry.record)
 
 
@@ -274,12 +265,13 @@ TOOLS: tuple[tuple[Callable[..., Json], str], ...] = (
         "Claim a task as a lease; exactly one agent wins. Returns fencing_token and "
         "lease_expires_at. ttl like 30m or 2h.",
     ),
-    (renew, "Renew your lease on a task (heartbeat)."),
+    (renew, "Renew your lease on a task (heartbeat) before it ends."),
     (release, "Release your claim: status done, released or paused."),
     (
         pause,
-        "Pause a claim with notes on the state of the work (any agent may, e.g. after a "
-        "crash); a paused claim can be taken over.",
+        "Pause a claim with notes on the state of the work; a paused claim can be taken "
+        "over. Another agent's live claim only when its lease expired or its holder went "
+        "silent, else with force and reason.",
     ),
     (
         log_event,
@@ -289,12 +281,9 @@ TOOLS: tuple[tuple[Callable[..., Json], str], ...] = (
     (inbox, "Messages sent to you, oldest first; or a task's thread with `task`."),
     (
         status,
-        "Claims with lease state and seconds left, and the latest `limit` events. Lists the "
-        "live claims (active, in grace, expired, stale, paused) and those finished in the "
-        "last 24h (`since`: an ISO time or a duration like 7d; `all`: every claim), "
-        f"`page_size` (default {PAGE}) a page in task order; pass `next_cursor` back as "
-        f"`cursor` for the next page. A result stays under {MAX_CHARS} characters (the page "
-        "shrinks to fit).",
+        "Live claims (and those finished in the last 24h) with lease state and seconds "
+        "left, a page in task order, and the latest `limit` events. Pass `next_cursor` back "
+        f"as `cursor` for the next page; a result stays under {MAX_CHARS} characters.",
     ),
     (assign, "Assign a task to an engineer (as manager); force to take it from another."),
     (
@@ -313,10 +302,28 @@ TOOLS: tuple[tuple[Callable[..., Json], str], ...] = (
 )
 
 
-def _register(srv: _Server, t: Tools, fn: Callable[..., Json], description: str) -> None:
+class _Strict(_Server):  # type: ignore[misc,valid-type,unused-ignore]
+    """The SDK's server, reading every call strictly: an argument the tool does not take is
+    refused before the SDK's validation (which would drop it silently)."""
+
+    accepted: dict[str, frozenset[str]]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], *rest: Any) -> Any:
+        if name in self.accepted:
+            try:
+                schema.check(name, arguments or {}, self.accepted[name])
+            except BusError as exc:
+                raise ToolError(error_text(exc)) from None
+        return await super().call_tool(name, arguments, *rest)
+
+
+def _register(srv: _Strict, t: Tools, fn: Callable[..., Json], description: str) -> None:
     """Serve `fn` as a tool: its arguments are `fn`'s after the first (the SDK reads them from
-    the signature), each call holds the lock, and a BusError becomes a tool error."""
+    the signature; schema.py describes them), each call holds the lock, and a BusError
+    becomes a tool error in tool words."""
     sig = inspect.signature(fn, eval_str=True)
+    name = fn.__name__
+    srv.accepted[name] = frozenset(list(sig.parameters)[1:])
 
     def run(**kw: Any) -> Any:
         try:
@@ -332,7 +339,12 @@ def _register(srv: _Server, t: Tools, fn: Callable[..., Json], description: str)
     run.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=list(sig.parameters.values())[1:], return_annotation=Json
     )
-    srv.tool(name=fn.__name__, description=description, structured_output=True)(run)
+    hints = ToolAnnotations.model_validate(schema.tool_hints(name))
+    srv.tool(name=name, description=description, structured_output=True, annotations=hints)(run)
+    # the SDK derives the schema from the signature; the list shows it described and slim
+    tool = srv._tool_manager.get_tool(name)
+    assert tool is not None  # registered just above
+    tool.parameters = schema.slim(name, tool.parameters, act_as=t.may_act_for)
 
 
 def _resources(srv: _Server, t: Tools) -> None:
@@ -360,17 +372,24 @@ def _resources(srv: _Server, t: Tools) -> None:
 
 
 def build(
-    bus: Bus,
+    bus: Bus | Callable[[], Bus],
     *,
     agent: str | None = None,
     env_agent: str | None = None,
     allow_stale: bool = False,
+    allow_act_as: bool = False,
+    where: str = ".",
 ) -> Any:
-    """The server with its tools and resources; `.run("stdio")` serves it.  `allow_stale`
-    lets every write through a stale session (recorded as session_override), as
-    REPOBUS_ALLOW_STALE_SESSION does for the CLI."""
-    srv = _Server("repobus", instructions=INSTRUCTIONS, log_level="WARNING")
-    t = Tools(bus, agent, env_agent, allow_stale)
+    """The server with its tools and resources; `.run("stdio")` serves it.  `bus` is the bus,
+    or what opens it (tried at start, and at each call until it opens).  `allow_stale` lets
+    every write through a stale session (recorded as session_override), as
+    REPOBUS_ALLOW_STALE_SESSION does for the CLI; `allow_act_as` lets a tool's `agent` name
+    another agent (recorded)."""
+    srv = _Strict("repobus", instructions=INSTRUCTIONS, log_level="WARNING")
+    srv.accepted = {}
+    opener = bus if callable(bus) else (lambda: bus)
+    t = Tools(opener, agent, env_agent, allow_stale, allow_act_as, where)
+    t.start()
     for fn, description in TOOLS:
         _register(srv, t, fn, description)
     _resources(srv, t)

@@ -15,7 +15,12 @@ Invariants:
 - only an `expired` claim is free to be taken over among active ones: an `in_grace` claim is
   still held;
 - a claim is stale when it is active and its holder was last seen `window` seconds ago or
-  more, or never.
+  more, or never;
+- the pause rule: the holder may always pause its own claim; another agent may pause an active
+  claim only with evidence that its holder is gone - the lease `expired`, or the holder silent
+  (no renew, event or message) for the pause silence (`repobus.pauseSilence`, default 15 min:
+  the stale rule with that window) - or when forced with a reason; a claim that is not active
+  (paused) may be paused again by anyone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ IN_GRACE = "in_grace"
 EXPIRED = "expired"
 UNKNOWN = "unknown"
 HELD = frozenset({ACTIVE, IN_GRACE})  # the states in which nobody else may take the claim
+DEFAULT_PAUSE_SILENCE = 15 * 60  # `repobus.pauseSilence`: a holder this silent may be paused
 
 
 def end(expires_at: int | None, started: int | None, ttl: int) -> int | None:
@@ -70,3 +76,24 @@ def is_stale(status: object, last_seen: int | None, now: int, window: int) -> bo
     """Whether an active claim's holder has been silent (no renew, event or message) for
     `window` seconds or more; `last_seen` None: never heard from."""
     return status == ACTIVE and (last_seen is None or now - last_seen >= window)
+
+
+def may_pause(
+    status: object, lease_end: int | None, last_seen: int | None, now: int, grace: int, silence: int
+) -> bool:
+    """Whether an agent that does not hold a claim may pause it without force: the claim is not
+    active, or its lease expired, or its holder was silent for `silence` seconds or more."""
+    if status != ACTIVE:
+        return True
+    expired = state(status, lease_end, now, grace) == EXPIRED
+    return expired or is_stale(status, last_seen, now, silence)
+
+
+def pausable_from(lease_end: int | None, last_seen: int | None, grace: int, silence: int) -> int:
+    """The first instant (epoch seconds) `may_pause` holds for an active claim, if nothing is
+    heard from its holder meanwhile: the earlier of its lease expiring and its silence
+    reaching `silence`; 0 when the holder was never heard from."""
+    if last_seen is None:
+        return 0
+    at = last_seen + silence
+    return at if lease_end is None else min(at, lease_end + grace + 1)

@@ -97,6 +97,7 @@ CORE_EVENT_KEYS = frozenset(
         "receipts",
         "severity",
         "fencing_token",
+        "holder",
         "seq",
         "prev_hash",
     }

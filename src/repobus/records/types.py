@@ -102,6 +102,7 @@ class Claim(Record):
     op: str | None = None
     by: str | None = None
     previous_holder: str | None = None
+    force_reason: str | None = None
     updated_at: str | None = None
     seq: int | None = None
     prev_hash: str | None = None
@@ -136,6 +137,7 @@ class Event(Record):
     receipts: list[str] | None = None
     severity: str | None = None
     fencing_token: int | None = None
+    holder: str | None = None
     seq: int | None = None
     prev_hash: str | None = None
 
@@ -184,6 +186,7 @@ class ClaimRecord(TypedDict):
     op: NotRequired[str | None]
     by: NotRequired[str | None]
     previous_holder: NotRequired[str | None]
+    force_reason: NotRequired[str | None]
     updated_at: NotRequired[str | None]
     seq: NotRequired[int | None]
     prev_hash: NotRequired[str | None]
@@ -213,6 +216,7 @@ class EventRecord(TypedDict):
     receipts: NotRequired[list[str] | None]
     severity: NotRequired[str | None]
     fencing_token: NotRequired[int | None]
+    holder: NotRequired[str | None]
     seq: NotRequired[int | None]
     prev_hash: NotRequired[str | None]
 

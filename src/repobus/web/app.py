@@ -194,7 +194,9 @@ class Dashboard:
             raise UsageError(f"unknown action {action!r}: pause, release or send")
         call = doors.Door.serving(self.bus, "repobus serve", action, allow_stale=self.allow_stale)
         if action == "pause":
-            slot = doors.pause(call, me, task, notes=notes)
+            # a person with the dashboard's token overrules the holder: recorded, holder told
+            why = f"paused from the dashboard by {me}"
+            slot = doors.pause(call, me, task, notes=notes, force=True, reason=why)
         elif action == "release":
             status = form.get("status") or "released"
             slot = doors.operator_release(
