@@ -161,4 +161,4 @@ def test_mcp_without_the_extra_exits_5(repo: Path) -> None:
         [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 5
-    assert "the mcp extra is not installed: pip install 'repobus[mcp]'" in done.stderr
+    assert "the mcp extra is not installed: pip install '/path/to/repobus[mcp]'" in done.stderr

@@ -3,7 +3,9 @@ its errors.jsonl), and the event record itself.
 
 Invariants: an event on a task whose name is guarded is appended only while the claim it was
 checked against is unchanged (the store's guarded append); the guard refuses an agent that does
-not hold the claim, and a stale fencing token; with a remote, a refusal or a finished claim seen
+not hold the claim, and a stale fencing token; on a task with no claim yet it lets through only
+the agent the task is assigned to, without a fence (the playbook's ack, step 3, and a proposal
+before the claim); with a remote, a refusal or a finished claim seen
 locally is checked again against the remote's latest state first.  An event of any name that
 presents a fence is appended only while the claim whose current token it is stays unchanged
 (a stale one is refused, nothing written).  An event on a task whose live claim another agent
@@ -147,13 +149,16 @@ class Events(Messaging):
     ) -> Slot | None:
         cur = self.claim_slot(task)
         if cur is None:
+            if fence is None and self.assignee(task) == agent:
+                return None  # the assignee speaks before claiming (ack, proposal): no claim yet
             if record:
                 self._guard_error(agent, task, action, None)
             guards.check_fence(task, fence, None)
             raise NotFoundError(
                 f"task {task} has no claim file; run `python -m tools.agent.bus_claim claim "
                 f"--task {task}` first",
-                hint=f"or: repobus claim --task {task}",
+                hint=f"or: repobus claim --task {task} (before the claim, only the agent the "
+                "task is assigned to may log this)",
             )
         rec = cur.record
         guards.check_fence(task, fence, rec)  # first: a finished claim's old fence is stale too

@@ -3,10 +3,13 @@ the manager-report lane) and hands work out.
 
 Invariants: a message is appended to its sender's chain and never rewritten; guarded message
 types on a task must come from the claim holder (checked in the same transaction as the
-append); a message of any type presenting a fence is appended only while the claim whose
-current token it is stays unchanged (bus/guards.py); an assignment is a compare-and-swap,
-and taking a task away from another engineer or from the agent holding its claim needs
-`force`.
+append), from the agent the task is assigned to while it has no claim, or from a manager: the
+task's assigning manager (its assignment's `manager`) or an agent its door declares a manager
+(`as_manager`: the manifest's role) - the playbook's step 10 consensus, and step 8's
+responses on the thread; a message of any type presenting a fence is appended only while the
+claim whose current token it is stays unchanged (bus/guards.py); an assignment is a
+compare-and-swap, and taking a task away from another engineer or from the agent holding its
+claim needs `force`.
 """
 
 from __future__ import annotations
@@ -92,10 +95,12 @@ class Messaging:
         receipts: list[str] | None = None,
         note: str | None = None,
         fence: int | None = None,
+        as_manager: bool = False,
     ) -> Entry:
         """Post a message to a task thread (and to an agent's inbox with `to`).  Guarded types
-        on a task must come from the claim holder; lanes that are not tasks (manager-report,
-        BUS-COORD-* directive threads) are not guarded."""
+        on a task must come from the claim holder (or a manager, see the module's invariants);
+        lanes that are not tasks (manager-report, BUS-COORD-* directive threads) are not
+        guarded."""
         agent, task, msg_type = names.agent_id(agent), names.task_id(task), _type(msg_type)
         if not summary or not summary.strip():
             raise UsageError("message --summary must not be empty")
@@ -119,7 +124,7 @@ class Messaging:
             rec["note"] = note
         if to:
             rec["to"] = names.agent_id(to.lower())
-        guarded = self._guarded(task, msg_type)
+        guarded = self._guarded(task, msg_type) and not self.manages(agent, task, as_manager)
         if not guarded and fence is None:
             return self.store.append("messages", agent, dict(rec))
         with self._retrying(f"task {task}") as tries:
@@ -144,11 +149,25 @@ class Messaging:
     def _guarded(task: str, msg_type: str) -> bool:
         return not layout.is_lane(task) and msg_type in models.GUARDED_MESSAGE_TYPES
 
-    def check_send(self, agent: str, task: str, msg_type: str) -> None:
+    def assignee(self, task: str) -> str | None:
+        """The engineer the task is assigned to on the bus, if any."""
+        asg = self.store.get("assignments", task)
+        who = asg.record.get("engineer") if asg is not None else None
+        return who if isinstance(who, str) else None
+
+    def manages(self, agent: str, task: str, declared: bool = False) -> bool:
+        """Whether `agent` speaks on `task`'s thread as a manager: declared one by its door,
+        or the manager that assigned the task."""
+        if declared:
+            return True
+        asg = self.store.get("assignments", task)
+        return asg is not None and asg.record.get("manager") == agent
+
+    def check_send(self, agent: str, task: str, msg_type: str, as_manager: bool = False) -> None:
         """Raise what `send(agent, task, msg_type, ...)` would refuse with, writing nothing:
         for commands that write something else first (a receipt, an event)."""
         agent, task, msg_type = names.agent_id(agent), names.task_id(task), _type(msg_type)
-        if self._guarded(task, msg_type):
+        if self._guarded(task, msg_type) and not self.manages(agent, task, as_manager):
             self.claim_guard(agent, task, msg_type, None)
 
     def messages(

@@ -19,8 +19,9 @@ def _extra(module: str, extra: str, packages: tuple[str, ...]) -> ModuleType:
         if (exc.name or "").split(".")[0] not in packages:
             raise
         raise SetupError(
-            f"the {extra} extra is not installed: pip install 'repobus[{extra}]'",
-            hint=f"missing Python package {exc.name!r}",
+            f"the {extra} extra is not installed: pip install '/path/to/repobus[{extra}]' "
+            f"(a clone of repobus) or 'repobus[{extra}] @ git+https://<repobus-url>'",
+            hint=f"missing Python package {exc.name!r} (docs/playbook.md, Set up)",
         ) from None
 
 

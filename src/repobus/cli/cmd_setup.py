@@ -29,6 +29,7 @@ def init(ctx: Ctx) -> int:
     cfg = config.load(repo)
     declared = project.read(repo.root)
     backend, remote = _wanted(ctx, repo, cfg, declared)
+    _refuse_switch(repo, cfg, backend)
     with project.setup_lock(repo):
         done = project.set_up(repo, backend, remote, _extra(ctx))
     if project.Project(backend, remote) != declared:
@@ -76,6 +77,32 @@ def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tupl
     from repobus.store import tracking as rmt
 
     return backend, cfg.remote or rmt.default_remote(repo)
+
+
+def _refuse_switch(repo: Repo, cfg: Config, backend: str) -> None:
+    """A clone whose bus holds records keeps its backend: switching would leave every record
+    behind in the old one (the new one starts empty, and with the git backend's `_bus/`
+    mirror under it a dir backend would read a mirror as its own files).  No records: the
+    switch is free."""
+    if not cfg.initialized or cfg.backend == backend:
+        return
+    from repobus.bus import open_bus
+    from repobus.errors import SetupError
+    from repobus.records import layout
+
+    store = open_bus(repo.root, cfg.backend, writes=None).store
+    held = {k: len(store.list(k)) for k in layout.SLOT_KINDS}
+    held |= {k: len(store.tail(k)) for k in layout.LOG_KINDS}
+    if not any(held.values()):
+        return
+    lost = ", ".join(f"{n} {kind}" for kind, n in held.items() if n)
+    raise SetupError(
+        f"this clone's bus uses the {cfg.backend} backend and holds {lost}: switching to "
+        f"--backend {backend} would lose them (the {backend} backend starts empty); "
+        "nothing was changed",
+        hint="keep a copy first: repobus export --to DIR (carrying records over to another "
+        f"backend is not supported yet); or keep the {cfg.backend} backend: repobus init",
+    )
 
 
 def _agent_hint(agent: str | None) -> str:
@@ -159,8 +186,10 @@ def pre_push(ctx: Ctx) -> int:
     if verdict.refused:
         raise CheckFailed(
             f"push refused: {', '.join(verdict.refused)} outside agent/{agent}/ (agents push "
-            f"only their own agent/<id>/ branches)",
-            hint="push to agent/<id>/<slug> (repobus branch SLUG), or allow it: "
-            "git config repobus.pushAllow 'main release/*'",
+            f"only their own agent/<id>/ branches; a manager, by its manifest role, also "
+            f"the integration branch)",
+            hint="push to agent/<id>/<slug> (repobus branch SLUG); the manager pushes the "
+            "integration branch (repobus.integrationBranch, default main); other branches for "
+            "everyone: git config repobus.pushAllow 'release/*'",
         )
     return 0

@@ -30,7 +30,8 @@ COMMANDS = [
                 "choice",
                 choices=("git", "dir"),
                 metavar="git|dir",
-                help="Where the bus lives: refs/repobus/ (git, default) or _bus/ (dir).",
+                help="Where the bus lives: refs/repobus/ (git, default) or _bus/ (dir). "
+                "Refused (exit 5) on a bus holding records under the other backend.",
             ),
             _TTL,
             Opt(

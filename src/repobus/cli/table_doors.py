@@ -34,8 +34,9 @@ COMMANDS = [
         "agents and when they were last seen, claims with lease time left, stale and "
         "expired claims flagged, a page per task, the event stream with filters, and the "
         "latest manager report. Read-only unless --allow-writes; writes act as --agent "
-        "(else $REPOBUS_AGENT, else the manifest, else 'human'). Needs "
-        "pip install 'repobus[web]'.",
+        "(else $REPOBUS_AGENT, else the manifest, else 'human'). Needs the web extra: "
+        "pip install '/path/to/repobus[web]' from a clone, or "
+        "'repobus[web] @ git+https://<repobus-url>'.",
         examples=("repobus serve", "repobus serve --port 9000 --allow-writes --agent alice"),
         reads=True,
     ),
@@ -57,7 +58,8 @@ COMMANDS = [
         "`agent` naming another is refused unless --allow-act-as (or a manager's manifest), "
         "and recorded. Serves --repo, else $REPOBUS_REPO, else the working directory; "
         "started outside a repository it still answers, with not_set_up. "
-        "Needs pip install 'repobus[mcp]'.",
+        "Needs the mcp extra: pip install '/path/to/repobus[mcp]' from a clone, or "
+        "'repobus[mcp] @ git+https://<repobus-url>'.",
         examples=("repobus mcp", "repobus mcp --repo ~/src/app --allow-act-as"),
         reads=True,
     ),

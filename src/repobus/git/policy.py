@@ -10,7 +10,8 @@ rules for a repository that follows the playbook:
   repobus.identity           `manifest`: a per-process id (--agent, REPOBUS_AGENT) must match
                              AGENT_MANIFEST.json or a variant AGENT_MANIFEST.<id>.json
   repobus.pushAllow          branches besides agent/<own id>/ the pre-push hook lets through
-                             (space-separated globs, e.g. "main release/*")
+                             for every agent (space-separated globs, e.g. "main release/*")
+  repobus.integrationBranch  the branch a manager (by its manifest's role) may push: main
   repobus.mirror             `false` turns off the worktree's read-only _bus/ mirror
 """
 
@@ -35,6 +36,10 @@ def strict_identity(cfg: Config) -> bool:
 
 def push_allow(cfg: Config) -> list[str]:
     return cfg.raw.get("pushallow", "").replace(",", " ").split()
+
+
+def integration_branch(cfg: Config) -> str:
+    return cfg.raw.get("integrationbranch", "").strip() or "main"
 
 
 def mirror_enabled(cfg: Config) -> bool:

@@ -258,9 +258,13 @@ def log(door: Door, agent: str, event: str, summary: str, **fields: Any) -> Entr
 
 def send(door: Door, agent: str, task: str, msg_type: str, summary: str, **fields: Any) -> Entry:
     """A message; `fields` are Bus.send's (to, branch, plan, meta, receipts, note, fence)."""
+    from repobus.playbook import session
+
     bus = door.enter(agent, "send", task)
     if bus.actor:
         fields["meta"] = {**(fields.get("meta") or {}), "by": bus.actor}
+    # the manifest's role, at every door: a manager speaks on any task thread (step 10)
+    fields.setdefault("as_manager", agent in session.manager_candidates(bus.repo.root))
     entry = bus.send(agent, task, msg_type, summary, **fields)
     door.finish()
     return entry

@@ -1,11 +1,15 @@
 """Branch discipline at push time: the pre-push hook (playbook: agents work under
 `agent/<agent_id>/*` branches).
 
-The hook refuses a push of any branch outside `agent/<own id>/` unless the repository allows
-it (`repobus.pushAllow`, space-separated globs such as `main release/*`), and warns when the
-agent holds no active claim on the task of the branch it pushes.  Tags, deletions and the
-bus's own refs (`refs/repobus/*`) are not branches and pass.  Hosting rules cannot see custom
-refs or agent identities; this hook and `repobus check --pr` enforce what the host cannot.
+The hook refuses a push of any branch outside `agent/<own id>/` unless the agent's role or the
+repository allows it, and warns when the agent holds no active claim on the task of the
+branch it pushes.  Roles come from the manifests of the worktree (`desired_roles`, the same
+rule as everywhere: session.manager_candidates): a manager may also push the integration
+branch (`repobus.integrationBranch`, default `main`); engineers only their own branches.
+`repobus.pushAllow` (space-separated globs such as `release/*`) lets every agent through.
+Tags, deletions and the bus's own refs (`refs/repobus/*`) are not branches and pass.  Hosting
+rules cannot see custom refs or agent identities; this hook and `repobus check --pr` enforce
+what the host cannot.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ def hook_script(python: str) -> str:
     py = shlex.quote(python)
     return f"""#!/bin/sh
 {MARKER} (written by `repobus init --hooks`)
-# Refuses pushes of branches outside agent/<your id>/ (exceptions: git config repobus.pushAllow).
+# Refuses pushes of branches outside agent/<your id>/. A manager (AGENT_MANIFEST*.json
+# desired_roles) may also push the integration branch (git config repobus.integrationBranch,
+# default main); git config repobus.pushAllow lists branches any agent may push.
 PY={py}
 if [ -x "$PY" ] && "$PY" -c 'import repobus' 2>/dev/null; then
     exec "$PY" -m repobus hook pre-push "$@"
@@ -88,8 +94,21 @@ class PushVerdict:
     allowed: list[str] = field(default_factory=list)
 
 
+def role_allow(bus: Bus, agent: str) -> list[str]:
+    """Branches the agent's role lets it push besides its own: the integration branch for a
+    manager by the worktree's manifests, nothing for an engineer."""
+    from repobus.git import policy
+    from repobus.playbook import session
+
+    if agent in session.manager_candidates(bus.repo.root):
+        return [policy.integration_branch(bus.cfg)]
+    return []
+
+
 def check_push(bus: Bus, agent: str, branches: list[str], allow: list[str]) -> PushVerdict:
+    """Sort the pushed branches: allowed (own, by role, by `allow`) or refused."""
     verdict = PushVerdict()
+    allow = [*allow, *role_allow(bus, agent)]
     prefix = f"agent/{agent}/"
     claims = None
     for br in branches:
