@@ -161,7 +161,12 @@ def playbook_setup(ctx: Ctx, repo: Any) -> list[str]:
     if ctx.values.get("hooks"):
         path, action = hooks.install_pre_push(repo, sys.executable)
         if action == "written":
-            done.append(f"installed the pre-push hook: {path}")
+            done.append(
+                f"installed the pre-push hook: {path} (engineers push only agent/<id>/*; a "
+                "manager, by its manifest role, also the integration branch, "
+                "repobus.integrationBranch, default main; repobus.pushAllow opens other "
+                "branches to everyone)"
+            )
     return done
 
 
