@@ -372,26 +372,30 @@ def problems(store: GitStore) -> Iterator[Problem]:
         now = live.get(ref)
         if now is None or now == oid:
             continue
-        res = store.repo.git("merge-base", "--is-ancestor", oid, now, check=False)
-        if res.returncode != 0:
+        if not _descends(store.repo, oid, now):
             yield Problem(
                 ref, f"commit {now[:12]}", f"does not continue its archived chain ({oid[:12]})"
             )
 
 
-def holds(repo: Repo, rev: str | None, path: str, tip_oid: str) -> bool:
-    """Whether the archive commit `rev` holds slot `path` at `tip_oid` or later: a slot ref at
-    `tip_oid` that is gone was archived, not deleted."""
-    if rev is None or path.split("/", 1)[0] not in KINDS:
-        return False
-    held = entries(repo, rev).get(path)
+def kept(repo: Repo, tips: dict[str, str], path: str, tip_oid: str) -> bool:
+    """Whether an archive map (`kind/key` -> tip) holds slot `path` at `tip_oid` or later: a
+    slot ref at `tip_oid` that is gone was archived, not deleted.  The one rule; `holds`,
+    `covers` and a fetch's integration (store/incoming.py) apply it to their map."""
+    held = tips.get(path)
     return held is not None and (held == tip_oid or _descends(repo, tip_oid, held))
 
 
+def holds(repo: Repo, rev: str | None, path: str, tip_oid: str) -> bool:
+    """`kept` for the archive commit `rev`."""
+    if rev is None or path.split("/", 1)[0] not in KINDS:
+        return False
+    return kept(repo, entries(repo, rev), path, tip_oid)
+
+
 def covers(store: GitStore, path: str, tip_oid: str) -> bool:
-    """`holds` for this clone's archive (its map cached per archive commit)."""
-    held = archived_tips(store, tip(store.repo)).get(path)
-    return held is not None and (held == tip_oid or _descends(store.repo, tip_oid, held))
+    """`kept` for this clone's archive (its map cached per archive commit)."""
+    return kept(store.repo, archived_tips(store, tip(store.repo)), path, tip_oid)
 
 
 def _descends(repo: Repo, old: str, new: str) -> bool:

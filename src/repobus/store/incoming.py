@@ -87,8 +87,8 @@ def _gone(
     held = archive.entries(remote.repo, fetched.get("archive")) if gone else {}
     script = []
     for name in gone:
-        tip, kept = tracking[name], held.get(name)
-        if kept is not None and (kept == tip or remote.is_ancestor(tip, kept)):
+        tip = tracking[name]
+        if archive.kept(remote.repo, held, name, tip):
             script.append(f"delete {remote.track_prefix}{name} {tip}\n")
         else:
             result.refused[f"{ROOT}/{name}"] = (
