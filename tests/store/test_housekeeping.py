@@ -49,9 +49,12 @@ def test_write_survives_a_fanout_dir_removed_right_after_mkdir_found_it(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     objs = repo / ".git" / "objects"
-    data = b"found, then gone\n"
-    folder = objs / hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()[:2]
-    folder.mkdir(exist_ok=True)
+    for n in range(1000):  # a fan-out folder no object of the repository lives in yet
+        data = b"found, then gone %d\n" % n
+        folder = objs / hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()[:2]
+        if not folder.exists():
+            break
+    folder.mkdir()
     real_mkdir = os.mkdir
     raced: list[str] = []
 
@@ -65,7 +68,7 @@ def test_write_survives_a_fanout_dir_removed_right_after_mkdir_found_it(
     monkeypatch.setattr(os, "mkdir", exists_then_gone)
     oid = objects.write(objs, "blob", data)
     monkeypatch.undo()
-    assert raced and git(repo, "cat-file", "-p", oid) == "found, then gone"
+    assert raced and git(repo, "cat-file", "-p", oid) == data.decode().rstrip("\n")
 
 
 def test_write_retries_when_its_temporary_file_is_pruned(
