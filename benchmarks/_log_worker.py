@@ -1,4 +1,8 @@
-"""One logging agent of the remote load test: `python _log_worker.py CLONE AGENT SECONDS`.
+"""One logging agent of the remote load test: `python _log_worker.py CLONE AGENT SECONDS [bare]`.
+
+With `bare`, the reference instead: each event is one `git commit-tree` (the empty tree, the
+previous event as parent) and one `git push origin <oid>:refs/bare/<AGENT>` - a bare commit
+and push per event, the floor a bus that pushes every event by itself would stand on.
 
 Prints `ready` once repobus is imported and the bus is open, waits for a `go` line on stdin,
 then calls `bus.log(AGENT, "status", f"{AGENT}-{n}")` for n = 0, 1, ... until SECONDS have
@@ -18,11 +22,36 @@ import sys
 import time
 
 
+def _bare_logger(clone: str, agent: str) -> object:
+    """An object with a `log(agent, event, summary)` that commits and pushes by plain git."""
+    import subprocess
+
+    empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # run as a script: no package
+
+    class Bare:
+        parent: str | None = None
+
+        def log(self, who: str, event: str, summary: str) -> None:
+            args = ["git", "commit-tree", empty_tree, "-m", f"{event} {summary}"]
+            if self.parent:
+                args += ["-p", self.parent]
+            oid = subprocess.run(args, cwd=clone, capture_output=True, check=True).stdout
+            new = oid.decode().strip()
+            subprocess.run(["git", "push", "-q", "origin", f"{new}:refs/bare/{who}"],
+                           cwd=clone, capture_output=True, check=True)
+            self.parent = new
+
+    return Bare()
+
+
 def main() -> int:
     clone, agent, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    from repobus.bus import open_bus
+    if sys.argv[4:] == ["bare"]:
+        bus = _bare_logger(clone, agent)
+    else:
+        from repobus.bus import open_bus
 
-    bus = open_bus(clone)
+        bus = open_bus(clone)
     out = sys.stdout
     out.write("ready\n")
     out.flush()
@@ -39,7 +68,7 @@ def main() -> int:
     while time.perf_counter() < deadline:
         t1 = time.perf_counter()
         try:
-            bus.log(agent, "status", f"{agent}-{n}")
+            bus.log(agent, "status", f"{agent}-{n}")  # type: ignore[attr-defined]
         except Exception as exc:  # reported to the parent
             failed.append(n)
             if not first:

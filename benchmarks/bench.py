@@ -33,7 +33,7 @@ from benchmarks._common import EMPTY_TREE, ZERO, git, isolated_env, median, p95
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
     "claim", "cli", "version", "append", "status", "race", "remote", "scale", "transports",
-    "history", "reads",
+    "history", "reads", "dashboard",
 )
 
 
@@ -577,6 +577,12 @@ def _bench_reads(ctx: Ctx) -> list[Row]:
     return bench_reads(ctx)
 
 
+def _bench_dashboard(ctx: Ctx) -> list[Row]:
+    from benchmarks.bench_dashboard import bench_dashboard
+
+    return bench_dashboard(ctx)
+
+
 def _bench_scale(ctx: Ctx) -> list[Row]:
     from benchmarks.bench_scale import bench_scale
 
@@ -692,7 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     funcs = {"claim": bench_claim, "cli": bench_cli, "version": bench_version,
              "append": bench_append, "status": bench_status, "race": bench_race,
              "remote": _bench_remote, "scale": _bench_scale, "transports": _bench_transports,
-             "history": _bench_history, "reads": _bench_reads}
+             "history": _bench_history, "reads": _bench_reads, "dashboard": _bench_dashboard}
     rows: list[Row] = []
     failed: str | None = None
     try:

@@ -98,6 +98,34 @@ def _status_vs_jsonl(ctx: Ctx, repo: Path, jsonl: Path, runs: int
     return vals, refs, len(outputs["ours"])
 
 
+def _after_write(ctx: Ctx, repo: Path, runs: int, label: str) -> Row:
+    """Issue 14: `status --json --limit 20` right after a `repobus log` (CLI) in the same
+    worktree, against status on a quiet bus (the refs untouched for over 2 s, then one read
+    to let it settle, untimed), interleaved."""
+    after: list[float] = []
+    quiet: list[float] = []
+    env = {**ctx.env, "REPOBUS_AGENT": "bench-writer"}
+    for i in range(-1, runs):
+        _run([ctx.exe, "log", "--event", "status", "--summary", f"after-{i}"], repo, env)
+        t0 = time.perf_counter()
+        out = _run([ctx.exe, *STATUS], repo, ctx.env)
+        dt = time.perf_counter() - t0
+        if json.loads(out)["events"][-1]["summary"] != f"after-{i}":
+            raise RuntimeError(f"status right after a write in {repo} missed the write")
+        time.sleep(2.2)
+        _run([ctx.exe, *STATUS], repo, ctx.env)
+        t0 = time.perf_counter()
+        _run([ctx.exe, *STATUS], repo, ctx.env)
+        if i >= 0:
+            after.append(dt)
+            quiet.append(time.perf_counter() - t0)
+    return _latency_row(f"scale_status_after_write_{label}",
+                        f"  status right after a write, {label} events", after,
+                        "status on a quiet bus", quiet, 1.5,
+                        note="the write: repobus log (CLI), _bus/ mirror on; the status "
+                             "must show it")
+
+
 TIME = "/usr/bin/time"
 
 
@@ -346,6 +374,8 @@ def bench_scale(ctx: Ctx) -> list[Row]:
                 + f"output {nbytes / 1e6:.1f} MB (live claims, a page of finished ones, 20 events; the bus has {TASKS:,} claims)",
                 extra={"generate_seconds": info["seconds"], "tasks": TASKS, "agents": AGENTS,
                        "output_bytes": nbytes}))
+            rows.append(_after_write(ctx, repo, max(3, s.status_runs[size] // 2), label))
+            ctx.log(f"  status after a write {label}: ratio {rows[-1].ratio:.2f}")
             if size == big:
                 rows += _largest(ctx, s, size, repo, jsonl, small)
             if size == s.sizes[0] and len(s.sizes) > 1:

@@ -338,7 +338,7 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
     index = bus.store.index
     index.catch_up()
     db = index.db()
-    text = snapshot.build(db, "test")
+    text = snapshot.build(db, "test", "-")
     assert snapshot.sig_of(text) == "test"
     for shift in (0, 3, 10, 7200):
         later = with_config(bus)

@@ -107,7 +107,7 @@ def test_heartbeat_exit_code_and_receipt(repo: Path, cli) -> None:  # type: igno
     later = cli("heartbeat", "--now", "2099-01-01T00:00:00Z", "--json", cwd=repo)
     assert later.code == 1
     kinds = sorted(a["type"] for a in later.json["alerts"])
-    assert kinds == ["agent_idle", "manager_heartbeat_missing"]
+    assert kinds == ["agent_idle", "manager_heartbeat_stale"]  # its handshake is old, not absent
     assert bus.store.tail("events")[-1].record["event"] == "alert"
     assert bus.messages(task="manager-report")[-1]["summary"].startswith("Heartbeat alerts:")
     medium = cli(

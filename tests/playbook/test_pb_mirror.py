@@ -112,15 +112,24 @@ def test_fast_path_runs_no_git_and_a_claim_costs_one_read(
     assert len(calls) <= 2 and all(c[0] == "for-each-ref" for c in calls)  # no event reads
 
 
-def test_a_tampered_mirror_is_rebuilt(inited: Path, cli) -> None:  # type: ignore[no-untyped-def]
-    for i in range(2):
+def test_an_edited_mirror_is_refused_and_restored(inited: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("claim", "--task", "T-1", cwd=inited).code == 0
+    for i in range(3):
         assert cli("log", "--event", "note", "--summary", f"e{i}", cwd=inited).code == 0
     log = inited / "_bus/events/events.jsonl"
-    log.chmod(0o644)
-    log.write_text('{"edited": true}\n')
-    assert cli("log", "--event", "note", "--summary", "e2", cwd=inited).code == 0
-    lines = [json.loads(x) for x in log.read_text().splitlines()]
-    assert [r["summary"] for r in lines] == ["e0", "e1", "e2"]
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text(lines[0] + '{"edited": true}\n' + lines[2])  # the bus's history, rewritten
+    checked = cli("check", cwd=inited)
+    assert checked.code == 1 and "_bus/events/events.jsonl: a line the mirror wrote" in checked.out
+    with unchanged(inited):  # a command that fails writes nothing, the mirror included
+        failed = cli("claim", "--task", "T-1", cwd=inited, agent="b2")
+    assert failed.code == 3 and "edited by hand" in failed.err
+    res = cli("status", cwd=inited)
+    assert res.code == 0
+    assert "warning: _bus/events/events.jsonl: a line the mirror wrote was edited" in res.err
+    assert "note: _bus/events/events.jsonl line 2: the edit was undone" in res.err
+    assert [json.loads(x)["summary"] for x in log.read_text().splitlines()] == ["e0", "e1", "e2"]
+    assert cli("check", cwd=inited).code == 0
     assert cli("mirror", "--rebuild", cwd=inited).code == 0
 
 

@@ -55,13 +55,18 @@ def _every_door(repo: Path, cli: Callable[..., Any]) -> dict[str, set[str]]:
     stale = cli("stale", "--json", cwd=repo)
     assert heartbeat.code == 0 and stale.code == 0, heartbeat.err + stale.err
     return {
-        "dashboard": {c["task_id"] for c in data.overview(bus)["claims"] if c["stale"]},
+        "dashboard": {c["task_id"] for c in _dashboard_live(data.overview(bus)) if c["stale"]},
         "mcp report": set(summary(bus)["stale"]),
         "manager report": {r["task_id"] for r in report.collect(bus, repo, now)["stale"]},
         "heartbeat": {t for row in heartbeat.json["agent_idle"] for t in row["tasks"]},
         "repobus stale": {r["task_id"] for r in stale.json["stale"]},
         "boot peers": {p["task_id"] for p in boot.peers(bus, "nobody", now) if p["stale"]},
     }
+
+
+def _dashboard_live(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The overview's live claims: those needing a person, then the other active ones."""
+    return [*d["attention"], *d["claims"]]
 
 
 def test_every_door_names_the_same_stale_claims(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]

@@ -31,8 +31,31 @@ def test_an_active_claim_goes_active_then_in_grace_then_expired() -> None:
 def test_a_claim_not_active_shows_its_status_and_no_time_left() -> None:
     for status in ("paused", "done", "released", "closed"):
         assert lease.fields(status, 1000, 5000, GRACE) == (status, None)
-    for damaged in (None, "", ["active"], 3):
-        assert lease.fields(damaged, 1000, 0, GRACE) == ("unknown", None)
+
+
+def test_a_status_repobus_does_not_know_is_held_with_no_end() -> None:
+    """`in_progress`, `pending` (the original tools' own), a damaged or missing status: held by
+    its holder, never free by time alone, never finished."""
+    for status in ("in_progress", "pending", "", None, ["active"], 3, "expired", "held"):
+        assert lease.unknown(status) and lease.leased(status)
+        for now in (0, 10**9):
+            assert lease.fields(status, 1000, now, GRACE) == ("held", None)
+            assert lease.state(status, 1000, now, GRACE) in lease.HELD
+        assert (
+            lease.record_end({"status": status, "claimed_at": "2025-11-08T23:38:21Z"}, 60) is None
+        )
+    for known in ("active", "paused", "done", "released", "closed", "cancelled", "abandoned"):
+        assert not lease.unknown(known)
+
+
+def test_a_held_claim_of_unknown_status_is_stale_and_pausable_only_after_silence() -> None:
+    silence = 900
+    assert not lease.may_pause("in_progress", None, 1000, 1000 + silence - 1, GRACE, silence)
+    assert lease.may_pause("in_progress", None, 1000, 1000 + silence, GRACE, silence)
+    assert lease.may_pause("pending", None, None, 0, GRACE, silence)  # never heard from
+    assert lease.is_stale("in_progress", 0, 3600, 3600)
+    assert not lease.is_stale("in_progress", 1, 3600, 3600)
+    assert lease.pausable_from(None, 1000, GRACE, silence) == 1000 + silence
 
 
 def test_the_lease_end_of_a_claim_written_before_leases_is_the_default_ttl() -> None:
@@ -48,14 +71,16 @@ def test_the_lease_end_of_a_claim_written_before_leases_is_the_default_ttl() -> 
     end=st.none() | st.integers(-(10**6), 10**6),
     now=st.integers(-(10**6), 10**6),
     grace=st.integers(0, 10**4),
-    status=st.sampled_from(["active", "paused", "done", "released", "", None]),
+    status=st.sampled_from(["active", "paused", "done", "released", "in_progress", "", None]),
 )
 def test_time_left_is_never_negative_and_only_expired_is_free(
     end: int | None, now: int, grace: int, status: str | None
 ) -> None:
     state, left = lease.fields(status, end, now, grace)
     assert left is None or left >= 0
-    assert (left is not None) == (state in lease.HELD and end is not None)
+    timed = state in (lease.ACTIVE, lease.IN_GRACE)  # `held` (unknown status) has no end
+    assert (left is not None) == (timed and end is not None)
+    assert (state in lease.HELD) == (lease.leased(status) and state != lease.EXPIRED)
     if state == "in_grace":
         assert left == 0 and end is not None and end < now <= end + grace
     if status == "active":
@@ -80,7 +105,7 @@ _VALUES = st.none() | st.integers() | st.text(max_size=5) | st.lists(st.integers
 
 @given(
     rec=st.dictionaries(_KEYS, _VALUES, max_size=6),
-    status=st.sampled_from(["active", "paused", "done", None]),
+    status=st.sampled_from(["active", "paused", "done", "in_progress", None]),
     now=st.integers(0, 3000),
 )
 def test_the_stored_view_fills_to_the_bytes_of_the_python_view(

@@ -37,6 +37,7 @@ class Server:
     url: str
     token: str | None
     proc: subprocess.Popen[str]
+    info: dict[str, Any]
 
 
 def _first_line(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -70,8 +71,8 @@ def serve(repo: Path, tmp_path: Path) -> Iterator[Callable[..., Server]]:
         line = _first_line(proc, 30)
         assert line, f"serve printed nothing; stderr: {err.read_text()}"
         info = json.loads(line)
-        assert info["host"] == "127.0.0.1"
-        return Server(info["url"], info["token"], proc)
+        assert "--host" in args or info["host"] == "127.0.0.1"
+        return Server(info["url"], info["token"], proc, info)
 
     yield start
     for proc in started:
@@ -228,10 +229,14 @@ def test_pause_from_the_page_shows_in_repobus_status(
     assert srv.token
     page.goto(f"{srv.url}?token={srv.token}")
     assert "token=" not in page.url, "the token stays out of the address bar"
+    asked: list[str] = []
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept()))
     row = page.locator('tr[data-task="QUEUE-001"]')
     row.locator('input[name="notes"]').fill("stop: wrong approach")
     row.get_by_role("button", name="Pause").click()
     page.locator(".flash").wait_for(timeout=10_000)
+    assert asked and "QUEUE-001" in asked[0], "the page asked before pausing"
+    assert "pause QUEUE-001: done as alice" in page.inner_text(".flash")
     claim = _claim(cli, repo, "QUEUE-001")
     assert claim["status"] == "paused"
     assert claim["by"] == "alice" and claim["notes"] == "stop: wrong approach"
@@ -245,6 +250,7 @@ def test_write_without_the_token_is_refused(
     page.goto(srv.url)
     row = page.locator('tr[data-task="QUEUE-001"]')
     row.locator('input[name="notes"]').fill("sneaky")
+    page.on("dialog", lambda d: d.accept())
     with page.expect_response(lambda r: "/act/pause" in r.url) as got:
         row.get_by_role("button", name="Pause").click()
     assert got.value.status == 403

@@ -27,7 +27,7 @@ from repobus.errors import (
     NotFoundError,
     UsageError,
 )
-from repobus.records import lease, names, required, times
+from repobus.records import lease, names, required, shown, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Bus(Pausing):
                 hint="run `repobus verify`, then restore refs/repobus/claims/"
                 f"{task} from its history (git log)",
             )
-        same = holder == agent and status in ("active", "paused")
+        same = holder == agent and not shown.finished(status)
         if cur is not None and not same and self.lease_state(old, now) in lease.HELD:
             raise self._held(task, old)
         rec: ClaimRecord = {  # typed: mypy checks every field name and value written
@@ -156,7 +156,9 @@ class Bus(Pausing):
             "status": "active",
             "claimed_at": old["claimed_at"] if same and old.get("claimed_at") else times.fmt(now),
             "lease_expires_at": times.fmt(now + ttl),
-            "fencing_token": fence if same else fence + 1,
+            # a claim written before repobus has no token: its holder's first claim gives it
+            # one above that implicit 0, so the holder has a fence to present
+            "fencing_token": fence if same and "fencing_token" in old else fence + 1,
             "op": ("resume" if status == "paused" else "reclaim") if same else "claim",
             "by": self.actor or agent,
             "updated_at": times.fmt(now),
@@ -175,6 +177,13 @@ class Bus(Pausing):
     def _held(self, task: str, rec: dict[str, Any]) -> ConflictError:
         end = self.lease_end(rec)
         until = times.fmt(end) if end else "unknown"
+        if lease.unknown(rec.get("status")):  # held with no lease: the pause rule frees it
+            return ConflictError(
+                f"task {task} already claimed by {rec.get('agent_id')}; current "
+                f"status={rec.get('status')} (unknown status, held; branch {rec.get('branch')})",
+                hint=f"pick another task; once {rec.get('agent_id')} is silent for the pause "
+                f"silence: repobus pause --task {task} --notes TEXT, then claim it",
+            )
         return ConflictError(
             f"task {task} already claimed by {rec.get('agent_id')}; current status=active "
             f"(branch {rec.get('branch')}, lease until {until})",

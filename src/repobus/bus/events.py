@@ -17,7 +17,7 @@ from __future__ import annotations
 from repobus.bus import guards
 from repobus.bus.messaging import Messaging
 from repobus.errors import CasFailed, ConflictError, NotFoundError, UsageError
-from repobus.records import models, names, times
+from repobus.records import models, names, shown, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ class Events(Messaging):
         out = dict(rec)  # `holder` is a core key: --extra cannot set it (records/models.py)
         held = claim.record if claim is not None else {}
         holder = held.get("agent_id")
-        if held.get("status") in ("active", "paused") and holder and holder != agent:
+        live = claim is not None and not shown.finished(held.get("status"))
+        if live and holder and holder != agent:
             out["holder"] = holder
         return out
 

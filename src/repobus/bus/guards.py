@@ -48,7 +48,10 @@ def last_activity(store: Store, rec: dict[str, Any]) -> tuple[int | None, str]:
     holder = rec.get("agent_id")
     seen: list[tuple[int, str]] = []
     own = rec.get("by") in (None, holder)  # a change by someone else is no sign of the holder
-    when = times.parse_or_none(rec.get("updated_at") if own else rec.get("claimed_at"))
+    # a claim the original tools wrote has no `updated_at`: its `claimed_at` is the sign
+    when = times.parse_or_none(
+        (rec.get("updated_at") or rec.get("claimed_at")) if own else rec.get("claimed_at")
+    )
     if when is not None:
         seen.append((when, f"{rec.get('op') or 'claim'} of {rec.get('task_id')}"))
     if isinstance(holder, str) and holder:

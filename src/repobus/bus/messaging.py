@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 
 from repobus.errors import CasFailed, ConflictError, UsageError
-from repobus.records import layout, models, names, times
+from repobus.records import layout, models, names, shown, times
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ class Messaging:
             )
         if held is not None:
             rec = held.record
-            if rec.get("status") in ("active", "paused") and rec.get("agent_id") != engineer:
+            if not shown.finished(rec.get("status")) and rec.get("agent_id") != engineer:
                 raise ConflictError(
                     f"task {task} is claimed by {rec.get('agent_id')} "
                     f"(status={rec.get('status')}, token {rec.get('fencing_token')})",

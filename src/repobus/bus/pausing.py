@@ -15,7 +15,7 @@ from __future__ import annotations
 from repobus.bus import guards
 from repobus.bus.events import Events
 from repobus.errors import ConflictError, NotFoundError, UsageError
-from repobus.records import lease, names
+from repobus.records import lease, names, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Pausing(Events):
         def read() -> Slot:
             cur: Slot = self._fresh(task, lambda: self._pausable(agent, task, fence, force))
             holder = cur.record.get("agent_id")
-            live = cur.record.get("status") == lease.ACTIVE and holder != agent
+            live = lease.leased(cur.record.get("status")) and holder != agent
             forced[:] = [str(holder)] if force and live else []
             return cur
 
@@ -90,14 +90,15 @@ class Pausing(Events):
         return slot
 
     def _operable(self, task: str, verb: str = "release", fence: int | None = None) -> Slot:
-        """The task's claim, live (active or paused): what an operator or a pause acts on; a
-        fence given is checked first (a stale one is named as such, whatever the status)."""
+        """The task's claim, live (active, paused, or held under an unknown status): what an
+        operator or a pause acts on; a fence given is checked first (a stale one is named as
+        such, whatever the status)."""
         cur = self.claim_slot(task)
         guards.check_fence(task, fence, cur.record if cur is not None else None)
         if cur is None:
             raise NotFoundError(f"no claim found for task {task}")
         status = cur.record.get("status")
-        if status not in ("active", "paused"):
+        if shown.finished(status):
             raise ConflictError(f"cannot {verb} task {task}: status={status}")
         return cur
 

@@ -1,10 +1,14 @@
-"""check, verify, export, schema."""
+"""check, verify, export, schema, import."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from repobus.cli.runner import Ctx
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def check(ctx: Ctx) -> int:
@@ -30,6 +34,10 @@ def check(ctx: Ctx) -> int:
             files, errors = {}, [exc.message]
     found, counts = chk.check_files(files)
     errors += found
+    if not ctx.values.get("dir"):  # lines appended by hand to the _bus/ mirror, not taken in
+        from repobus.playbook.intake import problems as waiting
+
+        errors += waiting(bus, ctx.env.get("REPOBUS_AGENT"))
     try:
         view = ctx.values.get("dir") and not chk.is_store_folder(base)
         problems = chk.view_problems(base) if view else store.verify()
@@ -112,3 +120,65 @@ def schema(ctx: Ctx) -> int:
 
     ctx.out.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def import_bus(ctx: Ctx) -> int:
+    """`repobus import`: a tracked `_bus/` (the original tools', or the dir backend's) into
+    the git backend's chains (store/legacy.py)."""
+    from repobus.errors import NotFoundError
+
+    bus = ctx.bus()
+    base = (bus.repo.root / str(ctx.values.get("from") or "_bus")).resolve()
+    if not base.is_dir():
+        raise NotFoundError(f"no such _bus directory: {ctx.values.get('from') or '_bus'}")
+    from repobus.store import legacy
+
+    if base == (bus.repo.root / "_bus").resolve() and not legacy.tracked(bus.repo):
+        from repobus.errors import UsageError
+
+        raise UsageError(
+            "_bus/ is not tracked by git: beside the git backend it is the bus's own mirror",
+            hint="commit the _bus/ to import (git add _bus), or name a copy: --from DIR",
+        )
+    data, text = carry_in(ctx, bus, base, bool(ctx.values.get("dry_run")))
+    ctx.emit(data, text)
+    return 1 if data["skipped"] else 0
+
+
+def carry_in(ctx: Ctx, bus: Any, base: Path, dry_run: bool = False) -> tuple[dict[str, Any], str]:
+    """Import `base` into the bus's git store, with a progress line on stderr: the counts
+    (as JSON shows them) and the summary, what `import`, `init` (adopting a tracked
+    `_bus/`) and `init --migrate` print."""
+    from repobus.playbook import session
+    from repobus.store import legacy
+
+    agent = ctx.values.get("agent") or session.manifest_agent(bus.repo.root) or "repobus"
+    shown = _shown(bus.repo.root, base)
+
+    def progress(done: int, total: int) -> None:
+        if done and not dry_run:
+            ctx.err.write(f"importing {done:,} of {total:,} records from {shown}/ ...\n")
+            ctx.err.flush()
+
+    res = legacy.run(bus.store, base, str(agent), dry_run=dry_run, progress=progress)
+    verb = "would import" if dry_run else "imported"
+    text = res.summary().replace("imported", verb, 1) + f" from {shown}/"
+    if res.anchored:
+        text += f"; {res.anchored} file(s) anchored (verify names a later edit of their lines)"
+    text += "".join(f"\nskipped {s}" for s in res.skipped)
+    data = {
+        "from": shown,
+        "dry_run": dry_run,
+        "imported": res.imported,
+        "present": res.present,
+        "anchored": res.anchored,
+        "skipped": res.skipped,
+    }
+    return data, text
+
+
+def _shown(root: Path, base: Path) -> str:
+    try:
+        return str(base.relative_to(root.resolve()))
+    except ValueError:
+        return str(base)

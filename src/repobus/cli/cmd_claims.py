@@ -13,8 +13,25 @@ if TYPE_CHECKING:
 
 
 def _render(ctx: Ctx, rec: dict[str, Any], text: str) -> int:
-    ctx.emit({**rec, "_path": f"_bus/claims/{rec['task_id']}.json"}, text)
+    ctx.emit({**rec, "_path": _kept(ctx, rec)}, text)
     return 0
+
+
+def _kept(ctx: Ctx, rec: dict[str, Any]) -> str:
+    """Where a person finds the claim just written: its `_bus/` file when that file holds it
+    (the dir backend, or the mirror refreshed it), else its ref (a tracked `_bus/` turns the
+    mirror off: its file still holds what was committed)."""
+    import json
+
+    from repobus.records import layout
+
+    bus = ctx.bus()
+    rel = layout.bus_path(layout.slot_file("claims", rec["task_id"]))
+    try:
+        held = json.loads((bus.repo.root / rel).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        held = None
+    return rel if held == rec else bus.store.where("claims", rec["task_id"])
 
 
 def _lease(rec: dict[str, Any]) -> str:
@@ -41,8 +58,7 @@ def claim(ctx: Ctx) -> int:
     )
     text = (
         f"{head} for {rec['agent_id']} → {rec['branch']} ({_lease(rec)})\n"
-        f"Recorded claim for {rec['task_id']} by {rec['agent_id']} → "
-        f"_bus/claims/{rec['task_id']}.json"
+        f"Recorded claim for {rec['task_id']} by {rec['agent_id']} → {_kept(ctx, rec)}"
     )
     return _render(ctx, rec, text)
 

@@ -36,8 +36,10 @@ def serve(ctx: Ctx) -> int:
     app = _extra("repobus.web.app", "web", ("starlette", "uvicorn", "anyio"))
     if not 0 <= ctx.port <= 65535:
         raise UsageError(f"--port must be 0-65535, got {ctx.port}")
+    app.check_bind(ctx.host, ctx.flag("allow_remote"))  # before anything is opened or bound
     bus = ctx.bus()
-    token = secrets.token_urlsafe(24) if ctx.allow_writes else None
+    remote = not app.is_loopback(ctx.host)
+    token = secrets.token_urlsafe(24) if ctx.allow_writes or remote else None
     dash = app.Dashboard(
         bus,
         allow_writes=ctx.allow_writes,
@@ -53,8 +55,8 @@ def serve(ctx: Ctx) -> int:
             hint="pick another --port, or 0 for a free one",
         ) from None
     host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/"
+    access = app.access(ctx.host, host, port, ctx.texts("allow_host"), token if remote else None)
+    url = f"http://{app.url_host(host)}:{port}/"
     info = {
         "url": url,
         "host": host,
@@ -62,14 +64,18 @@ def serve(ctx: Ctx) -> int:
         "writes": ctx.allow_writes,
         "agent": dash.agent if ctx.allow_writes else None,
         "token": token,
+        "remote": remote,
+        "hosts": sorted(access.hosts),
     }
-    text = f"repobus dashboard: {url} ({'writes as ' + dash.agent if token else 'read-only'})"
+    mode = "writes as " + dash.agent if ctx.allow_writes else "read-only"
+    text = f"repobus dashboard: {url} ({mode}{', token needed to read' if remote else ''})"
     if token:
-        text += f"\nwrite token: {token}\nopen with the token: {url}?token={token}"
+        text += f"\n{'token' if remote else 'write token'}: {token}"
+        text += f"\nopen with the token: {url}?token={token}"
     ctx.emit(info, text)
-    if host not in app.LOOPBACK:
-        ctx.note(f"warning: serving on {host}, reachable from other machines")
-    app.serve(app.create_app(dash, host=ctx.host), sock)
+    if remote:
+        ctx.note(f"warning: serving on {host}, reachable from other machines (token required)")
+    app.serve(app.create_app(dash, access), sock)
     return 0
 
 

@@ -180,7 +180,7 @@ def stale(ctx: Ctx) -> int:
         ["task_id | agent | plan_id | hours_stale | last_touch"]
         + [
             f"{r['task_id']} | {r['agent_id']} | {r['plan_id'] or '-'} | {r['hours_stale']} | "
-            f"{r['last_touch']}"
+            f"{r['last_touch'] or '-'}"
             for r in rows
         ]
         if rows

@@ -29,9 +29,11 @@ def init(ctx: Ctx) -> int:
     cfg = config.load(repo)
     declared = project.read(repo.root)
     backend, remote = _wanted(ctx, repo, cfg, declared)
-    _refuse_switch(repo, cfg, backend)
+    carried = _refuse_switch(ctx, repo, cfg, backend)
     with project.setup_lock(repo):
-        done = project.set_up(repo, backend, remote, _extra(ctx))
+        done = carried + project.set_up(repo, backend, remote, _extra(ctx))
+    if backend == "git" and not carried:
+        done += _adopt(ctx, repo)
     if project.Project(backend, remote) != declared:
         project.write(repo.root, project.Project(backend, remote))
         done.append(f"wrote {project.FILE} (commit it: {project.COMMIT})")
@@ -79,13 +81,14 @@ def _wanted(ctx: Ctx, repo: Repo, cfg: Config, declared: Project | None) -> tupl
     return backend, cfg.remote or rmt.default_remote(repo)
 
 
-def _refuse_switch(repo: Repo, cfg: Config, backend: str) -> None:
+def _refuse_switch(ctx: Ctx, repo: Repo, cfg: Config, backend: str) -> list[str]:
     """A clone whose bus holds records keeps its backend: switching would leave every record
     behind in the old one (the new one starts empty, and with the git backend's `_bus/`
     mirror under it a dir backend would read a mirror as its own files).  No records: the
-    switch is free."""
+    switch is free.  With `--migrate` every record is carried over and verified; what was
+    carried is returned."""
     if not cfg.initialized or cfg.backend == backend:
-        return
+        return []
     from repobus.bus import open_bus
     from repobus.errors import SetupError
     from repobus.records import layout
@@ -94,15 +97,106 @@ def _refuse_switch(repo: Repo, cfg: Config, backend: str) -> None:
     held = {k: len(store.list(k)) for k in layout.SLOT_KINDS}
     held |= {k: len(store.tail(k)) for k in layout.LOG_KINDS}
     if not any(held.values()):
-        return
+        return []
+    if ctx.values.get("migrate"):
+        return _migrate(ctx, repo, cfg, backend)
     lost = ", ".join(f"{n} {kind}" for kind, n in held.items() if n)
     raise SetupError(
         f"this clone's bus uses the {cfg.backend} backend and holds {lost}: switching to "
         f"--backend {backend} would lose them (the {backend} backend starts empty); "
         "nothing was changed",
-        hint="keep a copy first: repobus export --to DIR (carrying records over to another "
-        f"backend is not supported yet); or keep the {cfg.backend} backend: repobus init",
+        hint=f"carry them over: repobus init --backend {backend} --migrate; or keep the "
+        f"{cfg.backend} backend: repobus init",
     )
+
+
+def _migrate(ctx: Ctx, repo: Repo, cfg: Config, backend: str) -> list[str]:
+    """`init --backend X --migrate`: dir -> git imports `_bus/` (store/legacy.run); git -> dir
+    writes every record into `_bus/` as the dir backend keeps it (store/legacy.replay).  The
+    new backend is verified before the switch; on a problem nothing is switched."""
+    from repobus.errors import CorruptError
+    from repobus.store import legacy, open_store
+
+    old = open_store(repo, cfg)
+    new = open_store(repo, cfg, backend)
+    if backend == "git":
+        from repobus.bus import open_bus
+        from repobus.cli.cmd_admin import carry_in
+
+        bus = open_bus(repo.root, cfg.backend, writes=None)
+        bus.store = new
+        _, text = carry_in(ctx, bus, repo.root / "_bus")
+        done = [f"carried the dir backend's records into the git backend: {text}"]
+    else:
+        _clear_mirror(repo)
+        counts = legacy.replay(old, new)
+        got = ", ".join(f"{n} {k}" for k, n in counts.items())
+        done = [f"carried the git backend's records into _bus/ (dir backend): {got}"]
+    problems = list(new.verify())
+    if problems:
+        p = problems[0]
+        raise CorruptError(
+            f"the {backend} backend does not verify after the migration: {p.chain}: "
+            f"{p.where}: {p.what}; the backend was not switched"
+        )
+    if backend == "git":
+        done += _set_aside(repo)
+    return [*done, f"verified the {backend} backend: every hash chain is intact"]
+
+
+def _set_aside(repo: Repo) -> list[str]:
+    """After dir -> git, an untracked `_bus/` gives way to the git backend's mirror: it is
+    moved into the git dir, kept; a tracked one stays (its imported lines are anchored)."""
+    import time
+
+    from repobus.records import layout
+    from repobus.store import legacy
+
+    src = repo.root / layout.BUS_DIR
+    if legacy.tracked(repo) or not src.is_dir():
+        return []
+    dest = repo.git_dir / f"repobus-migrated-{time.strftime('%Y%m%dT%H%M%S')}"
+    src.rename(dest)
+    return [f"moved the dir backend's _bus/ to {dest} (the git backend mirrors _bus/ now)"]
+
+
+def _clear_mirror(repo: Repo) -> None:
+    """The git backend's read-only `_bus/` mirror makes way for the dir backend's own files;
+    a tracked `_bus/` (files the team committed) is never removed: it is refused."""
+    import shutil
+
+    from repobus.errors import SetupError
+    from repobus.records import layout
+    from repobus.store import legacy
+
+    if legacy.tracked(repo):
+        raise SetupError(
+            "_bus/ is tracked by git: the dir backend would write into the team's committed "
+            "files; nothing was changed",
+            hint="move the tracked _bus/ away first (git rm -r --cached _bus)",
+        )
+    shutil.rmtree(repo.root / layout.BUS_DIR, ignore_errors=True)
+    for name in ("repobus-mirror.json", "repobus-mirror.sig"):
+        (repo.git_dir / name).unlink(missing_ok=True)
+
+
+def _adopt(ctx: Ctx, repo: Repo) -> list[str]:
+    """A git bus with nothing in it beside a tracked `_bus/` that holds records imports that
+    history (never an empty bus beside the team's tracked one)."""
+    from repobus.bus import open_bus
+    from repobus.records import layout
+    from repobus.store import legacy
+
+    base = repo.root / layout.BUS_DIR
+    if not legacy.tracked(repo) or not legacy.holds_records(base):
+        return []
+    bus = open_bus(repo.root, writes=None)
+    if any(bus.store.heads(k) for k in (*layout.SLOT_KINDS, *layout.LOG_KINDS)):
+        return []
+    from repobus.cli.cmd_admin import carry_in
+
+    _, text = carry_in(ctx, bus, base)
+    return [text]
 
 
 def _agent_hint(agent: str | None) -> str:

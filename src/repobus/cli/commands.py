@@ -31,7 +31,8 @@ COMMANDS = [
                 choices=("git", "dir"),
                 metavar="git|dir",
                 help="Where the bus lives: refs/repobus/ (git, default) or _bus/ (dir). "
-                "Refused (exit 5) on a bus holding records under the other backend.",
+                "Refused (exit 5) on a bus holding records under the other backend, "
+                "unless --migrate.",
             ),
             _TTL,
             Opt(
@@ -40,6 +41,11 @@ COMMANDS = [
                 help="Remote that decides every claim (default: origin when present).",
             ),
             Opt("--no-remote", "flag", help="Keep the bus on this clone only."),
+            Opt(
+                "--migrate",
+                "flag",
+                help="With --backend: carry every record over to the new backend, then verify.",
+            ),
             Opt(
                 "--shims",
                 "flag",

@@ -19,7 +19,7 @@ import time
 from repobus.cli.spec import defaults, parse_fast
 from repobus.cli.table_status import STATUS
 from repobus.git.config import from_sections, read_config
-from repobus.git.fingerprint import mirror_state, ref_signature, unpushed_path
+from repobus.git.fingerprint import generation, mirror_state, ref_signature, unpushed_path
 from repobus.git.locate import locate
 from repobus.git.policy import mirror_applies
 from repobus.records.shown import MAX_PAGE_SIZE, Listing
@@ -87,8 +87,8 @@ def serve_status(args: list[str]) -> bytes | None:
         from repobus.store import snapshot
 
         data = snapshot.read(snapshot.path_in(common))
-        sig = snapshot.sig_of(data)
-        if data is None or not sig or sig != ref_signature(common)[0]:
+        gen = generation(common)  # before the fingerprint: a write in between then shows
+        if data is None or not snapshot.fresh(data, ref_signature(common)[0], gen, time.time_ns()):
             return None
         now = int(time.time())
         listing = Listing.of(now, size=size)

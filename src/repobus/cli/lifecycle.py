@@ -126,9 +126,71 @@ def acting(ctx: Any) -> Acting | None:
     )
 
 
+# Commands that leave lines appended by hand to `_bus/` where they are (playbook/intake.py):
+# `check` reports them, `mirror --rebuild` drops them, a hook never fails a push for them.
+KEEPS_LINES = BEFORE_SETUP | {"check", "mirror", "hook pre-push"}
+# Commands that take the lines in after they ran: boot makes the session the writes need.
+LATE = frozenset({"boot"})
+
+
+def take_in(ctx: Any) -> None:
+    """Lines appended by hand to the worktree's `_bus/` mirror go on the bus, as the
+    process's own agent (or the command fails naming the line)."""
+    if not _may_wait(ctx.values.get("repo")):
+        return
+    from repobus.playbook import intake
+
+    quiet = intake.Quiet(
+        ctx.bus(),
+        context=f"repobus {ctx.command} (lines appended to _bus/)",
+        max_age=ctx.values.get("session_max_age"),
+        allow_stale=allow_stale(ctx),
+    )
+    edited = intake.take_in(ctx.bus(), quiet, ctx.env.get("REPOBUS_AGENT"))
+    for rel in edited:
+        ctx.note(f"warning: {intake.edited_note(rel)}")
+    vars(ctx)["_edited"] = edited  # restored after the command succeeded
+
+
+def _restore(ctx: Any) -> None:
+    """The mirror files edited by hand, written again from the bus (the command succeeded)."""
+    edited = vars(ctx).get("_edited")
+    if not edited:
+        return
+    from repobus.playbook import intake
+
+    try:
+        for text in intake.restore(ctx.bus(), edited):
+            ctx.note(f"note: {text}")
+    except Exception as exc:  # the mirror is a convenience: never fail the command for it
+        _warn(ctx, exc, f"the _bus/ mirror was not restored: {exc}")
+
+
+def _may_wait(path: str | None) -> bool:
+    """Whether a line may wait in the mirror of the worktree at `path` (the current
+    directory when None), from a `stat` per mirrored log file and the light modules the lean
+    path uses, before anything opens the bus: False without a repository this recognises,
+    without a mirror, or when its log files are as the mirror left them."""
+    import os
+
+    from repobus.git import config, fingerprint, policy
+    from repobus.git.locate import locate
+
+    found = locate(os.path.realpath(path or os.getcwd()))
+    if found is None:
+        return False
+    root, git_dir, common = found
+    cfg = config.from_sections(config.read_config(os.path.join(common, "config")))
+    if cfg.backend == "dir" or not policy.mirror_applies(cfg):
+        return False
+    return not fingerprint.mirror_files_current(root, git_dir)
+
+
 def before(cmd: Any, ctx: Any) -> None:
     if ctx.values.get("manager") and not ctx.values.get("agent"):
         ctx.values["agent"] = ctx.values["manager"]  # assign/report: --manager acts as --agent
+    if cmd.name not in KEEPS_LINES | LATE:
+        take_in(ctx)
     if not needs_session(cmd.name, ctx.values):
         return
     # The guard runs before the handler reads its own options, so a write without a session
@@ -152,9 +214,23 @@ def after(cmd: Any, ctx: Any, code: int) -> None:
     except Exception as exc:  # the mirror is a convenience: never fail the command for it
         _warn(ctx, exc, f"the _bus/ mirror was not refreshed: {exc}")
         return
+    if cmd.name in LATE:
+        _take_in_late(ctx)
+    _restore(ctx)
     call.finish()  # a no-op when the command's write already refreshed it
     for failure, text in zip(call.failures, call.warnings, strict=True):
         _warn(ctx, failure, text)
+
+
+def _take_in_late(ctx: Any) -> None:
+    """After a command that succeeded: a line refused is said, and the next command fails
+    on it; the command's own success stands."""
+    from repobus.errors import BusError
+
+    try:
+        take_in(ctx)
+    except BusError as exc:
+        ctx.note(f"warning: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""))
 
 
 def _warn(ctx: Any, exc: Exception, text: str) -> None:

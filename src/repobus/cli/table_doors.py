@@ -14,7 +14,8 @@ COMMANDS = [
                 "--host",
                 default="127.0.0.1",
                 metavar="HOST",
-                help="Address to bind (default 127.0.0.1: this machine only).",
+                help="Address to bind (default 127.0.0.1: this machine only); an address "
+                "other machines can reach needs --allow-remote.",
             ),
             Opt(
                 "--port",
@@ -29,15 +30,35 @@ COMMANDS = [
                 help="Let a person pause, release and post from the page, with the token "
                 "printed at start.",
             ),
+            Opt(
+                "--allow-remote",
+                "flag",
+                help="Allow a --host other machines can reach (0.0.0.0, a LAN address); every "
+                "page then needs the token printed at start.",
+            ),
+            Opt(
+                "--allow-host",
+                "multi",
+                metavar="NAME",
+                help="Also answer to this Host name (a proxy's or LAN name; NAME or "
+                "NAME:PORT); repeatable.",
+            ),
         ),
         doc="Serve a dashboard of the bus that updates itself live (server-sent events): "
         "agents and when they were last seen, claims with lease time left, stale and "
         "expired claims flagged, a page per task, the event stream with filters, and the "
         "latest manager report. Read-only unless --allow-writes; writes act as --agent "
-        "(else $REPOBUS_AGENT, else the manifest, else 'human'). Needs the web extra: "
+        "(else $REPOBUS_AGENT, else the manifest, else 'human'); pause and release ask for "
+        "confirmation. Answers only to its own Host names (plus --allow-host); binding an "
+        "address other machines can reach needs --allow-remote, and then the token to read. "
+        "Needs the web extra: "
         "pip install '/path/to/repobus[web]' from a clone, or "
         "'repobus[web] @ git+https://<repobus-url>'.",
-        examples=("repobus serve", "repobus serve --port 9000 --allow-writes --agent alice"),
+        examples=(
+            "repobus serve",
+            "repobus serve --port 9000 --allow-writes --agent alice",
+            "repobus serve --host 0.0.0.0 --allow-remote --allow-host dash.lan",
+        ),
         reads=True,
     ),
     Command(

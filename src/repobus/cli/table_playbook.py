@@ -130,7 +130,7 @@ _COMMANDS = [
                 "--state",
                 "multi",
                 metavar="STATE",
-                help="open, assigned, claimed, paused, stale or done (repeatable).",
+                help="open, assigned, claimed, paused, held, stale or done (repeatable).",
             ),
         ),
         needs_agent=False,

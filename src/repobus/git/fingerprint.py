@@ -1,12 +1,14 @@
 """Fingerprints of the ref storage: a few `stat` calls that change whenever a bus ref moves.
 
 The index, the `_bus/` mirror and the lean read path each compare one of these with the one
-they were made for; this module is their one definition.  Imports only `os`.
+they were made for; this module is their one definition, with the write generation and the
+rule for caches made from a young fingerprint (`provisional`).  Imports only `os` and `time`.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 from repobus.records.layout import LOG_KINDS, ROOT, SLOT_KINDS
 
@@ -20,6 +22,11 @@ def _stat(path: str) -> list[int]:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
+def file_stat(path: str) -> list[int]:
+    """(mtime_ns, size, inode) of `path`, as the `_bus/` mirror records its files."""
+    return _stat(path)
+
+
 def kind_signature(common: str, kind: str) -> tuple[int, ...]:
     """Changes whenever a ref of `kind` moves: two `stat` calls (its loose-ref directory,
     packed-refs), as (mtime_ns, size, inode) each; zeros for a missing one."""
@@ -31,6 +38,35 @@ def mirror_text(sig: dict[str, list[int]]) -> str:
     return ";".join(f"{k}:" + ",".join(str(n) for n in v) for k, v in sig.items())
 
 
+def files_text(stats: list[tuple[str, list[int]]]) -> str:
+    """How the `_bus/` mirror records the stat its log files and folders were left with
+    (paths relative to `_bus/`): a line each."""
+    return "\n".join(f"{rel}\t{st[0]},{st[1]},{st[2]}" for rel, st in stats)
+
+
+def mirror_files_current(root: str, git_dir: str) -> bool:
+    """Whether every log file and folder of the `_bus/` mirror still has the stat the
+    mirror left it with (`files_text`): a line appended by hand, or a file added, changes
+    one.  One `stat` per file: what it costs to know that nothing was appended."""
+    try:
+        with open(os.path.join(git_dir, "repobus-mirror.files"), encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, ValueError):
+        return False
+    if text == "disabled":
+        return True  # a tracked `_bus/` (the mirror is off): its files are the repository's
+    base = os.path.join(root, "_bus", "")
+    for line in text.split("\n"):
+        rel, _, want = line.partition("\t")
+        try:
+            st = os.stat(base + rel)
+        except OSError:
+            return False
+        if f"{st.st_mtime_ns},{st.st_size},{st.st_ino}" != want:
+            return False
+    return True
+
+
 def mirror_signature(common: str) -> dict[str, list[int]]:
     """`kind_signature` of every kind, packed-refs looked at once."""
     packed = _stat(os.path.join(common, "packed-refs"))
@@ -39,7 +75,7 @@ def mirror_signature(common: str) -> dict[str, list[int]]:
 
 def mirror_state(root: str, git_dir: str, common: str) -> str | None:
     """'disabled' (the worktree tracks its own `_bus/`), 'current' (the mirror matches the
-    refs), or None: a refresh must look."""
+    refs, and its log files are as it left them), or None: a refresh must look."""
     try:
         with open(os.path.join(git_dir, "repobus-mirror.sig"), encoding="utf-8") as fh:
             saved = fh.read()
@@ -47,7 +83,15 @@ def mirror_state(root: str, git_dir: str, common: str) -> str | None:
         return None
     if saved == "disabled":
         return "disabled"
-    if saved == mirror_text(mirror_signature(common)) and os.path.isdir(os.path.join(root, "_bus")):
+    if saved.startswith("gen "):  # made from a young fingerprint: `provisional` decides
+        head, _, saved = saved.partition("\n")
+        words = head.split(" ")
+        start = int(words[2]) if len(words) == 3 and words[2].isdigit() else -1
+        if not provisional(words[1], start, generation(common), time.time_ns()):
+            return None
+    if saved != mirror_text(mirror_signature(common)):
+        return None
+    if os.path.isdir(os.path.join(root, "_bus")) and mirror_files_current(root, git_dir):
         return "current"
     return None
 
@@ -66,6 +110,69 @@ def ref_signature(common: str) -> tuple[str, float]:
         parts.append(f"{st.st_mtime_ns}.{st.st_size}.{st.st_ino}")
         newest = max(newest, st.st_mtime)
     return "|".join(parts), newest
+
+
+PROVISIONAL_NS = 2_000_000_000  # how long a cache made from a young fingerprint is used
+
+
+def provisional(made_for: str, start_ns: int, gen: str, now_ns: int) -> bool:
+    """Whether a cache made from a fingerprint younger than the clock's tick (the status
+    snapshot a writer patched, a `_bus/` mirror refreshed right after a write) still shows
+    the refs: the write generation is the one it was made for - no repobus write since -
+    and it is less than PROVISIONAL_NS old (a ref moved by plain git within the same clock
+    tick is not counted by the generation: it shows that much later at worst)."""
+    return made_for == gen and made_for != "-" and 0 <= now_ns - start_ns < PROVISIONAL_NS
+
+
+_ROTATE = 1 << 20  # bytes: the generation file starts again (a new inode) past this
+
+
+def generation_path(common: str) -> str:
+    return os.path.join(common, "repobus", "writes")
+
+
+def generation(common: str) -> str:
+    """The write generation: changes with every ref update repobus makes (`bump`), however
+    close in time; `-` before the first.  Directory mtimes are coarse (two updates within one
+    clock tick can leave `ref_signature` unchanged); this count is exact for repobus's own
+    writes, so a snapshot a writer patched can be trusted at once (store/snapshot.py)."""
+    try:
+        st = os.stat(generation_path(common))
+    except OSError:
+        return "-"
+    return f"{st.st_ino}.{st.st_size}"
+
+
+def bump(common: str) -> bool:
+    """Count one ref update (after it succeeded): one byte appended (O_APPEND: concurrent
+    writers never lose one); False when it could not be counted."""
+    path = generation_path(common)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        os.write(fd, b".")
+        big = os.fstat(fd).st_size > _ROTATE
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    if big:  # a fresh file is a new inode: a new generation all the same
+        tmp = f"{path}.{os.getpid()}"
+        try:
+            with open(tmp, "wb"):
+                pass
+            os.replace(tmp, path)
+        except OSError:
+            return True
+    return True
 
 
 def unpushed_path(common: str) -> str:

@@ -9,6 +9,7 @@ the fallback for layouts it does not recognise.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from repobus.errors import GitError, RemoteError, SetupError
@@ -63,6 +64,7 @@ def run(
     argv = ("git", *args)
     if timeout is not None:
         return _run_bounded(cwd, argv, stdin, check, timeout)
+    before = _signature(cwd) if args and args[0] == "update-ref" else None
     try:
         proc = subprocess.run(
             argv,
@@ -74,9 +76,60 @@ def run(
     except FileNotFoundError:
         raise SetupError("git is not installed or not on PATH") from None
     res = Result(proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
+    if before is not None:
+        counted(cwd, before, res.returncode == 0)
     if check and res.returncode != 0:
         raise GitError(argv, res.returncode, res.stderr)
     return res
+
+
+class _Counts(threading.local):
+    bumps = 0  # ref updates this thread made and counted in the write generation
+    missed = 0  # ref updates this thread made that could not be counted
+    # (fingerprint before, after, generation) around this thread's refused updates: a refused
+    # update moves no ref, but its lock file changes the directories' mtimes
+    churn: tuple[str, str, str] | None = None
+
+
+COUNTS = _Counts()
+_COMMON: dict[str, str | None] = {}
+
+
+def _common(cwd: Path | str) -> str | None:
+    from repobus.git.locate import locate
+
+    key = str(cwd)
+    if key not in _COMMON:
+        found = locate(os.path.realpath(key))
+        _COMMON[key] = found[2] if found else None
+    return _COMMON[key]
+
+
+def _signature(cwd: Path | str) -> str:
+    from repobus.git import fingerprint
+
+    common = _common(cwd)
+    return "" if common is None else fingerprint.ref_signature(common)[0]
+
+
+def counted(cwd: Path | str, before: str, moved: bool) -> None:
+    """Account for an `update-ref` repobus ran (every one passes here): one that moved refs
+    is counted in the write generation (git/fingerprint.py `bump`); a refused one is noted
+    as this thread's own churn of the fingerprint (store/snappatch.py)."""
+    from repobus.git import fingerprint
+
+    common = _common(cwd)
+    if common is None:
+        return
+    if not moved:
+        after, gen = fingerprint.ref_signature(common)[0], fingerprint.generation(common)
+        last = COUNTS.churn
+        start = last[0] if last is not None and last[1:] == (before, gen) else before
+        COUNTS.churn = (start, after, gen)
+    elif fingerprint.bump(common):
+        COUNTS.bumps += 1
+    else:
+        COUNTS.missed += 1
 
 
 def _run_bounded(

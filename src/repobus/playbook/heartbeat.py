@@ -1,6 +1,8 @@
 """Liveness: missing managers and idle agents (bus_heartbeat, FORMATS §6) and stale claims
 (stale_claims, FORMATS §13).
 
+A manager is `stale` (its last heartbeat named) when its newest heartbeat is older than the
+manager window, `missing` only when the log holds none at all (as the original said).
 Idle agents and stale claims are one thing (the originals disagreed): the holders of the
 stale claims, by the one stale rule and the one "last seen" (views/fleet.py), with the window
 `repobus.staleAfter` unless `--agent-window` / `--threshold-hours` is given.  Managers are
@@ -22,9 +24,13 @@ from repobus.views import fleet
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
+    from repobus.store import Entry
+
 HEARTBEAT_EVENTS = ("handshake", "status", "")
+MANAGER_WINDOW_MINUTES = 30.0  # a manager silent this long is stale (--manager-window)
 
 
 def _managers(bus: Bus, root: Path) -> list[str]:
@@ -35,6 +41,17 @@ def _managers(bus: Bus, root: Path) -> list[str]:
     return sorted(found)
 
 
+def _beats(entries: Iterable[Entry]) -> dict[str, int]:
+    """Each agent's newest heartbeat (a `handshake` or `status` event) among `entries`."""
+    beats: dict[str, int] = {}
+    for rec in (e.record for e in entries):
+        who = str(rec.get("agent_id") or "")
+        ts = times.parse_or_none(rec.get("ts"))
+        if who and ts is not None and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
+            beats[who] = max(ts, beats.get(who, 0))
+    return beats
+
+
 def assess(
     bus: Bus, root: Path, *, now: int, manager_window: float, agent_window: float | None = None
 ) -> dict[str, Any]:
@@ -43,13 +60,11 @@ def assess(
     agent_minutes = fleet.window(bus) / 60 if agent_window is None else agent_window
     lookback = int(max(manager_window, agent_minutes, 0) * 60)
     since = now - lookback if lookback else now
-    beats: dict[str, int] = {}
-    for rec in (e.record for e in bus.store.tail("events", since=since)):
-        who = str(rec.get("agent_id") or "")
-        ts = times.parse_or_none(rec.get("ts"))
-        if who and ts is not None and str(rec.get("event", "")) in HEARTBEAT_EVENTS:
-            beats[who] = max(ts, beats.get(who, 0))
     candidates = _managers(bus, root)
+    beats = _beats(bus.store.tail("events", since=since))
+    unheard = [m for m in candidates if m not in beats]
+    if unheard and manager_window > 0:  # an older heartbeat makes a manager stale, not missing
+        beats.update(_beats(bus.store.tail("events", writers=unheard)))
     manager: dict[str, Any] = {
         "window_minutes": manager_window,
         "candidates": candidates,

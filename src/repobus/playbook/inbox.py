@@ -22,11 +22,12 @@ if TYPE_CHECKING:
 
 
 def messages_for(bus: Bus, agent: str) -> list[Entry]:
-    lane = layout.inbox_lane(agent)
+    """The messages kept in the agent's inbox file: addressed to it (`to`), posted to its
+    inbox lane, or read from its inbox file (the original tools' inboxes) - the one rule of
+    which files hold a message (records/layout.py `message_files`), as `export` writes them."""
+    inbox = layout.inbox_file(agent)
     return [
-        e
-        for e in bus.store.tail("messages")
-        if str(e.record.get("to", "")).lower() == agent.lower() or e.record.get("task_id") == lane
+        e for e in bus.store.tail("messages") if inbox in layout.message_files(e.record, e.chain)
     ]
 
 

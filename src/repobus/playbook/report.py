@@ -15,7 +15,7 @@ from repobus.errors import BusError
 from repobus.playbook import plans
 from repobus.playbook.heartbeat import stale_claims
 from repobus.playbook.tasks import read_registry
-from repobus.records import times
+from repobus.records import layout, times
 from repobus.store import files
 
 TYPE_CHECKING = False
@@ -26,17 +26,28 @@ if TYPE_CHECKING:
 def _claim_line(bus: Bus, rec: dict[str, Any], now: int) -> str:
     state, left = bus.lease_fields(rec, now)
     lease = f"lease {times.human(left)} left" if left is not None and state == "active" else state
+    token = rec.get("fencing_token")  # a claim the original tools wrote has none: `-`
     return (
-        f"{rec.get('agent_id')} [{rec.get('status')}] → {rec.get('branch')} "
-        f"(token {rec.get('fencing_token')}, {lease})"
+        f"{rec.get('agent_id')} [{rec.get('status')}] → {rec.get('branch') or '-'} "
+        f"(token {'-' if token is None else token}, {lease})"
     )
+
+
+def _txt(value: Any) -> str:
+    """A field a record the original tools wrote may lack, as text: `-`, never `None`."""
+    return "-" if value is None or value == "" else str(value)
 
 
 def collect(bus: Bus, root: Path, now: int) -> dict[str, Any]:
     claims = {s.key: s.record for s in bus.store.list("claims")}
     assigned = {s.key: s.record for s in bus.store.list("assignments")}
     events = [e.record for e in bus.store.tail("events")]
-    messages = [e.record for e in bus.store.tail("messages")]
+    entries = bus.store.tail("messages")
+    messages = [e.record for e in entries]
+    lanes: dict[str, int] = {}  # messages per thread, the lanes without a task_id included
+    for e in entries:
+        lane = layout.lane(e.record, e.chain)
+        lanes[lane] = lanes.get(lane, 0) + 1
     try:
         registry = {
             str(t.get("id")): t for t in read_registry(root)["tasks"] if isinstance(t, dict)
@@ -60,6 +71,7 @@ def collect(bus: Bus, root: Path, now: int) -> dict[str, Any]:
         "assignments": assigned,
         "events": events,
         "messages": messages,
+        "lanes": lanes,
         "registry": registry,
         "agents": agents,
         "stale": stale_claims(bus, now=now),
@@ -85,8 +97,12 @@ def render(bus: Bus, data: dict[str, Any], manager: str, now: int) -> str:
     ]
     out += ["", "## Stale claims", ""]
     stale = [
-        f"- {r['task_id']} by {r['agent_id']}: untouched {r['hours_stale']} h "
-        f"(last touch {r['last_touch']})"
+        f"- {r['task_id']} by {r['agent_id']}: "
+        + (
+            f"untouched {r['hours_stale']} h (last touch {r['last_touch']})"
+            if r["last_touch"]
+            else "never touched (no activity on record)"
+        )
         for r in data["stale"]
     ]
     stale += [
@@ -96,7 +112,8 @@ def render(bus: Bus, data: dict[str, Any], manager: str, now: int) -> str:
     out += stale or ["- (none)"]
     out += ["", "## Assignments", ""]
     out += [
-        f"- {k} → `{a.get('engineer')}` by {a.get('manager')} at {a.get('assigned_at')}"
+        f"- {k} → `{_txt(a.get('engineer'))}` by {_txt(a.get('manager'))} at "
+        f"{_txt(a.get('assigned_at'))}"
         f" (plan: {a.get('plan_id') or 'N/A'})"
         for k, a in sorted(data["assignments"].items())
     ] or ["- (none)"]
@@ -106,6 +123,8 @@ def render(bus: Bus, data: dict[str, Any], manager: str, now: int) -> str:
         f"{v['last_seen'] or '-'}"
         for a, v in sorted(data["agents"].items())
     ] or ["- (none)"]
+    out += ["", "## Messages per thread", ""]
+    out += [f"- `{k}`: {n} messages" for k, n in sorted(data["lanes"].items())] or ["- (none)"]
     for task in sorted(set(data["registry"]) | set(claims) | set(data["assignments"])):
         out += ["", *_task_block(bus, task, data, now)]
     out += ["", "## Audits", ""]
@@ -140,7 +159,9 @@ def _task_block(bus: Bus, task: str, data: dict[str, Any], now: int) -> list[str
     out.append(f"- Plan: {plan or 'N/A'}")
     if asg:
         note = f" (note: {asg['note']})" if asg.get("note") else ""
-        out.append(f"- Assigned to `{asg.get('engineer')}` at {asg.get('assigned_at')}{note}")
+        out.append(
+            f"- Assigned to `{_txt(asg.get('engineer'))}` at {_txt(asg.get('assigned_at'))}{note}"
+        )
     if claim:
         out.append(f"- Current claim: {_claim_line(bus, claim, now)}")
         if claim.get("notes"):

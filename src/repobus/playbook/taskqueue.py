@@ -7,6 +7,8 @@ too.  States, in order of precedence:
   stale     an active claim whose lease expired (it may be taken over)
   claimed   an active claim (holder, lease left)
   paused    a paused claim (notes say why; any agent may take it over)
+  held      a claim whose status repobus does not know (`in_progress`, `pending`, ...):
+            held by its holder (records/lease.py), never free; the notes name the status
   assigned  an assignment and no live claim
   open      nothing yet
 """
@@ -17,13 +19,13 @@ from pathlib import Path
 
 from repobus.bus import Bus
 from repobus.errors import BusError
-from repobus.records import models, names
+from repobus.records import lease, models, names
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-STATES = ("open", "assigned", "claimed", "paused", "stale", "done")
+STATES = ("open", "assigned", "claimed", "paused", "held", "stale", "done")
 
 
 def _title(path: Path) -> str:
@@ -68,7 +70,23 @@ def state_of(
         return "stale" if bus.is_expired(claim or {}, now) else "claimed"
     if status == "paused":
         return "paused"
+    if claim is not None and lease.unknown(status):
+        return "held"
     return "assigned" if assignment else "open"
+
+
+_HELD = ("claimed", "paused", "held", "stale")  # the states whose claim names a holder
+
+
+def _notes(claim: dict[str, Any] | None, state: str) -> str | None:
+    """A paused claim's notes; for a held one, its status, named as unknown."""
+    if claim and state == "paused":
+        return claim.get("notes")
+    if claim and state == "held":
+        status = claim.get("status")
+        named = repr(status) if isinstance(status, str) else "missing"
+        return f"status {named}: unknown status, held"
+    return None
 
 
 def entries(bus: Bus, root: Path, states: set[str] | None = None) -> list[dict[str, Any]]:
@@ -90,11 +108,10 @@ def entries(bus: Bus, root: Path, states: set[str] | None = None) -> list[dict[s
                 "title": _title(path) if path else "",
                 "state": state,
                 "source": str(path.relative_to(root)) if path else "bus",
-                "holder": claim.get("agent_id")
-                if claim and state in ("claimed", "paused", "stale")
-                else None,
+                "holder": claim.get("agent_id") if claim and state in _HELD else None,
+                "status": claim.get("status") if claim else None,
                 "lease_seconds_left": left,
-                "notes": claim.get("notes") if claim and state == "paused" else None,
+                "notes": _notes(claim, state),
                 "assigned_to": asg.get("engineer") if asg else None,
                 "plan_id": (claim or {}).get("plan_id") or (asg or {}).get("plan_id"),
             }

@@ -6,7 +6,8 @@ One definition, read by every layer.  Paths under `_bus/` are given relative to 
 
     claims/<TASK>.json            assignments/<TASK>.json        events/events.jsonl
     messages/<TASK>.jsonl         a task's thread (also the manager-report and BUS-COORD-* lanes)
-    messages/agent-<id>.jsonl     an agent's inbox: the id lower-cased
+    messages/agent-<id>.jsonl     an agent's inbox: the id lower-cased; a message addressed
+                                  (`to`) is kept in its thread and its addressee's inbox
     history/<kind>/<TASK>.jsonl   the dir backend's chain of a claim's or assignment's versions
 
 Invariants: `place` is the inverse of the record paths: `place(slot_file(k, key))`,
@@ -85,9 +86,36 @@ def inbox_file(agent: str) -> str:
     return thread_file(inbox_lane(agent))
 
 
-def message_files(rec: Mapping[str, Any]) -> list[str]:
-    """Where a message is kept: its task's thread, and its addressee's inbox."""
-    out = [thread_file(str(rec.get("task_id")))]
+# Fields that differ between the copies of one message in several files (each file is its
+# own chain): left out when telling whether an inbox line is a copy of a thread's.
+PER_FILE_KEYS = frozenset({"seq", "prev_hash", "anchor"})
+
+
+def message_identity(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """What makes a message the same message in a thread and in an inbox."""
+    return {k: v for k, v in rec.items() if k not in PER_FILE_KEYS}
+
+
+def lane(rec: Mapping[str, Any], source: str | None = None) -> str:
+    """The thread a message belongs to: its `task_id`; one without (the original tools'
+    hand-written manager-report lines) keeps the thread it was read from (`source`, the
+    `messages/<lane>.jsonl` a dir backend read it from), else the managers' lane -- the only
+    lane the original tools kept task-less lines in, and where the git backend, which keeps
+    messages per writer and no file, files them."""
+    task = rec.get("task_id")
+    if isinstance(task, str) and task:
+        return task
+    src = place(source) if source else None
+    return src.key if src is not None and src.kind == "messages" else MANAGER_LANE
+
+
+def message_files(rec: Mapping[str, Any], source: str | None = None) -> list[str]:
+    """Where a message is kept: its lane's thread (`lane`), and its addressee's inbox.  A
+    message read from an inbox (`source`) and from no thread is kept in that inbox alone."""
+    src = place(source) if source else None
+    if src is not None and src.kind == "messages" and is_inbox(src.key):
+        return [thread_file(src.key)]
+    out = [thread_file(lane(rec, source))]
     if rec.get("to"):
         out.append(inbox_file(str(rec["to"])))
     return out

@@ -25,7 +25,7 @@ from pathlib import Path
 from repobus.errors import CasFailed, CorruptError
 from repobus.git.config import Config
 from repobus.git.gitcmd import Repo
-from repobus.records import layout, models, required
+from repobus.records import anchor, layout, models, required
 from repobus.records.times import parse_or_none
 from repobus.store import chains, files
 from repobus.store.base import BaseStore, Entry, Problem, Slot
@@ -196,6 +196,8 @@ class DirStore(BaseStore):
                     s = last.get("seq")
                     valid = isinstance(s, int) and not isinstance(s, bool)
                     rec["seq"] = models.next_seq(last, 0 if valid else self._count(path))
+                    if not valid and last.get("prev_hash") is None:  # legacy lines before
+                        rec["anchor"] = anchor.of_lines([x for _, x in _lines(path)])
                 else:
                     rec["seq"] = 1
                 line = models.event_line(rec) if kind == "events" else models.message_line(rec)
@@ -239,16 +241,22 @@ class DirStore(BaseStore):
     def _all_messages(
         self, limit: int | None, since: int | None, writers: Iterable[str] | None
     ) -> builtins.list[Entry]:
+        """Every message of every file: the threads (lanes) first, then the inboxes, whose
+        lines are the inbox copies of thread messages (skipped: the message is read once,
+        from its thread) or messages kept only there (read from the inbox, its file)."""
         wanted = set(writers) if writers is not None else None
         out = []
         folder = self.base / "messages"
-        for path in sorted(folder.glob(layout.FILES["messages"])) if folder.is_dir() else []:
-            if layout.is_inbox(path.stem):
-                continue  # inbox copies of thread messages
-            for n, line in enumerate(path.read_bytes().splitlines(), 1):
-                if not line.strip():
-                    continue
-                rec = _record(line, f"{self._rel(path)} line {n}", "messages")
+        paths = sorted(folder.glob(layout.FILES["messages"])) if folder.is_dir() else []
+        in_threads: set[bytes] = set()
+        for path in sorted(paths, key=lambda p: layout.is_inbox(p.stem)):
+            inbox = layout.is_inbox(path.stem)
+            for n, rec in self._lines_of(path):
+                same = models.canonical(layout.message_identity(rec))
+                if inbox and same in in_threads:
+                    continue  # the inbox copy of a thread message
+                if not inbox:
+                    in_threads.add(same)
                 ts = parse_or_none(rec.get("ts"))
                 if since is not None and (ts is None or ts < since):
                     continue
@@ -257,6 +265,12 @@ class DirStore(BaseStore):
                 out.append(Entry(rec, layout.thread_file(path.stem), str(n)))
         out.sort(key=lambda e: str(e.record.get("ts", "")))
         return out[-limit:] if limit is not None else out
+
+    def _lines_of(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(line number, message) of each record line of a message file."""
+        for n, line in enumerate(path.read_bytes().splitlines(), 1):
+            if line.strip():
+                yield n, _record(line, f"{self._rel(path)} line {n}", "messages")
 
     def heads(self, kind: str) -> dict[str, str]:
         folder = self.base / kind
@@ -307,7 +321,8 @@ class DirStore(BaseStore):
             folder = self.base / kind
             for p in sorted(folder.glob(layout.FILES[kind])) if folder.is_dir() else []:
                 items: builtins.list[tuple[str, dict[str, Any] | None, str]] = []
-                for n, line in enumerate(p.read_bytes().splitlines(), 1):
+                data = p.read_bytes()
+                for n, line in enumerate(data.splitlines(), 1):
                     if not line.strip():
                         continue
                     try:
@@ -315,6 +330,13 @@ class DirStore(BaseStore):
                     except CorruptError as exc:
                         items.append((f"line {n}", None, exc.message))
                 yield from chains.chain_problems(layout.bus_path(f"{kind}/{p.name}"), items)
+                held = anchor.carried(anchor.record_lines(data), [r for _, r, _ in items])
+                if held is not None:  # legacy lines edited or dropped after the anchor
+                    yield Problem(layout.bus_path(f"{kind}/{p.name}"), *held)
+
+
+def _lines(path: Path) -> builtins.list[tuple[int, bytes]]:
+    return anchor.record_lines(path.read_bytes())
 
 
 def _stat3(path: Path | None) -> tuple[int, int, int]:

@@ -6,11 +6,10 @@ Layout (format 1):
   refs/repobus/events/<AGENT>       the events one agent wrote (only that agent appends)
   refs/repobus/messages/<AGENT>     the messages one agent sent
 
-Each commit has the empty tree and one record as its message (canonical JSON on the first
-line), the writer as author and the record's time as commit date, so `git log` over the event
-refs is the merged, newest-first event stream (each chain is linear, so git's default order,
-by commit date, is already the merged order; `--date-order` would walk all of history).
-No work tree or index is touched.  Invariants:
+Each commit: the empty tree, one record as its message (canonical JSON, first line), the
+writer as author and the record's time as commit date, so `git log` over the event refs is the
+merged, newest-first event stream (each chain is linear: git's default order is already the
+merged order).  No work tree or index is touched.  Invariants:
 - a ref moves only by compare-and-swap (`update-ref REF NEW OLD`), so exactly one of several
   concurrent writers of a claim wins, and an append never drops another append;
 - an append guarded by a claim is one `update-ref --stdin` transaction that also verifies the
@@ -18,7 +17,8 @@ No work tree or index is touched.  Invariants:
 - a commit object is complete before any ref names it (objects.write), so `kill -9` at any
   instant leaves refs valid;
 - a write that crosses the packing threshold packs the bus's loose objects, and a read that
-  meets a commit git removed raises a CorruptError naming the chain (store/housekeeping.py).
+  meets a commit git removed raises a CorruptError naming the chain (store/housekeeping.py);
+- a write patches the status snapshot it found current (store/snappatch.py).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from repobus.git import fingerprint
 from repobus.git.gitcmd import zero_oid
 from repobus.records import models, required
 from repobus.records.layout import ROOT
-from repobus.store import archive, chains, housekeeping, objects
+from repobus.store import archive, chains, housekeeping, objects, snappatch
 from repobus.store.base import BaseStore, Entry, Problem, Slot
 from repobus.store.locks import ref_lock_files, remove_stale, update_failed
 
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
 
 _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
-
-
-def _first_line(body: bytes) -> bytes:
-    return body.split(b"\n", 1)[0]
 
 
 class GitStore(BaseStore):
@@ -97,7 +93,7 @@ class GitStore(BaseStore):
 
     def _record(self, body: bytes, where: str, kind: str | None = None) -> dict[str, Any]:
         """The record a commit message holds, its fields' types checked (records/required)."""
-        data = models.loads(_first_line(body), where)
+        data = models.loads(body.split(b"\n", 1)[0], where)
         if not isinstance(data, dict):
             raise CorruptError(f"{where}: not a JSON object")
         name = required.RECORD_OF.get(kind or "")
@@ -140,7 +136,7 @@ class GitStore(BaseStore):
     def read_refs(self, prefix: str) -> Iterator[tuple[str, str, bytes]]:
         """(ref, oid, record line) of every ref under `prefix`."""
         for name, oid, body in self._read_refs(prefix):
-            yield name, oid, _first_line(body)
+            yield name, oid, body.split(b"\n", 1)[0]
 
     @property
     def index(self) -> Index:
@@ -203,12 +199,14 @@ class GitStore(BaseStore):
         rec, oid = self.prepare(kind, key, record, expect)
         ref = self.ref(kind, key)
         at = expect
+        probe = snappatch.probe(self.repo.common_dir, self.use_index)
         for attempt in range(5):
             res = archive.swap(self, kind, key, oid, at)
             if res.returncode == 0:
                 housekeeping.after_write(self, oid)  # housekeeping: keep loose objects packed
                 if kind == "claims" and rec.get("status") in archive.FINISHED:
                     self.archive_finished()
+                snappatch.apply(probe, claims=[(key, rec)] if kind == "claims" else [])
                 return Slot(kind, key, rec, oid)
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
@@ -264,6 +262,7 @@ class GitStore(BaseStore):
 
         when = parse_or_none(record.get("ts")) or int(time.time())
         tip = self._tips.get(ref) or self.get(kind, writer)
+        probe = snappatch.probe(self.repo.common_dir, self.use_index)
         for attempt in range(200):
             rec, oid = self.prepare(kind, writer, record, tip, when)
             old = tip.version if tip else zero_oid()
@@ -276,6 +275,7 @@ class GitStore(BaseStore):
             if res.returncode == 0:
                 self._tips[ref] = Slot(kind, writer, rec, oid)
                 housekeeping.after_write(self, oid)  # housekeeping: keep loose objects packed
+                snappatch.apply(probe, events=[(ref, rec)] if kind == "events" else [])
                 return Entry(rec, writer, oid)
             self._tips.pop(ref, None)
             if guard is not None:
@@ -391,6 +391,9 @@ class GitStore(BaseStore):
             for ref, tip in sorted(self.heads(kind).items()):  # archived chains too
                 yield from chains.git_chain_problems(self, ref, tip)
         yield from archive.problems(self)
+        from repobus.store import legacy  # imported lines still as the import anchored them
+
+        yield from legacy.anchor_problems(self)
 
     def path(self) -> Path:
         return self.repo.common_dir

@@ -11,7 +11,7 @@ Invariants:
   packed-refs is kept, and trusted only when it was taken well after the last ref change
   (directory mtimes are coarse), so an update can never be missed;
 - the catch-up runs inside one write transaction (other readers keep reading the previous
-  state; two catch-ups never interleave).
+  state; two catch-ups never interleave); from scratch, the rows go in before the indexes.
 """
 
 from __future__ import annotations
@@ -41,22 +41,6 @@ SLOT_KINDS = layout.SLOT_KINDS
 LOG_KINDS = layout.LOG_KINDS
 _TRUST_AFTER = 0.5  # seconds between the newest ref change and a trusted signature
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS heads (ref TEXT PRIMARY KEY, oid TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS slots (
-  kind TEXT NOT NULL, key TEXT NOT NULL, oid TEXT NOT NULL, agent TEXT, status TEXT,
-  record TEXT NOT NULL, lease_end INTEGER, base INTEGER, view TEXT,
-  PRIMARY KEY (kind, key));
-CREATE TABLE IF NOT EXISTS logs (
-  oid TEXT PRIMARY KEY, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
-  ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS logs_ts ON logs (kind, ts);
-CREATE INDEX IF NOT EXISTS logs_who ON logs (kind, who, ts);
-CREATE INDEX IF NOT EXISTS logs_task ON logs (kind, task, ts);
-CREATE INDEX IF NOT EXISTS logs_chain ON logs (chain, seq);
-"""
-
 
 class Index:
     def __init__(self, store: GitStore) -> None:
@@ -75,7 +59,7 @@ class Index:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.execute(sql.MMAP)
-                db.executescript(_DDL)
+                db.executescript(sql.DDL)
                 row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             except sqlite3.OperationalError as exc:  # full, locked, read-only: not damage
                 db.close()
@@ -163,17 +147,19 @@ class Index:
         rows = []
         for name, oid, line in self._slot_lines(kind, refs):
             rec = _obj(line, f"{name}@{oid[:12]}")
+            key = name[len(ROOT) + len(kind) + 2 :]
+            status, lease_end, base = snapshot.claim_columns(key, rec)
             rows.append(
                 (
                     kind,
-                    name[len(ROOT) + len(kind) + 2 :],
+                    key,
                     oid,
                     _text(rec.get("agent_id") or rec.get("engineer")),
-                    _text(rec.get("status")),
+                    status,
                     line.decode("utf-8"),
-                    parse_or_none(rec.get("lease_expires_at")),
-                    parse_or_none(rec.get("updated_at") or rec.get("claimed_at")),
-                    _static_view(kind, name[len(ROOT) + len(kind) + 2 :], rec),
+                    lease_end,
+                    base,
+                    _static_view(kind, key, rec),
                 )
             )
         db.executemany("INSERT OR REPLACE INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -184,7 +170,8 @@ class Index:
         from repobus.store import archive
 
         out = [t for t in self.store.read_refs(f"{ROOT}/{kind}/") if t[0] in refs]
-        rest = {r: o for r, o in refs.items() if r not in {t[0] for t in out}}
+        live = {t[0] for t in out}
+        rest = {r: o for r, o in refs.items() if r not in live}
         bodies = archive.messages(self.store.repo, rest.values()) if rest else {}
         out += [(r, o, bodies[o].split(b"\n", 1)[0]) for r, o in rest.items() if o in bodies]
         return out
@@ -196,9 +183,17 @@ class Index:
         held: dict[str, str],
         progress: Callable[[int], None] | None,
     ) -> int:
+        fresh = not db.execute("SELECT 1 FROM logs LIMIT 1").fetchone()
+        for name in sql.LOG_INDEXES if fresh else ():
+            db.execute(f"DROP INDEX IF EXISTS {name}")
         added = self._insert(
-            db, list(refs.values()) + [f"^{held[r]}" for r in refs if r in held], progress
+            db,
+            list(refs.values()) + [f"^{held[r]}" for r in refs if r in held],
+            progress,
+            bulk=fresh,
         )
+        for name, on in sql.LOG_INDEXES.items() if fresh else ():
+            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
         for ref, oid in refs.items():  # a rewritten chain is re-read whole
             tip = db.execute("SELECT seq FROM logs WHERE oid=?", (oid,)).fetchone()
             count = db.execute("SELECT count(*) FROM logs WHERE chain=?", (ref,)).fetchone()[0]
@@ -213,8 +208,11 @@ class Index:
         revs: list[str],
         progress: Callable[[int], None] | None,
         chain: str | None = None,
+        bulk: bool = False,
     ) -> int:
-        """Insert the commits reachable from `revs`, streamed in batches."""
+        """Insert the commits reachable from `revs`, streamed in batches (`bulk`: a build from
+        scratch, with the faster parser from the second batch on, models.bulk_loads)."""
+        load: Callable[[bytes | str, str], Any] = models.loads
         batch: list[tuple[Any, ...]] = []
         total = 0
         stream = gitcmd.stream(
@@ -226,10 +224,11 @@ class Index:
                 continue
             oid_b, who_b, body = chunk.split(b"\x00", 2)
             line = body.split(b"\n", 1)[0]
-            rec = _obj(line, f"commit {oid_b[:12].decode()}")
+            rec = _obj(line, f"commit {oid_b[:12].decode()}", load)
             batch.append(_row(oid_b.decode(), who_b.decode(), rec, line, chain))
             if len(batch) >= 5000:
                 total += _flush(db, batch)
+                load = models.bulk_loads() if bulk and load is models.loads else load
                 if progress:
                     progress(total)
         total += _flush(db, batch)
@@ -244,6 +243,7 @@ class Index:
         trusted yet (the caller queries the index instead).  Call `catch_up` first."""
         common = str(self.store.repo.common_dir)
         path = snapshot.path_in(common)
+        gen = fingerprint.generation(common)  # before the fingerprint: a later write differs
         db = self.db()
         db.execute("BEGIN")  # the fingerprint and the rows it stands for, read together
         try:
@@ -252,9 +252,9 @@ class Index:
             if not sig or sig != fingerprint.ref_signature(common)[0]:
                 return None
             data = snapshot.read(path)
-            if snapshot.sig_of(data) == sig:
-                return data
-            data = snapshot.build(db, sig)
+            if snapshot.fresh(data, sig, "", 0) and data is not None:
+                return data  # a trusted one (a provisional one is rebuilt: the index knows)
+            data = snapshot.build(db, sig, gen)
         finally:
             db.execute("COMMIT")
         if data is not None:
@@ -356,8 +356,10 @@ def _static_view(kind: str, key: str, rec: dict[str, Any]) -> str | None:
     return snapshot.claim_view(key, rec) if kind == "claims" else None
 
 
-def _obj(line: bytes, where: str) -> dict[str, Any]:
-    rec = models.loads(line, where)
+def _obj(
+    line: bytes, where: str, load: Callable[[bytes, str], Any] = models.loads
+) -> dict[str, Any]:
+    rec = load(line, where)
     if not isinstance(rec, dict):
         raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
     return rec

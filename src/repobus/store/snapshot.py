@@ -9,10 +9,11 @@ always safe: the next `status` writes it again.
 
 Format (bytes, UTF-8; JSON texts never hold a raw newline or NUL; task ids no space):
 
-    repobus-status-snapshot 4
+    repobus-status-snapshot 5
     sig <fingerprint>
+    gen <write generation> <0, or when the chain of provisional patches began (ns)>
     events <N> <1 if these are all the events, else 0>
-    N lines, oldest first: an event record with a NUL where its `_index` goes
+    N lines, oldest first: <ts|-> <seq|-> <chain ref> <the record, a NUL where `_index` goes>
     live <K>
     K lines, the live claims in task order: <lease_expires_at|-> <updated/claimed|-> <task> <view>
     finished <F>
@@ -25,6 +26,10 @@ order) is the rule of records/shown.py, applied at read time: the finished claim
 newest first so a read stops at the first one older than the window, and the default read
 costs the live claims, not the history.
 
+A snapshot is *trusted* (gen's second field 0: the index built it for a trusted fingerprint)
+or *provisional* (a writer patched it right after its own write, store/snappatch.py), used
+only by the rule for young fingerprints (`fresh`: git/fingerprint.py `provisional`).
+
 Every text is canonical JSON (sorted keys, compact, UTF-8), split where the fields that are
 only known at read time go (`split`), so the document is byte for byte the one the Python
 view encodes.  The lease fields of active claims depend on the clock and the lease settings,
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 import os
 
+from repobus.git.fingerprint import provisional
 from repobus.records import layout, lease
 
 TYPE_CHECKING = False
@@ -45,7 +51,8 @@ if TYPE_CHECKING:
     from repobus.records.shown import Listing
 
 NAME = "status.snapshot"
-MAGIC = b"repobus-status-snapshot 4"
+MAGIC = b"repobus-status-snapshot 5"
+HEAD = 3  # lines before `events`: magic, sig, gen
 EVENTS = 100  # newest events kept: `status --limit` up to this is answered from the file
 MARK = "\0"  # where the fields known only at read time go
 LEASE_KEYS = ("lease_seconds_left", "lease_state")  # in canonical (sorted) order
@@ -105,58 +112,115 @@ def lease_text(state: str, left: int | None) -> str:
     return f'"lease_seconds_left":{shown},"lease_state":"{state}"'
 
 
-def build(db: Any, sig: str) -> bytes | None:
-    """The snapshot of the index `db` holds (read in one transaction by the caller); None
-    when a view cannot be held in this format."""
+def claim_columns(key: str, rec: dict[str, Any]) -> tuple[str | None, int | None, int | None]:
+    """The index columns status reads of a claim record: its status, lease end and the time
+    it last changed (store/index.py keeps them; a writer's patch computes the same)."""
+    from repobus.records.times import parse_or_none
+
+    status = rec.get("status")
+    return (
+        status if isinstance(status, str) else None,
+        parse_or_none(rec.get("lease_expires_at")),
+        parse_or_none(rec.get("updated_at") or rec.get("claimed_at")),
+    )
+
+
+def claim_line(
+    key: str, view: str | None, status: object, lease_end: Any, base: Any
+) -> tuple[bool, int, bytes] | None:
+    """A claim's snapshot line: (finished?, its finish time or -1, the line); None when the
+    claim cannot be held in this format (the reader then asks the index)."""
     from repobus.records import shown
 
+    if view is None or not key or any(c in key for c in " \n\0"):
+        return None
+    text = view.encode("utf-8")
+    if b"\n" in text or text.count(b"\0") != int(status == lease.ACTIVE):
+        return None
+    if shown.finished(status):
+        return True, -1 if base is None else int(base), f"{_num(base)} {key} ".encode() + text
+    return False, 0, f"{_num(lease_end)} {_num(base)} {key} ".encode() + text
+
+
+def header(sig: str, gen: str, start_ns: int) -> list[bytes]:
+    """The lines before the events: a trusted snapshot has `start_ns` 0."""
+    return [
+        MAGIC,
+        f"sig {sig}".encode(),
+        f"gen {gen} {start_ns}".encode(),
+    ]
+
+
+def build(db: Any, sig: str, gen: str) -> bytes | None:
+    """The trusted snapshot of the index `db` holds (read in one transaction by the caller)
+    for the fingerprint `sig` and the write generation `gen`; None when a view cannot be
+    held in this format."""
     live: list[bytes] = []
     done: list[tuple[int, bytes]] = []
     for key, view, status, lease_end, base in db.execute(_CLAIMS):
-        if view is None or not key or any(c in key for c in " \n\0"):
+        got = claim_line(key, view, status, lease_end, base)
+        if got is None:
             return None
-        text = view.encode("utf-8")
-        if b"\n" in text or text.count(b"\0") != int(status == lease.ACTIVE):
-            return None
-        if shown.finished(status):
-            done.append((-1 if base is None else int(base), f"{_num(base)} {key} ".encode() + text))
+        if got[0]:
+            done.append((got[1], got[2]))
         else:
-            live.append(f"{_num(lease_end)} {_num(base)} {key} ".encode() + text)
+            live.append(got[2])
     done.sort(key=lambda t: -t[0])  # newest first; one with no time last
     events = _events(db)
     if events is None:
         return None
+    return assemble(header(sig, gen, 0), events, live, [line for _, line in done])
+
+
+def assemble(head: list[bytes], events: list[bytes], live: list[bytes], done: list[bytes]) -> bytes:
     return b"\n".join(
         [
-            MAGIC,
-            f"sig {sig}".encode(),
+            *head,
             f"events {len(events)} {int(len(events) < EVENTS)}".encode(),
             *events,
             b"live %d" % len(live),
             *live,
             b"finished %d" % len(done),
-            *(line for _, line in done),
+            *done,
             b"end",
         ]
     )
 
 
 def _events(db: Any) -> list[bytes] | None:
-    """The newest EVENTS events, oldest first, each split where its `_index` goes."""
+    """The newest EVENTS events, oldest first, as `event_line`s."""
     from repobus.records.models import loads
 
     events = []
-    for (record,) in db.execute(
-        "SELECT record FROM logs WHERE kind='events' "
+    for ts, seq, chain, record in db.execute(
+        "SELECT ts, seq, chain, record FROM logs WHERE kind='events' "
         f"ORDER BY ts DESC, chain DESC, seq DESC LIMIT {EVENTS}"
     ):
-        rec = loads(record, "the index")
-        text = split(rec, "_index", "_index") if isinstance(rec, dict) else None
-        if text is None or "\n" in text:
+        line = event_line(ts, seq, chain, loads(record, "the index"))
+        if line is None:
             return None
-        events.append(text.encode("utf-8"))
+        events.append(line)
     events.reverse()
     return events
+
+
+def event_line(ts: Any, seq: Any, chain: str, rec: Any) -> bytes | None:
+    """An event's snapshot line: where it sorts (the index's ts, seq and chain columns), then
+    its record split where its `_index` goes."""
+    text = split(rec, "_index", "_index") if isinstance(rec, dict) else None
+    if text is None or "\n" in text or not chain or any(c in chain for c in " \n\0"):
+        return None
+    return f"{_num(ts)} {_num(seq)} {chain} {text}".encode()
+
+
+def event_order(line: bytes) -> tuple[tuple[bool, int], bytes, tuple[bool, int]]:
+    """Where an event line sorts: the index's (ts, chain, seq), a missing value first."""
+    ts, seq, chain, _ = line.split(b" ", 3)
+    return (
+        (ts != b"-", int(ts) if ts != b"-" else 0),
+        chain,
+        (seq != b"-", int(seq) if seq != b"-" else 0),
+    )
 
 
 def _num(value: Any) -> str:
@@ -183,6 +247,31 @@ def sig_of(data: bytes | None) -> str | None:
     return data[start : data.find(b"\n", start)].decode("utf-8", "replace")
 
 
+def gen_of(data: bytes) -> tuple[str, int] | None:
+    """The write generation a snapshot was made for, and when its chain of provisional
+    patches began (0: trusted)."""
+    at = data.find(b"\ngen ", len(MAGIC))
+    if at < 0:
+        return None
+    words = data[at + 5 : data.find(b"\n", at + 5)].split(b" ")
+    try:
+        return words[0].decode("ascii"), int(words[1])
+    except (IndexError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def fresh(data: bytes | None, sig: str, gen: str, now_ns: int) -> bool:
+    """Whether a snapshot shows the refs whose fingerprint is `sig` and write generation is
+    `gen`: a trusted one by its fingerprint, a provisional one also by the one rule for
+    young fingerprints (git/fingerprint.py `provisional`)."""
+    if data is None or sig_of(data) != sig:
+        return False
+    got = gen_of(data)
+    if got is None:
+        return False
+    return got[1] == 0 or provisional(got[0], got[1], gen, now_ns)
+
+
 def render(
     data: bytes,
     *,
@@ -203,15 +292,16 @@ def render(
     try:
         if lines[0] != MAGIC or lines[-1] != b"end":
             return None
-        n_text, complete = lines[2].removeprefix(b"events ").split(b" ")
+        n_text, complete = lines[HEAD].removeprefix(b"events ").split(b" ")
         n = int(n_text)
-        k = int(lines[3 + n].removeprefix(b"live "))
-        f = int(lines[4 + n + k].removeprefix(b"finished "))
-        if len(lines) != 6 + n + k + f or (limit > n and complete != b"1"):
+        at = HEAD + 1 + n  # the `live` line
+        k = int(lines[at].removeprefix(b"live "))
+        f = int(lines[at + 1 + k].removeprefix(b"finished "))
+        if len(lines) != at + 3 + k + f or (limit > n and complete != b"1"):
             return None
-        page, left_out, more = _page(lines[4 + n : 4 + n + k], lines[5 + n + k : -1], listing)
+        page, left_out, more = _page(lines[at + 1 : at + 1 + k], lines[at + 2 + k : -1], listing)
         claims = [_claim(line, now, ttl, grace) for line in page]
-        events = _numbered(lines[3 : 3 + n], limit)
+        events = _numbered(lines[HEAD + 1 : at], limit)
     except (IndexError, ValueError):
         return None
     if events is None:
@@ -267,7 +357,7 @@ def _claim(line: bytes, now: int, ttl: int, grace: int) -> bytes:
 def _numbered(kept: list[bytes], limit: int) -> bytes | None:
     """The newest `limit` events of those kept, each with its `_index` (1 = newest)."""
     shown = kept[max(len(kept) - limit, 0) :] if limit > 0 else []
-    parts = [rec.split(b"\0") for rec in shown]
+    parts = [line.split(b" ", 3)[-1].split(b"\0") for line in shown]
     if any(len(p) != 2 for p in parts):
         return None
     return b",".join(

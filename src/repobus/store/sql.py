@@ -17,10 +17,30 @@ if TYPE_CHECKING:
 
     from repobus.records.shown import Listing
 
-INDEX_SCHEMA = "5"  # 5: claim views are canonical, split at the lease fields
+INDEX_SCHEMA = "6"  # 5: canonical claim views, split at the lease fields; 6: `held`
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
+OLDEST_FIRST = "ORDER BY ts, chain, seq"
 MMAP = "PRAGMA mmap_size=268435456"
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS heads (ref TEXT PRIMARY KEY, oid TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (
+  kind TEXT NOT NULL, key TEXT NOT NULL, oid TEXT NOT NULL, agent TEXT, status TEXT,
+  record TEXT NOT NULL, lease_end INTEGER, base INTEGER, view TEXT,
+  PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS logs (
+  oid TEXT PRIMARY KEY, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
+  ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
+"""
+LOG_INDEXES = {  # made after the rows when the index is built from scratch (a sort is faster)
+    "logs_ts": "logs (kind, ts)",
+    "logs_who": "logs (kind, who, ts)",
+    "logs_task": "logs (kind, task, ts)",
+    "logs_chain": "logs (chain, seq)",
+}
+DDL += "".join(f"CREATE INDEX IF NOT EXISTS {n} ON {on};\n" for n, on in LOG_INDEXES.items())
 
 
 def _terminal() -> str:
@@ -50,7 +70,7 @@ def claims_sql(
         "OR COALESCE(base >= :start, 0))"
     )
     if active_only:
-        listed = f"(COALESCE(status, '') IN ('active', 'paused') AND {listed})"
+        listed = f"(COALESCE(status, '') NOT IN ({_terminal()}) AND {listed})"  # live
     base = " AND ".join(where)
     sql = (
         "SELECT key, status, record, view, lease_end, base FROM slots "
@@ -150,12 +170,14 @@ def events_page(
     names: Iterable[str] = (),
     since: int | None = None,
     before: tuple[int, str, int] | None = None,
+    start: tuple[int, str, int] | None = None,
     limit: int,
 ) -> list[tuple[Any, ...]]:
     """Events newest first, `(ts, chain, seq, record)`, at most `limit`: of one task, by some
     agents (their `agent_id`), of some event names, at or after `since`, strictly older than
     `before` (the `(ts, chain, seq)` of the last row of the previous page).  The indexes on
-    (kind, task, ts), (kind, who, ts) and (kind, ts) answer it without reading other rows."""
+    (kind, task, ts), (kind, who, ts) and (kind, ts) answer it without reading other rows.
+    With `start`: the rows at or newer than it, oldest first (the way back to a newer page)."""
     where: list[str] = ["kind='events'"]
     args: list[Any] = []
     for column, values in (("who", sorted(agents)), ("name", sorted(names))):
@@ -171,10 +193,13 @@ def events_page(
     if before is not None:
         where.append("(ts, chain, seq) < (?, ?, ?)")
         args += before
+    if start is not None:
+        where.append("(ts, chain, seq) >= (?, ?, ?)")
+        args += start
     return list(
         db.execute(
             f"SELECT ts, chain, seq, record FROM logs WHERE {' AND '.join(where)} "
-            f"{NEWEST_FIRST} LIMIT {int(max(limit, 0))}",
+            f"{NEWEST_FIRST if start is None else OLDEST_FIRST} LIMIT {int(max(limit, 0))}",
             args,
         )
     )

@@ -73,6 +73,27 @@ def stale(
     return out
 
 
+def claim_is_stale(bus: Bus, task: str, rec: dict[str, Any], now: int) -> bool:
+    """`stale` for one claim, reading only what it needs: its holder's last seen only grows
+    with each source `last_seen` reads, so the claim's own last change, then the newest
+    events and messages, each can show it is not stale; only a claim they cannot clear
+    costs the reading of every claim (what `stale_claims` reads)."""
+    holder, within = rec.get("agent_id"), window(bus)
+    if (
+        not isinstance(holder, str)
+        or not holder
+        or not lease.is_stale(rec.get("status"), None, now, within)
+    ):
+        return False
+    if (rec.get("by") or holder) == holder:
+        own = times.parse_or_none(rec.get("updated_at") or rec.get("claimed_at"))
+        if own is not None and not lease.is_stale(rec.get("status"), own, now, within):
+            return False
+    if task not in stale(now, {task: rec}, last_seen(bus, [rec]), within):
+        return False  # the newest events or messages show its holder
+    return task in stale_claims(bus, now)[1]
+
+
 def stale_claims(
     bus: Bus, now: int, within: float | None = None
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int | None]]:

@@ -1,7 +1,7 @@
 """Reads of history that page: the events of a task, an agent or an event name, newest first,
 a page at a time - from the index's own indexes when the store keeps one, so the cost is the
 page, not the log.  Shared by MCP (`task_history`, `report`) and the dashboard (the task page,
-the event filters, the events page's "older" link).
+the event filters, the events page's "older" and "newer" links).
 
 Invariants: read-only; a page's cursor continues the same listing (records/shown.py
 `event_cursor`): rows older than the page's last, never one twice; a cursor of one store is
@@ -54,6 +54,33 @@ def event_page(
     if last is None or None in last:  # a row without time or seq cannot be paged past
         return page, None
     return page, shown.event_cursor((int(last[0]), str(last[1]), int(last[2])))
+
+
+def newer_cursor(
+    bus: Bus,
+    cursor: str,
+    *,
+    limit: int = shown.EVENTS_PAGE,
+    task: str | None = None,
+    agents: Iterable[str] = (),
+    events: Iterable[str] = (),
+    since: int | None = None,
+) -> str | None:
+    """The cursor of the page just newer than the page `cursor` starts, None when that is
+    the first page: the `limit` rows newer than the page, oldest first (an indexed query),
+    end where the page after the next-newer row begins."""
+    at = shown.parse_event_cursor(cursor)
+    if isinstance(at, int):  # a scan's cursor counts rows
+        return shown.event_cursor(at - limit) if at > limit else None
+    index = bus.store.index if bus.store.use_index else None
+    if index is None:
+        return None
+    q = {"task": task, "agents": set(agents), "names": set(events), "since": since}
+    rows = index.events(**q, start=at, limit=limit + 1)
+    if len(rows) <= limit or None in rows[limit][:3]:
+        return None
+    ts, chain, seq = rows[limit][:3]
+    return shown.event_cursor((int(ts), str(chain), int(seq)))
 
 
 def _scanned_page(

@@ -1,15 +1,20 @@
-"""The worktree's read-only `_bus/` mirror of the git backend (the playbook's step 4 reads
+"""The worktree's `_bus/` mirror of the git backend (the playbook's step 4 reads
 `_bus/claims/`, `_bus/messages/`, `_bus/events/` directly).
 
 Invariants:
 - incremental: the mirrored chain heads are remembered in the worktree's git dir; a refresh
   writes only the claim/assignment files whose version changed and appends only the new log
-  lines (one `write` per file); `events.jsonl` is rewritten whole only when the mirror no
-  longer matches what was written (someone edited or truncated it) or a chain was rewritten;
-- cheap when nothing changed: a fingerprint of the ref directories (a few `stat` calls) is
-  compared first; a fingerprint younger than RACY_NS is not trusted (file-time granularity),
-  so a change landing in the same clock tick is never missed;
-- read-only: mirrored files are mode 0444 and `_bus/` is listed in `.git/info/exclude`;
+  lines (one `write` per file); a log file is rewritten whole only when it no longer starts
+  with what the mirror wrote (someone edited or truncated it) or a chain was rewritten;
+- cheap when nothing changed: a fingerprint of the ref directories (a few `stat` calls) and
+  of the log files and their folders (one `stat` each) is compared first; a fingerprint
+  younger than RACY_NS is not trusted (file-time granularity), so a change landing in the
+  same clock tick is never missed;
+- the mirror is the bus's, not a second bus: claim and assignment files are mode 0444; log
+  files are appendable (0644) because the playbook appends JSONL entries there - lines
+  appended after what the mirror wrote are kept last, never overwritten, until
+  playbook/intake.py takes them in (views/mirrorlog.py); `_bus/` is listed in
+  `.git/info/exclude`;
 - never clobbers a tracked `_bus/` (a repository that commits its bus): the mirror is then
   disabled for that worktree;
 - one refresher at a time per worktree (flock), so concurrent commands never duplicate lines.
@@ -27,23 +32,23 @@ from repobus.bus import Bus
 from repobus.git import fingerprint, policy
 from repobus.git.ignore import ensure_excluded
 from repobus.records import layout, models
-from repobus.store import Entry, files
+from repobus.store import files
+from repobus.views.mirrorlog import Found, Logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from repobus.store.index import Index
-
 SLOTS = layout.SLOT_KINDS
 LOGS = layout.LOG_KINDS
 RACY_NS = 500_000_000  # file times are coarse: a younger fingerprint is not trusted
 MANY = 16  # more moved slots than this are read in one pass
-STATE_VERSION = 2  # 2: slots keep the live ones and the archive marker
+STATE_VERSION = 3  # 2: slots keep the live ones and the archive marker; 3: log file records
 README = (
-    "This directory is a read-only mirror of the repobus git backend "
-    "(refs/repobus/), refreshed by every repobus command.\nDo not edit: write with "
-    "repobus (or the tools/agent shims). `repobus export` rebuilds it.\n"
+    "This directory is a mirror of the repobus git backend (refs/repobus/), refreshed by "
+    "every repobus command.\nWrite with repobus (or the tools/agent shims). Lines appended "
+    "to events/events.jsonl or messages/*.jsonl are taken in by the next repobus command "
+    "(or refused, naming the line); edits to existing lines are refused and undone.\n"
 )
 RO = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 
@@ -56,7 +61,9 @@ class Mirror:
         gd = bus.repo.git_dir
         self.state_path = gd / "repobus-mirror.json"
         self.sig_path = gd / "repobus-mirror.sig"
+        self.files_path = gd / "repobus-mirror.files"
         self.lock_path = gd / "repobus-mirror.lock"
+        self._settle = False
 
     # -- fingerprints ---------------------------------------------------------------------
     def signature(self) -> dict[str, list[int]]:
@@ -79,11 +86,15 @@ class Mirror:
         return None
 
     # -- refresh --------------------------------------------------------------------------
-    def refresh(self, full: bool = False) -> dict[str, Any]:
+    def refresh(self, full: bool = False, settle: bool = False) -> dict[str, Any]:
+        """Bring the mirror up to the bus.  The log files of kinds whose refs did not move
+        are looked at only with `settle` (intake restoring an edited file); a kind that
+        moved always is, before anything is appended to it."""
         fast = None if full else self.fast_path()
         if fast is not None:
             return fast
         with files.locked(self.lock_path):
+            self._settle = settle
             return self._refresh_locked(full)
 
     def _load_state(self) -> dict[str, Any] | None:
@@ -103,24 +114,20 @@ class Mirror:
         state = None if full else self._load_state()
         if state is not None and state.get("disabled"):
             self.sig_path.write_text("disabled", encoding="utf-8")
+            self.files_path.write_text("disabled", encoding="utf-8")
             return {"changed": 0, "disabled": state["disabled"]}
+        logs = Logs(self.store, self.dest, keep=state is not None)
         if state is None:
             if self._tracked():
                 self._save({"version": STATE_VERSION, "disabled": "tracked"})
                 self.sig_path.write_text("disabled", encoding="utf-8")
+                self.files_path.write_text("disabled", encoding="utf-8")
                 return {"changed": 0, "disabled": "tracked"}
             ensure_excluded(self.bus.repo, f"/{layout.BUS_DIR}/")
-            state = {
-                "version": STATE_VERSION,
-                "sig": {},
-                "slots": {},
-                "heads": {},
-                "seqs": {},
-                "sizes": {},
-                "archive": {},
-                "dirs": {},
-            }
+            state = {"version": STATE_VERSION, "sig": {}, "slots": {}, "heads": {}, "seqs": {}}
+            state.update(files={}, archive={}, dirs={})
         now_ns = time.time_ns()
+        gen = fingerprint.generation(str(self.bus.repo.common_dir))  # before the refs are read
         sig = self.signature() or {}
         self.dest.mkdir(exist_ok=True)
         readme = self.dest / "README.txt"
@@ -128,17 +135,89 @@ class Mirror:
             files.write_atomic(readme, README, RO, durable=False)
         changed = 0
         for kind in (*SLOTS, *LOGS):
-            if kind in sig and state["sig"].get(kind) == sig[kind] and (self.dest / kind).is_dir():
+            if self._current(kind, sig, state, logs):
                 continue
-            changed += self._slots(kind, state) if kind in SLOTS else self._logs(kind, state)
+            changed += self._slots(kind, state) if kind in SLOTS else logs.update(kind, state)
             racy = kind not in sig or self._racy(sig[kind], now_ns)
             state["sig"][kind] = None if racy else sig[kind]
         self._save(state)
+        self._save_sig(sig, state, (gen, now_ns))
+        return {"changed": changed, "fast": False}
+
+    def _current(
+        self, kind: str, sig: dict[str, list[int]], state: dict[str, Any], logs: Logs
+    ) -> bool:
+        """Whether `kind` needs no refresh: its refs did not move, and (a log kind) its files
+        still start with what the mirror wrote."""
+        if kind not in sig or state["sig"].get(kind) != sig[kind]:
+            return False
+        if not (self.dest / kind).is_dir():
+            return False
+        return kind in SLOTS or not self._settle or logs.settle(kind, state)
+
+    def _save_sig(
+        self, sig: dict[str, list[int]], state: dict[str, Any], made: tuple[str, int]
+    ) -> None:
+        """The fingerprints the fast path compares: the refs' (when trusted), and the stat
+        each log file was left with (a file holding lines appended by hand never matches it)
+        and the log folders' (a file added by hand changes its folder).  A folder's time is
+        trusted even when young: a file added by hand within the clock tick that ended a
+        refresh is the one case it misses, and `check`, or the next ref that moves, finds it."""
+        folders = [(k, fingerprint.file_stat(str(self.dest / k))) for k in LOGS]
+        recorded = [(rel, [r[3], r[0], r[4]]) for rel, r in sorted(state["files"].items())]
+        if self._strangers(state):  # a file the mirror never wrote: intake must look again
+            self.files_path.unlink(missing_ok=True)
+        else:
+            text = fingerprint.files_text([*folders, *recorded])
+            if _read_text(self.files_path) != text:  # most writes touch no log file
+                files.write_atomic(self.files_path, text, durable=False)
         if sig and all(state["sig"].get(k) == sig[k] for k in sig):
             self.sig_path.write_text(fingerprint.mirror_text(sig), encoding="utf-8")
+        elif sig and made[0] == fingerprint.generation(str(self.bus.repo.common_dir)):
+            # young refs, read in this refresh, and no repobus write since: the fast path may
+            # trust it for a moment (the one rule: fingerprint.provisional)
+            head = f"gen {made[0]} {made[1]}\n"
+            self.sig_path.write_text(head + fingerprint.mirror_text(sig), encoding="utf-8")
         else:
             self.sig_path.unlink(missing_ok=True)
-        return {"changed": changed, "fast": False}
+
+    def _strangers(self, state: dict[str, Any]) -> bool:
+        """Whether the log folders hold a file the mirror did not write (started by hand)."""
+        for kind in LOGS:
+            folder = self.dest / kind
+            names = os.listdir(folder) if folder.is_dir() else []
+            if any(n[0] != "." and f"{kind}/{n}" not in state["files"] for n in names):
+                return True
+        return False
+
+    # -- lines appended by hand (playbook/intake.py) --------------------------------------
+    def files_as_left(self) -> bool:
+        """Whether the log files are as the last refresh left them (nothing appended)."""
+        repo = self.bus.repo
+        return fingerprint.mirror_files_current(str(repo.root), str(repo.git_dir))
+
+    def scan(self) -> Found:
+        """The lines appended by hand to the log files, files edited, files that are no
+        file of the bus; nothing when the mirror was never written here."""
+        state = self._load_state()
+        if state is None or state.get("disabled"):
+            return Found()
+        return Logs(self.store, self.dest, keep=True).scan(state)
+
+    def drop(self, rel: str, raw: bytes) -> bool:
+        """Remove `raw`, the first line appended by hand to `rel`, now that it is on the bus."""
+        with files.locked(self.lock_path):
+            state = self._load_state()
+            return state is not None and Logs(self.store, self.dest, True).drop(rel, raw, state)
+
+    def restore(self, rels: list[str]) -> dict[str, int]:
+        """Write the edited files `rels` again from the bus; the first line each edit
+        changed (1-based), by the file's content before and after."""
+        before = {rel: _read_lines(self.dest / rel) for rel in rels}
+        self.refresh(settle=True)
+        return {
+            rel: _first_change(old, _read_lines(self.dest / rel)) for rel, old in before.items()
+        }
 
     def _save(self, state: dict[str, Any]) -> None:
         files.write_atomic(self.state_path, json.dumps(state, sort_keys=True), durable=False)
@@ -194,117 +273,6 @@ class Mirror:
             files.write_atomic(path, models.doc_text(slot.record), RO, durable=False)
         return len(slots)
 
-    # -- events and messages --------------------------------------------------------------
-    @staticmethod
-    def _lines(kind: str, entries: list[Entry]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for e in entries:
-            rec = e.record
-            line = models.event_line(rec) if kind == "events" else models.message_line(rec)
-            for rel in layout.log_files(kind, rec):
-                out.setdefault(rel, []).append(line)
-        return out
-
-    def _intact(self, kind: str, state: dict[str, Any]) -> bool:
-        sizes: dict[str, int] = state["sizes"]
-        for rel, size in sizes.items():
-            if not rel.startswith(kind + "/"):
-                continue
-            try:
-                if (self.dest / rel).stat().st_size != size:
-                    return False
-            except OSError:
-                return False
-        return (self.dest / kind).is_dir()
-
-    def _logs(self, kind: str, state: dict[str, Any]) -> int:
-        old = state["heads"].get(kind)
-        seqs: dict[str, int] = state["seqs"].setdefault(kind, {})
-        if old is None or not self._intact(kind, state):
-            return self._rebuild(kind, state)
-        entries, new = self.store.since_heads(kind, old)
-        if set(old) - set(new) or self._rewritten(entries, seqs):
-            return self._rebuild(kind, state)
-        for rel, lines in self._lines(kind, entries).items():
-            self._append(rel, "".join(lines), state)
-        self._note_seqs(entries, seqs)
-        state["heads"][kind] = new
-        return len(entries)
-
-    @staticmethod
-    def _rewritten(entries: list[Entry], seqs: dict[str, int]) -> bool:
-        """A chain whose new records do not continue where the mirror stopped was rewritten
-        (e.g. re-chained by a sync): its old lines cannot be kept."""
-        first: dict[str, int] = {}
-        for e in entries:
-            seq = e.record.get("seq")
-            if isinstance(seq, int) and e.chain not in first:
-                first[e.chain] = seq
-        return any(c in seqs and s != seqs[c] + 1 for c, s in first.items())
-
-    @staticmethod
-    def _note_seqs(entries: list[Entry], seqs: dict[str, int]) -> None:
-        for e in entries:
-            seq = e.record.get("seq")
-            if isinstance(seq, int):
-                seqs[e.chain] = max(seq, seqs.get(e.chain, 0))
-
-    def _append(self, rel: str, text: str, state: dict[str, Any]) -> None:
-        path = self.dest / rel
-        path.parent.mkdir(exist_ok=True)
-        if path.exists():
-            os.chmod(path, 0o644)
-        if text:
-            files.append_line(path, text)
-        os.chmod(path, RO)
-        state["sizes"][rel] = path.stat().st_size
-
-    def _rebuild(self, kind: str, state: dict[str, Any]) -> int:
-        index = self.store.index if self.store.use_index else None
-        if kind == "events" and index is not None:
-            return self._rebuild_streamed(index, state)
-        entries, heads = self.store.since_heads(kind, {})
-        folder = self.dest / kind
-        folder.mkdir(exist_ok=True)
-        produced = self._lines(kind, entries)
-        sizes = {k: v for k, v in state["sizes"].items() if not k.startswith(kind + "/")}
-        for rel, lines in produced.items():
-            data = "".join(lines).encode("utf-8")
-            files.write_atomic(self.dest / rel, data, RO, durable=False)
-            sizes[rel] = len(data)
-        for p in folder.glob(layout.FILES[kind]):
-            if f"{kind}/{p.name}" not in produced:
-                p.unlink()
-        state["sizes"] = sizes
-        seqs: dict[str, int] = {}
-        self._note_seqs(entries, seqs)
-        state["seqs"][kind] = seqs
-        state["heads"][kind] = heads
-        return len(entries)
-
-    def _rebuild_streamed(self, index: Index, state: dict[str, Any]) -> int:
-        """events.jsonl written line by line from the index: memory stays flat at any size."""
-        heads, seqs, rows = index.snapshot("events")
-        path = self.dest / layout.EVENTS_LOG
-        path.parent.mkdir(exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        count = 0
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for text in rows:
-                fh.write(models.event_line(json.loads(text)))
-                count += 1
-        os.chmod(tmp, RO)
-        os.replace(tmp, path)
-        sizes = {k: v for k, v in state["sizes"].items() if not k.startswith("events/")}
-        if count:
-            sizes[layout.EVENTS_LOG] = path.stat().st_size
-        else:
-            path.unlink()
-        state["sizes"] = sizes
-        state["seqs"]["events"] = seqs
-        state["heads"]["events"] = heads
-        return count
-
 
 def _fill_fresh(folder: Path, kind: str, slots: list[Any]) -> None:
     """Write an empty slot folder's files into a private folder beside it, then move that
@@ -329,6 +297,28 @@ def _fill_fresh(folder: Path, kind: str, slots: list[Any]) -> None:
         shutil.rmtree(stage, ignore_errors=True)
         folder.mkdir(exist_ok=True)
         raise
+
+
+def _first_change(old: list[bytes], new: list[bytes]) -> int:
+    """The first line (1-based) where `old` and `new` differ; 0 when they do not."""
+    if old == new:
+        return 0
+    pairs = zip(old, new, strict=False)
+    return next((i for i, (a, b) in enumerate(pairs, 1) if a != b), min(len(old), len(new)) + 1)
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+
+
+def _read_lines(path: Path) -> list[bytes]:
+    try:
+        return path.read_bytes().splitlines()
+    except OSError:
+        return []
 
 
 def _mtime(folder: Path) -> int:

@@ -73,7 +73,7 @@ def status(
 def listed(listing: shown.Listing, slot: Slot, active_only: bool) -> bool:
     """Whether a claim is in the listing (on any of its pages)."""
     status = slot.record.get("status")
-    if active_only and status not in ("active", "paused"):
+    if active_only and shown.finished(status):  # live: active, paused, or unknown (held)
         return False
     return shown.shown(status, shown.finished_at(slot.record), listing.start)
 
@@ -166,22 +166,10 @@ def status_text(data: dict[str, Any]) -> str:
         )
     ]
     for c in data["claims"]:
-        left = c.get("lease_seconds_left")
-        extra = ""
-        if c.get("lease_state") == lease.IN_GRACE:
-            extra = " lease ended, in grace (not free yet)"
-        elif left is not None:
-            extra = f" lease {times.human(left)} left"
-        elif c.get("lease_state") == lease.EXPIRED:
-            extra = " lease EXPIRED (may be taken over)"
-        if c.get("status") == "paused":
-            extra += f" paused by {c.get('by') or c.get('agent_id')}"
-            if c.get("notes"):
-                extra += f": {c['notes']}"
         lines.append(
-            f"  - {c.get('task_id')} [{c.get('status')}] by {c.get('agent_id')} → "
-            f"{c.get('branch')} (plan={c.get('plan_id') or 'N/A'}) token={c.get('fencing_token')}"
-            f"{extra}"
+            f"  - {c.get('task_id')} [{_shown(c.get('status'))}] by {_shown(c.get('agent_id'))}"
+            f" → {c.get('branch') or '-'} (plan={c.get('plan_id') or 'N/A'}) "
+            f"token={_shown(c.get('fencing_token'))}{_lease_note(c)}"
         )
     lines += listing_notes(data)
     lines.append(
@@ -197,15 +185,32 @@ def status_text(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _lease_note(c: dict[str, Any]) -> str:
+    """What a claim line of `status` says about its lease (and a pause)."""
+    left, state = c.get("lease_seconds_left"), c.get("lease_state")
+    extra = ""
+    if state == lease.IN_GRACE:
+        extra = " lease ended, in grace (not free yet)"
+    elif left is not None:
+        extra = f" lease {times.human(left)} left"
+    elif state == lease.EXPIRED:
+        extra = " lease EXPIRED (may be taken over)"
+    elif state == lease.UNKNOWN_HELD:
+        extra = " (unknown status, held)"
+    if c.get("status") == "paused":
+        extra += f" paused by {c.get('by') or c.get('agent_id')}"
+        if c.get("notes"):
+            extra += f": {c['notes']}"
+    return extra
+
+
 def listing_notes(data: dict[str, Any]) -> list[str]:
     """What the human output says about the claims a status read left out or did not reach."""
     out = []
     left, flt = data.get("claims_left_out") or 0, data["filters"]
     if left:
         why = (
-            "not active or paused"
-            if flt.get("active_only")
-            else f"finished before {flt.get('finished_since')}"
+            "finished" if flt.get("active_only") else f"finished before {flt.get('finished_since')}"
         )
         out.append(
             f"  ({left} claim{'s' if left != 1 else ''} {why} left out: "
@@ -216,10 +221,15 @@ def listing_notes(data: dict[str, Any]) -> list[str]:
     return out
 
 
+def _shown(value: Any) -> str:
+    """A field as text: `-` for one a legacy record lacks (never `None`)."""
+    return "-" if value is None else str(value)
+
+
 def event_line(rec: dict[str, Any]) -> str:
     line = (
-        f"{rec.get('ts')} :: {rec.get('agent_id')} :: {rec.get('event')} :: "
-        f"task={rec.get('task_id') or '-'} :: {rec.get('summary', '')}"
+        f"{_shown(rec.get('ts'))} :: {_shown(rec.get('agent_id'))} :: {_shown(rec.get('event'))}"
+        f" :: task={rec.get('task_id') or '-'} :: {rec.get('summary', '')}"
     )
     if rec.get("receipts"):
         line += " :: receipts=" + ",".join(str(r) for r in rec["receipts"])
@@ -306,8 +316,8 @@ def tree(bus: Bus) -> dict[str, str]:
     if events:
         files[layout.EVENTS_LOG] = "".join(models.event_line(e.record) for e in events)
     threads: dict[str, list[str]] = {}
-    for e in bus.store.tail("messages"):
-        for rel in layout.message_files(e.record):
+    for e in bus.store.tail("messages"):  # a dir backend's entry names its file (`chain`)
+        for rel in layout.message_files(e.record, e.chain):
             threads.setdefault(rel, []).append(models.message_line(e.record))
     files.update({k: "".join(v) for k, v in threads.items()})
     return files

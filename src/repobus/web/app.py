@@ -4,13 +4,21 @@ Invariants:
 - bus calls run in worker threads, one at a time (a lock), never on the event loop;
 - `/sse` sends `event: change` whenever a ref or file of the bus moves (polled cheaply through
   the store's signature), so pages update without reload;
+- `/sse` never stays silent longer than HEARTBEAT seconds (`event: beat`), and says so in its
+  first message (`event: hello`), so a page can tell a live stream from a stalled one;
 - a write (POST /act/pause|release|send) happens only when the server allows writes and the
   request carries the start-up token (form field `token` or `Authorization: Bearer`);
   otherwise it is refused with 403 and nothing is written;
+- a pause or release posted by a page (token in the form) is written only with
+  `confirm=yes`; without it the answer is a confirmation page re-posting the same fields (428
+  for JSON) and nothing is written; a script's `Authorization: Bearer` write has decided;
+- after a write the page's banner shows a message the server stored (`guard.Flashes`), found
+  by a random id in the address; no text from the address is shown;
 - an allowed write goes through the use cases every door shares (playbook/doors.py): the
   session guard judges the dashboard's agent at each write, the `_bus/` mirror is refreshed
   after it (a failed refresh comes back as `warnings`, never as a failed write);
-- bound to loopback, only loopback Host headers are served (no DNS rebinding).
+- every request passes `guard.Guard` first: the Host check on every bind address, and the
+  token for reads when other machines can reach the server.
 """
 
 from __future__ import annotations
@@ -19,16 +27,15 @@ import json
 import secrets
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import (
     HTMLResponse,
@@ -43,13 +50,18 @@ from repobus.bus import Bus
 from repobus.errors import BusError, UsageError
 from repobus.playbook import doors
 from repobus.records import names
-from repobus.web import data, pages
+from repobus.web import data, guard, pages, paging
+from repobus.web.guard import check_bind, is_loopback, url_host
 
-POLL = 0.25  # seconds between signature checks in /sse
-KEEPALIVE = 15.0
+__all__ = ["Dashboard", "access", "bind", "check_bind", "create_app", "is_loopback", "serve"]
+__all__ += ["url_host"]
+
+POLL = 0.1  # seconds between signature checks in /sse (two stat calls each)
+HEARTBEAT = 5.0  # the longest /sse stays silent; the page's dot counts on it
 MAX_BODY = 64 * 1024
 WATCHED = ("events", "claims", "messages", "assignments")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+CONFIRMED = ("pause", "release")  # writes a page must confirm (confirm=yes)
+ECHOED = ("task", "notes", "status", "next", "token")  # fields a confirmation page re-posts
 STATUS = {"usage": 400, "not_found": 404, "conflict": 409, "stale_token": 409, "not_set_up": 503}
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -72,6 +84,7 @@ class Dashboard:
     agent: str = "human"
     lock: threading.Lock = field(default_factory=threading.Lock)
     allow_stale: bool = False  # REPOBUS_ALLOW_STALE_SESSION at start: writes pass a stale session
+    flashes: guard.Flashes = field(default_factory=guard.Flashes)
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         def locked() -> Any:
@@ -81,8 +94,10 @@ class Dashboard:
         return await run_in_threadpool(locked)
 
     def frame(self, request: Request) -> pages.Frame:
-        msg = request.query_params.get("msg")
-        return pages.Frame(self.allow_writes, self.agent if self.allow_writes else None, msg)
+        flash = self.flashes.get(request.query_params.get("flash"))
+        text, error = flash if flash else (None, False)
+        agent = self.agent if self.allow_writes else None
+        return pages.Frame(self.allow_writes, agent, text, error)
 
     def signature(self) -> dict[str, Any]:
         store = self.bus.store
@@ -101,14 +116,31 @@ class Dashboard:
 
     async def events(self, request: Request) -> Response:
         f = data.Filters.parse(dict(request.query_params))
-        recs, older = await self.call(data.stream, self.bus, f)
-        body = pages.events_page(f, recs, older, self.bus.clock())
+        recs, older, newer = await self.call(self.event_listing, f)
+        body = pages.events_page(f, recs, older, self.bus.clock(), newer)
         return html(pages.page("events", "events", self.frame(request), body))
 
     async def events_part(self, request: Request) -> Response:
         f = data.Filters.parse(dict(request.query_params))
-        recs, older = await self.call(data.stream, self.bus, f)
-        return html(pages.events_section(f, recs, older, self.bus.clock()))
+        recs, older, newer = await self.call(self.event_listing, f)
+        return html(pages.events_section(f, recs, older, self.bus.clock(), newer))
+
+    def event_listing(self, f: data.Filters) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        """A page of events (indexed), the cursor of the older page and of the newer one."""
+        recs, older = data.stream(self.bus, f)
+        return recs, older, paging.newer(self.bus, f)
+
+    async def timeline(self, request: Request) -> Response:
+        d = await self.call(self.timeline_data, request)
+        body = pages.timeline_page(d, self.frame(request))
+        return html(pages.page("timeline", "timeline", self.frame(request), body))
+
+    async def timeline_part(self, request: Request) -> Response:
+        return html(pages.timeline_part(await self.call(self.timeline_data, request)))
+
+    def timeline_data(self, request: Request) -> dict[str, Any]:
+        window = data.parse_window(request.query_params.get("window"))
+        return data.timeline(self.bus, window, self.bus.clock())
 
     async def task(self, request: Request) -> Response:
         d = await self.call(data.task, self.bus, request.path_params["task"])
@@ -129,34 +161,38 @@ class Dashboard:
         return JSONResponse(await self.call(data.overview, self.bus))
 
     async def sse(self, request: Request) -> Response:
-        async def changes() -> AsyncIterator[str]:
-            sig = await self.call(self.signature)
-            yield "retry: 2000\n: connected\n\n"
-            idle = 0.0
-            while True:
-                await anyio.sleep(POLL)
-                now = await self.call(self.signature)
-                if now != sig:
-                    kinds = [k for k in WATCHED if now[k] != sig[k]]
-                    sig, idle = now, 0.0
-                    yield f"event: change\ndata: {json.dumps({'kinds': kinds})}\n\n"
-                else:
-                    idle += POLL
-                    if idle >= KEEPALIVE:
-                        idle = 0.0
-                        yield ": keepalive\n\n"
-
         return StreamingResponse(
-            changes(),
+            self.changes(),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
+    async def changes(self) -> AsyncIterator[str]:
+        """`change` when a watched kind moved, else `beat` every HEARTBEAT seconds.  The
+        signature is two stat calls: polled outside the bus lock, so a slow page does not
+        delay the news."""
+        sig = await run_in_threadpool(self.signature)
+        yield f"retry: 2000\nevent: hello\ndata: {json.dumps({'heartbeat': HEARTBEAT})}\n\n"
+        last = time.monotonic()
+        while True:
+            await anyio.sleep(POLL)
+            now = await run_in_threadpool(self.signature)
+            if now != sig:
+                kinds = [k for k in WATCHED if now[k] != sig[k]]
+                sig, last = now, time.monotonic()
+                seen = {"kinds": kinds, "at": round(time.time(), 3)}  # when it was noticed
+                yield f"event: change\ndata: {json.dumps(seen)}\n\n"
+            elif time.monotonic() - last >= HEARTBEAT:
+                last = time.monotonic()
+                yield "event: beat\ndata: {}\n\n"
+
     # -- writes --------------------------------------------------------------------------
     async def act(self, request: Request) -> Response:
         form = await read_form(request)
-        self.authorise(request, form)
+        scripted = self.authorise(request, form)
         action = request.path_params["action"]
+        if action in CONFIRMED and form.get("confirm") != "yes" and not scripted:
+            return self.confirm(request, action, form)
         rec, warnings = await self.call(self.write, action, form)
         text = f"{action} {rec.get('task_id')}: done as {self.agent}"
         text += "".join(f"; warning: {w}" for w in warnings)
@@ -167,21 +203,49 @@ class Dashboard:
         if not back.startswith("/") or back.startswith("//"):
             back = "/"
         sep = "&" if "?" in back else "?"
-        return RedirectResponse(f"{back}{sep}msg={quote(text)}", status_code=303)
+        return RedirectResponse(f"{back}{sep}flash={self.flashes.put(text)}", status_code=303)
 
-    def authorise(self, request: Request, form: dict[str, str]) -> None:
+    def confirm(self, request: Request, action: str, form: dict[str, str]) -> Response:
+        """Nothing written: the question, and a form posting the same fields + confirm=yes."""
+        task = form.get("task", "")
+        question = f"{action.capitalize()} {task} as {self.agent}?"
+        if wants_json(request):
+            why = f"{question} Post again with confirm=yes (nothing was written)."
+            return JSONResponse({"error": why, "kind": "confirm", "code": 428}, status_code=428)
+        kept = "".join(
+            f'<input type="hidden" name="{k}" value="{pages.e(form[k])}">'
+            for k in ECHOED
+            if k in form
+        )
+        back = form.get("next", "/")
+        back = back if back.startswith("/") and not back.startswith("//") else "/"
+        body = (
+            f"<h1>Confirm: {pages.e(question)}</h1><section><p>Nothing has been written yet."
+            f"{' Notes: ' + pages.e(form['notes']) if form.get('notes') else ''}</p>"
+            f'<form method="post" action="/act/{pages.e(action)}">{kept}'
+            '<input type="hidden" name="confirm" value="yes">'
+            f"<button>Yes, {pages.e(action)} {pages.e(task)}</button> "
+            f'<a href="{pages.e(back)}">cancel</a></form></section>'
+        )
+        return html(pages.page("confirm", "", self.frame(request), body))
+
+    def authorise(self, request: Request, form: dict[str, str]) -> bool:
+        """Refused unless writes are on and the token matches; True when the token came in
+        an `Authorization: Bearer` header (a script, not a page's form)."""
         if not self.allow_writes or not self.token:
             raise Refused(
                 "this dashboard is read-only: restart it with `repobus serve "
                 "--allow-writes` to pause, release or post from the page"
             )
         auth = request.headers.get("authorization", "")
-        given = auth[7:].strip() if auth.lower().startswith("bearer ") else form.get("token", "")
+        scripted = auth.lower().startswith("bearer ")
+        given = auth[7:].strip() if scripted else form.get("token", "")
         if not secrets.compare_digest(given.encode(), self.token.encode()):
             raise Refused(
                 "refused: this write needs the token printed when the dashboard "
                 "started (paste it into the token box)"
             )
+        return scripted
 
     def write(self, action: str, form: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         """One write through the use cases every door shares (playbook/doors.py): the
@@ -257,7 +321,9 @@ def guarded(dash: Dashboard, fn: Endpoint) -> Endpoint:
     return endpoint
 
 
-def create_app(dash: Dashboard, *, host: str = "127.0.0.1") -> Starlette:
+def create_app(dash: Dashboard, access: guard.Access) -> guard.ASGIApp:
+    """The routes, behind the guard (Host names; the token for reads when remote)."""
+
     def g(fn: Endpoint) -> Endpoint:
         return guarded(dash, fn)
 
@@ -268,15 +334,26 @@ def create_app(dash: Dashboard, *, host: str = "127.0.0.1") -> Starlette:
         Route("/part/events", g(dash.events_part)),
         Route("/task/{task}", g(dash.task)),
         Route("/part/task/{task}", g(dash.task_part)),
+        Route("/timeline", g(dash.timeline)),
+        Route("/part/timeline", g(dash.timeline_part)),
         Route("/report", g(dash.report)),
         Route("/api/overview", g(dash.api_overview)),
         Route("/sse", dash.sse),
         Route("/act/{action}", g(dash.act), methods=["POST"]),
     ]
-    middleware = []
-    if host in LOOPBACK:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK)))
-    return Starlette(routes=routes, middleware=middleware)
+
+    def refusal(status: int, message: str, hint: str | None) -> str:
+        return pages.page("refused", "", pages.Frame(), pages.error_body(status, message, hint))
+
+    return guard.Guard(Starlette(routes=routes), access, refusal)
+
+
+def access(
+    asked: str, bound: str, port: int, allow_hosts: list[str], read_token: str | None
+) -> guard.Access:
+    """Who the guard lets in: the Host names of this bind, and the token reads need (None
+    on loopback)."""
+    return guard.Access(guard.host_names(asked, bound, port, allow_hosts), port, read_token)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -285,7 +362,7 @@ def bind(host: str, port: int) -> socket.socket:
     return socket.create_server((host, port), family=family, backlog=128)
 
 
-def serve(app: Starlette, sock: socket.socket) -> None:
+def serve(app: guard.ASGIApp, sock: socket.socket) -> None:
     import uvicorn
 
     config = uvicorn.Config(
