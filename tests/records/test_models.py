@@ -204,3 +204,16 @@ def test_nan_and_infinity_are_invalid_json(raw: bytes) -> None:
     # found by the long fuzz run: `"agent_id": Infinity` in a claim broke status (exit 70)
     with pytest.raises(CorruptError, match="not valid JSON"):
         models.loads(raw, "x")
+
+
+def test_time_parsing_remembers_dates_not_answers() -> None:
+    """The date part is remembered (a reindex parses a million stamps over a few dates);
+    the time of day is checked each time, and an invalid date is never remembered."""
+    from repobus.records import times
+
+    assert times.parse_or_none("2025-01-01T00:00:00Z") == 1735689600
+    assert times.parse_or_none("2025-01-01T23:59:59Z") == 1735689600 + 86399
+    assert times.parse_or_none("2025-01-01T24:00:00Z") is None
+    assert times.parse_or_none("2025-02-29T00:00:00Z") is None
+    assert times.parse_or_none("2024-02-29T00:00:00Z") == 1709164800
+    assert times.parse_or_none("2025-02-29T00:00:00Z") is None

@@ -12,6 +12,7 @@ _ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\Z")
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 _DUR_RE = re.compile(r"(\d+)\s*([smhd]?)\Z")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DAYS: dict[str, int] = {}  # "YYYY-MM-DD" of a valid date -> its epoch at midnight
 
 
 def now() -> int:
@@ -38,13 +39,19 @@ def parse_or_none(value: object) -> int | None:
     m = _ISO_RE.match(value)
     if m is None:
         return None
-    y, mo, d, h, mi, sec = (int(g) for g in m.groups())
-    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
-    if not (1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo - 1] + (mo == 2 and leap)):
+    h, mi, sec = int(m[4]), int(m[5]), int(m[6])
+    if h > 23 or mi > 59 or sec > 59:
         return None
-    if h > 23 or mi > 59 or sec > 59 or y < 1:
-        return None
-    return _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
+    day = _DAYS.get(value[:10])  # a reindex parses a million times, over a few dates
+    if day is None:
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+        leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+        if y < 1 or not (1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo - 1] + (mo == 2 and leap)):
+            return None
+        day = _days_from_civil(y, mo, d) * 86400
+        if len(_DAYS) < 4096:
+            _DAYS[value[:10]] = day
+    return day + h * 3600 + mi * 60 + sec
 
 
 def _days_from_civil(y: int, m: int, d: int) -> int:

@@ -192,8 +192,8 @@ class Index:
             progress,
             bulk=fresh,
         )
-        for name, on in sql.LOG_INDEXES.items() if fresh else ():
-            db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
+        for stmt in sql.LOG_INDEXES.values() if fresh else ():
+            db.execute(stmt)
         for ref, oid in refs.items():  # a rewritten chain is re-read whole
             tip = db.execute("SELECT seq FROM logs WHERE oid=?", (oid,)).fetchone()
             count = db.execute("SELECT count(*) FROM logs WHERE chain=?", (ref,)).fetchone()[0]

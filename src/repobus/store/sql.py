@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
     from repobus.records.shown import Listing
 
-INDEX_SCHEMA = "6"  # 5: canonical claim views, split at the lease fields; 6: `held`
+INDEX_SCHEMA = "7"  # 5: canonical claim views, split at the lease fields; 6: `held`;
+# 7: a log row's oid is unique by an index made with the others (after the rows, from scratch)
 INDEX_FILE = "index.sqlite3"
 NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
 OLDEST_FIRST = "ORDER BY ts, chain, seq"
@@ -31,16 +32,20 @@ CREATE TABLE IF NOT EXISTS slots (
   record TEXT NOT NULL, lease_end INTEGER, base INTEGER, view TEXT,
   PRIMARY KEY (kind, key));
 CREATE TABLE IF NOT EXISTS logs (
-  oid TEXT PRIMARY KEY, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
+  oid TEXT NOT NULL, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
   ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
 """
-LOG_INDEXES = {  # made after the rows when the index is built from scratch (a sort is faster)
-    "logs_ts": "logs (kind, ts)",
-    "logs_who": "logs (kind, who, ts)",
-    "logs_task": "logs (kind, task, ts)",
-    "logs_chain": "logs (chain, seq)",
+_ON = {
+    "logs_oid": "UNIQUE INDEX IF NOT EXISTS logs_oid ON logs (oid)",  # INSERT OR IGNORE: once
+    "logs_ts": "INDEX IF NOT EXISTS logs_ts ON logs (kind, ts)",
+    "logs_who": "INDEX IF NOT EXISTS logs_who ON logs (kind, who, ts)",
+    "logs_task": "INDEX IF NOT EXISTS logs_task ON logs (kind, task, ts)",
+    "logs_chain": "INDEX IF NOT EXISTS logs_chain ON logs (chain, seq)",
 }
-DDL += "".join(f"CREATE INDEX IF NOT EXISTS {n} ON {on};\n" for n, on in LOG_INDEXES.items())
+# made after the rows when the index is built from scratch (a sort is faster than a million
+# inserts into B-trees in random order); one `git log` lists a commit once, so no row repeats
+LOG_INDEXES = {name: f"CREATE {on}" for name, on in _ON.items()}
+DDL += "".join(f"{stmt};\n" for stmt in LOG_INDEXES.values())
 
 
 def _terminal() -> str:
