@@ -44,14 +44,21 @@ def files_text(stats: list[tuple[str, list[int]]]) -> str:
     return "\n".join(f"{rel}\t{st[0]},{st[1]},{st[2]}" for rel, st in stats)
 
 
+def _text(path: str) -> str | None:
+    """A small file the mirror writes in the git dir; None when missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, ValueError):
+        return None
+
+
 def mirror_files_current(root: str, git_dir: str) -> bool:
     """Whether every log file and folder of the `_bus/` mirror still has the stat the
     mirror left it with (`files_text`): a line appended by hand, or a file added, changes
     one.  One `stat` per file: what it costs to know that nothing was appended."""
-    try:
-        with open(os.path.join(git_dir, "repobus-mirror.files"), encoding="utf-8") as fh:
-            text = fh.read()
-    except (OSError, ValueError):
+    text = _text(os.path.join(git_dir, "repobus-mirror.files"))
+    if text is None:
         return False
     if text == "disabled":
         return True  # a tracked `_bus/` (the mirror is off): its files are the repository's
@@ -76,10 +83,8 @@ def mirror_signature(common: str) -> dict[str, list[int]]:
 def mirror_state(root: str, git_dir: str, common: str) -> str | None:
     """'disabled' (the worktree tracks its own `_bus/`), 'current' (the mirror matches the
     refs, and its log files are as it left them), or None: a refresh must look."""
-    try:
-        with open(os.path.join(git_dir, "repobus-mirror.sig"), encoding="utf-8") as fh:
-            saved = fh.read()
-    except (OSError, ValueError):
+    saved = _text(os.path.join(git_dir, "repobus-mirror.sig"))
+    if saved is None:
         return None
     if saved == "disabled":
         return "disabled"
@@ -122,6 +127,16 @@ def provisional(made_for: str, start_ns: int, gen: str, now_ns: int) -> bool:
     and it is less than PROVISIONAL_NS old (a ref moved by plain git within the same clock
     tick is not counted by the generation: it shows that much later at worst)."""
     return made_for == gen and made_for != "-" and 0 <= now_ns - start_ns < PROVISIONAL_NS
+
+
+def only_these(before: str, after: str, count: int) -> bool:
+    """Whether the write generation went from `before` to `after` by exactly `count` ref
+    updates (the ones a thread made itself, gitcmd.COUNTS): no other repobus write between."""
+    ino0, _, size0 = before.partition(".")
+    ino1, _, size1 = after.partition(".")
+    if not (ino0 == ino1 and size0.isdigit() and size1.isdigit()):
+        return False
+    return int(size1) == int(size0) + count
 
 
 _ROTATE = 1 << 20  # bytes: the generation file starts again (a new inode) past this

@@ -132,3 +132,21 @@ def append_line(path: Path, line: str) -> None:
     if not line.endswith("\n"):
         line += "\n"
     append_whole(path, line.encode("utf-8"), durable=False)
+
+
+def read_text(path: Path) -> str | None:
+    """A small file's text; None when it is missing or unreadable."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+
+
+def write_small(path: Path, text: str) -> None:
+    """Replace a small cache file whole (a reader sees the old text or the new); a failure
+    leaves it as it was - whoever reads it must cope with an old value."""
+    import contextlib
+
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text, durable=False)

@@ -20,6 +20,8 @@ import os
 import time
 
 from repobus.errors import CasFailed, RemoteError, UnknownOutcomeError
+from repobus.git import fingerprint
+from repobus.git.gitcmd import COUNTS
 from repobus.records.layout import ROOT
 from repobus.store import archive, files
 from repobus.store.base import Entry, Slot
@@ -30,6 +32,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from contextlib import AbstractContextManager
+    from pathlib import Path
     from typing import Any
 
 
@@ -299,11 +302,16 @@ class RemoteGitStore(RemoteTracking):
                     "next push or `repobus sync` carries it"
                 )
                 return None
+            at = fingerprint.generation(self._common)
+            if at != "-" and files.read_text(self._published) == at:
+                return None  # no ref moved since a push left nothing ahead: ours went with it
             for _ in range(8):
+                gen, mine = fingerprint.generation(self._common), COUNTS.bumps
                 local, tracking = self._both_heads()
                 ahead = self._logs_ahead(local, tracking)
                 if not ahead:
                     unpushed_marker(self.repo, False)
+                    files.write_small(self._published, gen)
                     return None
                 res = self.remote.push([(local[r], r, tracking.get(r)) for r in ahead])
                 self._track([(r, local[r], tracking.get(r)) for r in ahead if r in res.accepted])
@@ -323,7 +331,24 @@ class RemoteGitStore(RemoteTracking):
                     return None
                 for r in res.rejected:
                     self.sync_chain(r)
+                now = fingerprint.generation(self._common)
+                if set(ahead) <= set(res.accepted) and fingerprint.only_these(
+                    gen, now, COUNTS.bumps - mine
+                ):  # every chain ahead went, and no ref moved but our own tracking refs
+                    unpushed_marker(self.repo, False)
+                    files.write_small(self._published, now)
+                    return None
             return None
+
+    @property
+    def _common(self) -> str:
+        return str(self.repo.common_dir)
+
+    @property
+    def _published(self) -> Path:
+        """The write generation at which a push of this clone last left no chain ahead of
+        the remote (waiters for the push turn read it: unchanged, their record went too)."""
+        return self.repo.common_dir / "repobus" / f"published-{self.remote.name}"
 
 
 __all__ = ["RemoteGitStore"]

@@ -82,7 +82,7 @@ def apply(
     if p is None or COUNTS.missed != p.missed:
         return False
     gen = fingerprint.generation(p.common)
-    if not _only_mine(p.gen, gen, COUNTS.bumps - p.bumps):
+    if not fingerprint.only_these(p.gen, gen, COUNTS.bumps - p.bumps):
         return False
     sig = fingerprint.ref_signature(p.common)[0]
     path = snapshot.path_in(p.common)
@@ -95,13 +95,6 @@ def apply(
         return False
     snapshot.save(path, new)
     return True
-
-
-def _only_mine(before: str, after: str, mine: int) -> bool:
-    """Whether the generation moved from `before` to `after` by exactly `mine` updates."""
-    ino0, _, size0 = before.partition(".")
-    ino1, _, size1 = after.partition(".")
-    return ino0 == ino1 and size0.isdigit() and size1.isdigit() and int(size1) == int(size0) + mine
 
 
 def patched(
