@@ -219,6 +219,20 @@ def test_imported_claims_are_held_and_their_tokens_continue(repo: Path, cli) -> 
     assert "_bus/claims" not in again.json["_path"]  # the tracked file was not written
 
 
+def test_no_message_names_a_tracked_file_it_did_not_write(repo: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """A tracked `_bus/` turns the mirror off: `send` names the ref its message is on, and
+    the tracked thread file stays as committed."""
+    _adopted(repo)
+    thread = repo / "_bus" / "messages" / "QUEUE-001.jsonl"
+    before = thread.read_bytes()
+    sent = cli(
+        "send", "--task", "QUEUE-001", "--type", "note", "--summary", "s", cwd=repo, agent="codex-1"
+    )
+    assert sent.code == 0, sent.err
+    assert "_bus/messages" not in sent.out and "refs/repobus/messages/codex-1" in sent.out
+    assert thread.read_bytes() == before
+
+
 # -- 2., 3. idempotent; --dry-run writes nothing ---------------------------------------------
 def test_import_again_imports_nothing_and_moves_no_ref(repo: Path) -> None:
     _adopted(repo)

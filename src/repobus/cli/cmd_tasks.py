@@ -93,11 +93,30 @@ def send(ctx: Ctx) -> int:
         fence=ctx.fence,
     )
     rec = entry.record
-    text = f"Logged message to _bus/messages/{rec['task_id']}.jsonl"
-    if rec.get("to"):
-        text += f" + agent inbox _bus/messages/agent-{rec['to']}.jsonl"
+    if _files_hold_it(ctx):
+        text = f"Logged message to _bus/messages/{rec['task_id']}.jsonl"
+        if rec.get("to"):
+            text += f" + agent inbox _bus/messages/agent-{rec['to']}.jsonl"
+    else:  # a tracked `_bus/` turns the mirror off: its files are the repository's
+        ref = ctx.bus().store.where("messages", entry.chain)
+        text = f"Logged message on {rec['task_id']} → {ref}"
     ctx.emit(rec, text)
     return 0
+
+
+def _files_hold_it(ctx: Ctx) -> bool:
+    """Whether `_bus/` files get what this command wrote: the dir backend's own files, or
+    the git backend's mirror when it is on (not turned off, nor by a tracked `_bus/`)."""
+    from repobus.git import fingerprint, policy
+
+    bus = ctx.bus()
+    if bus.cfg.backend == "dir":
+        return True
+    if not policy.mirror_applies(bus.cfg):
+        return False
+    repo = bus.repo
+    state = fingerprint.mirror_state(str(repo.root), str(repo.git_dir), str(repo.common_dir))
+    return state != "disabled"
 
 
 def inbox(ctx: Ctx) -> int:
