@@ -17,7 +17,7 @@ STATUS = Command(
     opts=(
         Opt("--limit", "int", default=10, metavar="N"),
         Opt("--agent", "multi", metavar="ID", help="Only this agent (repeatable)."),
-        Opt("--active-only", "flag", help="Only active and paused claims."),
+        Opt("--active-only", "flag", help="Only live claims (active, paused, held)."),
         Opt(
             "--since",
             metavar="WHEN",

@@ -45,7 +45,7 @@ ARGS = {  # argument -> its one-line description (a tool's own line overrides: "
     "limit": "How many (the newest).",
     "inbox.agent": "Whose inbox to read (default: yours).",
     "inbox.task": "Read this task's thread instead of an inbox.",
-    "active_only": "Only active and paused claims.",
+    "active_only": "Only live claims (active, paused, held).",
     "agents": "Only these agents.",
     "since": "Finished claims since: ISO time or e.g. 7d.",
     "all": "Every claim, finished ones too.",
