@@ -6,6 +6,7 @@ quiet bus) interleaved with the original scripts' method on an `events.jsonl` of
 events.  At the largest size also: status there vs status at 1k (interleaved), the status
 process's peak memory, the git store after `git gc` vs the JSONL, and `watch --follow`
 latency and idle CPU (follower and writer in two worktrees of the generated repository).
+At every size also the derived index's size right after `reindex` against the JSONL.
 Plus `repobus --version` vs `python -c pass`.
 """
 
@@ -190,6 +191,21 @@ def _store_size(ctx: Ctx, repo: Path, jsonl: Path, judged: bool) -> tuple[Row, f
     return row, gc_s
 
 
+def _index_size(repo: Path, jsonl: Path, label: str, judged: bool) -> Row:
+    """The derived index right after `reindex` (its WAL included) vs the JSONL (issue 14)."""
+    base = repo / ".git" / "repobus" / "index.sqlite3"
+    files = (base, Path(f"{base}-wal"), Path(f"{base}-shm"))
+    size = sum(p.stat().st_size for p in files if p.exists())
+    plain, mb = jsonl.stat().st_size, 1 << 20
+    return Row(key=f"scale_index_{label}", metric=f"  derived index after reindex, {label} events",
+               unit="MB", value=size / mb, reference="events.jsonl, same records",
+               ref_value=plain / mb, ratio=size / plain, n=1,
+               target="ratio <= 1" if judged else "(at 1M: <= 1)",
+               target_max=1.0 if judged else None,
+               note=f"index.sqlite3 (+ -wal, -shm); {TASKS:,} claims' slots included",
+               extra={"index_bytes": size, "jsonl_bytes": plain}).judge()
+
+
 def _cpu_ticks(pid: int) -> int:
     with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
         fields = fh.read().rsplit(")", 1)[1].split()
@@ -363,6 +379,8 @@ def bench_scale(ctx: Ctx) -> list[Row]:
                             note="" if ok else f"reindex reported {doc}",
                             extra={"report": doc}))
             ctx.log(f"  reindex {label}: {reindex_s:.1f} s")
+            rows.append(_index_size(repo, jsonl, label, judged=size >= 1_000_000))
+            ctx.log(f"  index {label}: {rows[-1].value:.1f} MB, {rows[-1].ratio:.2f}x the JSONL")
             _settle(ctx, repo, label)
             vals, refs, nbytes = _status_vs_jsonl(ctx, repo, jsonl, s.status_runs[size])
             judged = size == big and size >= 1_000_000

@@ -4,6 +4,7 @@ incremental (only what changed is written, events.jsonl only appended), never co
 from __future__ import annotations
 
 import json
+import os
 import stat
 from pathlib import Path
 
@@ -163,3 +164,77 @@ def test_mirror_can_be_turned_off(inited: Path, cli) -> None:  # type: ignore[no
     git(inited, "config", "repobus.mirror", "false")
     assert cli("claim", "--task", "T-1", cwd=inited).code == 0
     assert not (inited / "_bus/claims/T-1.json").exists()
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root / "_bus")): p.read_bytes()
+        for p in sorted((root / "_bus").rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_fresh_clones_first_sync_writes_the_mirror_the_writer_has(  # type: ignore[no-untyped-def]
+    bare: Path, make_clones, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first fill (all claim files at once, events.jsonl from the index) writes what a
+    mirror written one record at a time holds, byte for byte."""
+    writer, fresh = make_clones(f"file://{bare}", 2)  # `fresh` is set up before anything is written
+    bus = open_bus(writer)
+    for i in range(mirror.MANY + 24):  # more than MANY: the first fill writes them all at once
+        bus.claim("a1", f"T-{i:03d}")
+        if i % 2:
+            bus.release("a1", f"T-{i:03d}")
+        bus.log("a1", "note", f'odd "text" é \\ {i}', task=f"T-{i:03d}", extra={"x": 0.1 * i})
+    bus.send("a1", "T-001", "note", "hi ü", to="b2")
+    assert cli("archive", cwd=writer).code == 0  # the released claims move to the archive
+    assert cli("mirror", cwd=writer).code == 0
+    assert git(bare, "for-each-ref", "refs/repobus/archive")
+    (fresh / "_bus" / ".claims.99999.tmp").mkdir()  # a crashed fill's leftover
+    from repobus.views import mirrorbulk
+
+    filled: list[int] = []
+    fill = mirrorbulk.fill_fresh
+    monkeypatch.setattr(mirrorbulk, "fill_fresh", lambda *a: filled.append(fill(*a)) or filled[-1])
+    streamed: list[bytes] = []
+    lines = mirrorbulk.event_lines
+    monkeypatch.setattr(mirrorbulk, "event_lines", lambda t: streamed.extend(lines(t)) or streamed)
+    assert cli("sync", cwd=fresh).code == 0
+    assert filled == [mirror.MANY + 24] and len(streamed) == mirror.MANY + 24
+    want = _files(writer)
+    assert len([k for k in want if k.startswith("claims/")]) == mirror.MANY + 24
+    assert _files(fresh) == want
+    assert not (fresh / "_bus" / ".claims.99999.tmp").exists()
+    assert stat.S_IMODE((fresh / "_bus/claims/T-000.json").stat().st_mode) == 0o444
+    assert cli("check", cwd=fresh).code == 0
+
+
+def test_an_interrupted_first_fill_is_completed_by_the_next_refresh(  # type: ignore[no-untyped-def]
+    inited: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(inited, "config", "repobus.mirror", "false")
+    bus = open_bus(inited)
+    for i in range(mirror.MANY + 4):
+        bus.claim("a1", f"T-{i:03d}")
+    git(inited, "config", "repobus.mirror", "true")
+    from repobus.views import mirrorbulk
+
+    real, calls = mirrorbulk.doc_bytes, []
+
+    def failing(rec):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 5:
+            raise OSError(28, "No space left on device")
+        return real(rec)
+
+    monkeypatch.setattr(mirrorbulk, "doc_bytes", failing)
+    with pytest.raises(OSError):
+        mirror.refresh(open_bus(inited))
+    claims = inited / "_bus" / "claims"
+    assert claims.is_dir() and not any(claims.iterdir())  # no half folder is ever in place
+    assert not list((inited / "_bus").glob(".claims.*"))
+    monkeypatch.setattr(mirrorbulk, "doc_bytes", real)
+    assert mirror.refresh(open_bus(inited))["changed"] == mirror.MANY + 4
+    tree = views.tree(open_bus(inited))
+    assert {p.name for p in claims.iterdir()} == {f"T-{i:03d}.json" for i in range(mirror.MANY + 4)}
+    assert all((claims / n).read_text() == tree[f"claims/{n}"] for n in os.listdir(claims))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from racers import op_workers
 
 from repobus.bus import open_bus
+from repobus.store import indexrows
 from repobus.store.index import Index
 
 AGENTS = ("a1", "a2", "a3")
@@ -33,11 +34,20 @@ def snapshot(index: Index) -> tuple[object, ...]:
     db = index.db()
     return (
         db.execute("SELECT kind, key, oid, record FROM slots ORDER BY kind, key").fetchall(),
-        db.execute(
-            "SELECT oid, kind, chain, seq, ts, who, name, task, dest, record FROM logs ORDER BY oid"
-        ).fetchall(),
+        logs(db),
         db.execute("SELECT ref, oid FROM heads ORDER BY ref").fetchall(),
     )
+
+
+def logs(db: object) -> list[tuple[object, ...]]:
+    """Every log row with its texts (ids differ between a catch-up and a rebuild) and its
+    record decoded."""
+    decode = indexrows.decoder(9)
+    rows = db.execute(  # type: ignore[attr-defined]
+        "SELECT lower(hex(l.oid)), l.kind, c.text, l.seq, l.ts, w.text, n.text, t.text, "
+        f"l.dest, {indexrows.RECORD} FROM {indexrows.LOGS} ORDER BY l.oid"
+    )
+    return [(*r[:9], decode(r)) for r in rows]
 
 
 class Workers:

@@ -366,14 +366,12 @@ def newest_present(repo: Repo, ref: str) -> str | None:
     try:
         db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
         try:
-            rows = db.execute(
-                "SELECT oid FROM logs WHERE chain=? ORDER BY seq DESC LIMIT 50", (ref,)
-            ).fetchall()
+            oids = sql.chain_oids(db, ref, 50)
         finally:
             db.close()
     except sqlite3.Error:  # a cache: unreadable means unknown
         return None
-    return _first_present(repo, [r[0] for r in rows])
+    return _first_present(repo, oids)
 
 
 def _first_present(repo: Repo, oids: Iterable[str]) -> str | None:

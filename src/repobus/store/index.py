@@ -11,7 +11,9 @@ Invariants:
   packed-refs is kept, and trusted only when it was taken well after the last ref change
   (directory mtimes are coarse), so an update can never be missed;
 - the catch-up runs inside one write transaction (other readers keep reading the previous
-  state; two catch-ups never interleave); from scratch, the rows go in before the indexes.
+  state; two catch-ups never interleave); from scratch, the rows go in before the indexes;
+- a log row is kept small (store/indexrows.py) and every read gives its record back byte for
+  byte.
 """
 
 from __future__ import annotations
@@ -23,8 +25,7 @@ from pathlib import Path
 from repobus.errors import CorruptError
 from repobus.git import fingerprint, gitcmd
 from repobus.records import layout, models
-from repobus.records.times import parse_or_none
-from repobus.store import snapshot, sql
+from repobus.store import indexrows, snapshot, sql
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ ROOT = layout.ROOT
 SLOT_KINDS = layout.SLOT_KINDS
 LOG_KINDS = layout.LOG_KINDS
 _TRUST_AFTER = 0.5  # seconds between the newest ref change and a trusted signature
+_CHAIN = "(SELECT id FROM names WHERE text=?)"  # a chain's id (store/indexrows.py)
 
 
 class Index:
@@ -140,7 +142,7 @@ class Index:
     def _forget(self, db: sqlite3.Connection, ref: str) -> None:
         kind, _, key = ref[len(ROOT) + 1 :].partition("/")
         db.execute("DELETE FROM slots WHERE kind=? AND key=?", (kind, key))
-        db.execute("DELETE FROM logs WHERE chain=?", (ref,))
+        db.execute(f"DELETE FROM logs WHERE chain={_CHAIN}", (ref,))
         db.execute("DELETE FROM heads WHERE ref=?", (ref,))
 
     def _slots(self, db: sqlite3.Connection, kind: str, refs: dict[str, str]) -> None:
@@ -154,7 +156,7 @@ class Index:
                     kind,
                     key,
                     oid,
-                    _text(rec.get("agent_id") or rec.get("engineer")),
+                    indexrows.as_text(rec.get("agent_id") or rec.get("engineer")),
                     status,
                     line.decode("utf-8"),
                     lease_end,
@@ -195,10 +197,10 @@ class Index:
         for stmt in sql.LOG_INDEXES.values() if fresh else ():
             db.execute(stmt)
         for ref, oid in refs.items():  # a rewritten chain is re-read whole
-            tip = db.execute("SELECT seq FROM logs WHERE oid=?", (oid,)).fetchone()
-            count = db.execute("SELECT count(*) FROM logs WHERE chain=?", (ref,)).fetchone()[0]
-            if tip is None or tip[0] != count:
-                db.execute("DELETE FROM logs WHERE chain=?", (ref,))
+            tip = db.execute("SELECT seq FROM logs WHERE oid=?", (bytes.fromhex(oid),)).fetchone()
+            count = db.execute(f"SELECT count(*) FROM logs WHERE chain={_CHAIN}", (ref,))
+            if tip is None or tip[0] != count.fetchone()[0]:
+                db.execute(f"DELETE FROM logs WHERE chain={_CHAIN}", (ref,))
                 added += self._insert(db, [oid], progress, chain=ref)
         return added
 
@@ -213,6 +215,7 @@ class Index:
         """Insert the commits reachable from `revs`, streamed in batches (`bulk`: a build from
         scratch, with the faster parser from the second batch on, models.bulk_loads)."""
         load: Callable[[bytes | str, str], Any] = models.loads
+        names = indexrows.Names(db)
         batch: list[tuple[Any, ...]] = []
         total = 0
         stream = gitcmd.stream(
@@ -224,8 +227,11 @@ class Index:
                 continue
             oid_b, who_b, body = chunk.split(b"\x00", 2)
             line = body.split(b"\n", 1)[0]
-            rec = _obj(line, f"commit {oid_b[:12].decode()}", load)
-            batch.append(_row(oid_b.decode(), who_b.decode(), rec, line, chain))
+            got = indexrows.event_row(names, oid_b, who_b, line, chain)  # no JSON parse
+            if got is None:
+                rec = _obj(line, f"commit {oid_b[:12].decode()}", load)
+                got = indexrows.row(names, oid_b.decode(), who_b.decode(), rec, line, chain)
+            batch.append(got)
             if len(batch) >= 5000:
                 total += _flush(db, batch)
                 load = models.bulk_loads() if bulk and load is models.loads else load
@@ -278,15 +284,22 @@ class Index:
         seqs = {
             c.rsplit("/", 1)[-1]: s
             for c, s in db.execute(
-                "SELECT chain, max(seq) FROM logs WHERE kind=? GROUP BY chain", (kind,)
+                "SELECT c.text, max(l.seq) FROM logs l JOIN names c ON c.id=l.chain "
+                "WHERE l.kind=? GROUP BY l.chain",
+                (indexrows.KINDS[kind],),
             )
         }
-        cursor = db.execute("SELECT record FROM logs WHERE kind=? ORDER BY ts, chain, seq", (kind,))
+        cursor = db.execute(
+            f"SELECT {indexrows.RECORD} FROM {indexrows.LOGS} "
+            f"WHERE l.kind=? {indexrows.OLDEST_FIRST}",
+            (indexrows.KINDS[kind],),
+        )
+        decode = indexrows.decoder()
 
         def rows() -> Iterator[str]:
             try:
-                for (text,) in cursor:
-                    yield text
+                for row in cursor:
+                    yield decode(row)
             finally:
                 db.execute("COMMIT")
 
@@ -310,10 +323,7 @@ class Index:
 
         self.catch_up()
         where, args = sql.log_where(kind, since, writers)
-        query = f"SELECT oid, chain, record FROM logs WHERE {where} {sql.NEWEST_FIRST}"
-        if limit is not None:
-            query += f" LIMIT {int(max(limit, 0))}"
-        rows = self.db().execute(query, args).fetchall()
+        rows = sql.log_rows(self.db(), where, args, limit, "lower(hex(l.oid))", "c.text")
         rows.reverse()
         return [
             Entry(models.loads(rec, f"commit {oid[:12]}"), chain.rsplit("/", 1)[-1], oid)
@@ -363,32 +373,6 @@ def _obj(
     if not isinstance(rec, dict):
         raise CorruptError(f"Invalid JSON in {where}: not a JSON object")
     return rec
-
-
-def _row(
-    oid: str, who: str, rec: dict[str, Any], line: bytes, chain: str | None
-) -> tuple[Any, ...]:
-    kind = "messages" if "from" in rec and "event" not in rec else "events"
-    ref = chain or f"{ROOT}/{kind}/{who}"
-    seq = rec.get("seq")
-    return (
-        oid,
-        kind,
-        ref,
-        seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-        parse_or_none(rec.get("ts")),
-        _text(rec.get("agent_id") or rec.get("from")),
-        _text(rec.get("event") or rec.get("type")),
-        _text(rec.get("task_id")),
-        _text(rec.get("to")),
-        line.decode("utf-8"),
-    )
-
-
-def _text(value: Any) -> str | None:
-    """A column value: records are free-form JSON, and a list or an object where a name is
-    expected must not break the index (check and verify name such records)."""
-    return value if isinstance(value, str) else None
 
 
 def _flush(db: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> int:

@@ -190,13 +190,14 @@ def assemble(head: list[bytes], events: list[bytes], live: list[bytes], done: li
 def _events(db: Any) -> list[bytes] | None:
     """The newest EVENTS events, oldest first, as `event_line`s."""
     from repobus.records.models import loads
+    from repobus.store import indexrows as rows  # the builder only: not the lean path
 
-    events = []
-    for ts, seq, chain, record in db.execute(
-        "SELECT ts, seq, chain, record FROM logs WHERE kind='events' "
-        f"ORDER BY ts DESC, chain DESC, seq DESC LIMIT {EVENTS}"
+    events, decode = [], rows.decoder(3)
+    for got in db.execute(
+        f"SELECT l.ts, l.seq, c.text, {rows.RECORD} FROM {rows.LOGS} WHERE {rows.EVENT_ROWS} "
+        f"{rows.NEWEST_FIRST} LIMIT {EVENTS}"
     ):
-        line = event_line(ts, seq, chain, loads(record, "the index"))
+        line = event_line(got[0], got[1], got[2], loads(decode(got), "the index"))
         if line is None:
             return None
         events.append(line)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from repobus.records import lease
 from repobus.records.layout import ROOT
-from repobus.store import snapshot
+from repobus.store import indexrows, snapshot
+from repobus.store.indexrows import LOGS, NEWEST_FIRST, OLDEST_FIRST, RECORD
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,13 +18,11 @@ if TYPE_CHECKING:
 
     from repobus.records.shown import Listing
 
-INDEX_SCHEMA = "7"  # 5: canonical claim views, split at the lease fields; 6: `held`;
-# 7: a log row's oid is unique by an index made with the others (after the rows, from scratch)
+INDEX_SCHEMA = "8"  # 5: canonical claim views, split at the lease fields; 6: `held`;
+# 7: a log row's oid is unique by an index made with the others (after the rows, from scratch);
+# 8: log rows kept small (store/indexrows.py): records encoded, names as ids, the oid as bytes
 INDEX_FILE = "index.sqlite3"
-NEWEST_FIRST = "ORDER BY ts DESC, chain DESC, seq DESC"
-OLDEST_FIRST = "ORDER BY ts, chain, seq"
 MMAP = "PRAGMA mmap_size=268435456"
-
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS heads (ref TEXT PRIMARY KEY, oid TEXT NOT NULL);
@@ -31,9 +30,10 @@ CREATE TABLE IF NOT EXISTS slots (
   kind TEXT NOT NULL, key TEXT NOT NULL, oid TEXT NOT NULL, agent TEXT, status TEXT,
   record TEXT NOT NULL, lease_end INTEGER, base INTEGER, view TEXT,
   PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS logs (
-  oid TEXT NOT NULL, kind TEXT NOT NULL, chain TEXT NOT NULL, seq INTEGER,
-  ts INTEGER, who TEXT, name TEXT, task TEXT, dest TEXT, record TEXT NOT NULL);
+  oid BLOB NOT NULL, kind INTEGER NOT NULL, chain INTEGER NOT NULL, seq INTEGER,
+  ts INTEGER, who INTEGER, name INTEGER, task INTEGER, dest TEXT, record BLOB NOT NULL);
 """
 _ON = {
     "logs_oid": "UNIQUE INDEX IF NOT EXISTS logs_oid ON logs (oid)",  # INSERT OR IGNORE: once
@@ -46,6 +46,15 @@ _ON = {
 # inserts into B-trees in random order); one `git log` lists a commit once, so no row repeats
 LOG_INDEXES = {name: f"CREATE {on}" for name, on in _ON.items()}
 DDL += "".join(f"{stmt};\n" for stmt in LOG_INDEXES.values())
+
+
+def ids_of(column: str, values: Iterable[str]) -> tuple[str, list[str]]:
+    """A condition on `column` (a name's id): one of `values` (names).  One name is compared
+    with `=`, so the column's index drives the query as it did when the column held text."""
+    got = list(values)
+    if len(got) == 1:
+        return f"{column}=(SELECT id FROM names WHERE text=?)", got
+    return f"{column} IN (SELECT id FROM names WHERE text IN ({','.join('?' * len(got))}))", got
 
 
 def _terminal() -> str:
@@ -105,17 +114,34 @@ def claim_texts(rows: Iterable[tuple[Any, ...]], *, now: int, ttl: int, grace: i
 
 
 def log_where(kind: str, since: int | None, writers: Iterable[str] | None) -> tuple[str, list[Any]]:
-    """The WHERE clause (and its values) picking the records of one log kind."""
-    where: list[str] = ["kind=?"]
-    args: list[Any] = [kind]
+    """The WHERE clause (and its values) picking the records of one log kind (over `LOGS`)."""
+    where: list[str] = ["l.kind=?"]
+    args: list[Any] = [indexrows.KINDS[kind]]
     if since is not None:
-        where.append("ts>=?")
+        where.append("l.ts>=?")
         args.append(since)
     if writers is not None:
-        chains = [f"{ROOT}/{kind}/{w}" for w in writers]
-        where.append(f"chain IN ({','.join('?' * len(chains))})")
+        cond, chains = ids_of("l.chain", [f"{ROOT}/{kind}/{w}" for w in writers])
+        where.append(cond if chains else "0")
         args += chains
     return " AND ".join(where), args
+
+
+def log_rows(
+    db: Any,
+    where: str,
+    args: list[Any],
+    limit: int | None,
+    *columns: str,
+    order: str = NEWEST_FIRST,
+) -> list[tuple[Any, ...]]:
+    """The rows of `LOGS` matching `where`, newest first (or in `order`), at most `limit`:
+    `columns`, then the record's text (store/indexrows.py decodes it)."""
+    query = f"SELECT {', '.join((*columns, RECORD))} FROM {LOGS} WHERE {where} {order}"
+    if limit is not None:
+        query += f" LIMIT {int(max(limit, 0))}"
+    decode = indexrows.decoder(len(columns))
+    return [(*r[: len(columns)], decode(r)) for r in db.execute(query, args)]
 
 
 def status_json(
@@ -144,9 +170,7 @@ def status_json(
     (left_out,) = db.execute(count_sql, named).fetchone()
     more = listing.next_cursor([r[0] for r in page], len(rows) > listing.size)
     where, args = log_where("events", since, agents or None)
-    events = db.execute(
-        f"SELECT record FROM logs WHERE {where} {NEWEST_FIRST} LIMIT {int(max(limit, 0))}", args
-    ).fetchall()
+    events = log_rows(db, where, args, limit)
     texts = [
         models.canonical(dict(models.loads(rec, "the index"), _index=i + 1)).decode("utf-8")
         for i, (rec,) in enumerate(events)
@@ -183,28 +207,35 @@ def events_page(
     `before` (the `(ts, chain, seq)` of the last row of the previous page).  The indexes on
     (kind, task, ts), (kind, who, ts) and (kind, ts) answer it without reading other rows.
     With `start`: the rows at or newer than it, oldest first (the way back to a newer page)."""
-    where: list[str] = ["kind='events'"]
+    where: list[str] = [indexrows.EVENT_ROWS]
     args: list[Any] = []
     for column, values in (("who", sorted(agents)), ("name", sorted(names))):
         if values:
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            args += values
+            cond, got = ids_of(f"l.{column}", values)
+            where.append(cond)
+            args += got
     if task is not None:
-        where.append("task=?")
-        args.append(task)
+        cond, got = ids_of("l.task", [task])
+        where.append(cond)
+        args += got
     if since is not None:
-        where.append("ts>=?")
+        where.append("l.ts>=?")
         args.append(since)
     if before is not None:
-        where.append("(ts, chain, seq) < (?, ?, ?)")
+        where.append("(l.ts, c.text, l.seq) < (?, ?, ?)")
         args += before
     if start is not None:
-        where.append("(ts, chain, seq) >= (?, ?, ?)")
+        where.append("(l.ts, c.text, l.seq) >= (?, ?, ?)")
         args += start
-    return list(
-        db.execute(
-            f"SELECT ts, chain, seq, record FROM logs WHERE {' AND '.join(where)} "
-            f"{NEWEST_FIRST if start is None else OLDEST_FIRST} LIMIT {int(max(limit, 0))}",
-            args,
-        )
+    order = NEWEST_FIRST if start is None else OLDEST_FIRST
+    return log_rows(db, " AND ".join(where), args, limit, "l.ts", "c.text", "l.seq", order=order)
+
+
+def chain_oids(db: Any, ref: str, limit: int) -> list[str]:
+    """The commits of the chain `ref` the index holds, newest first, at most `limit`."""
+    rows = db.execute(
+        "SELECT lower(hex(oid)) FROM logs WHERE chain=(SELECT id FROM names WHERE text=?) "
+        f"ORDER BY seq DESC LIMIT {int(limit)}",
+        (ref,),
     )
+    return [oid for (oid,) in rows]

@@ -6,6 +6,9 @@ Invariants:
   writes only the claim/assignment files whose version changed and appends only the new log
   lines (one `write` per file); a log file is rewritten whole only when it no longer starts
   with what the mirror wrote (someone edited or truncated it) or a chain was rewritten;
+- a first fill (an empty folder, a log kind with nothing mirrored yet) is written in bulk,
+  the same bytes (views/mirrorbulk.py): a fresh clone's first sync costs the records, not a
+  second read of them from git;
 - cheap when nothing changed: a fingerprint of the ref directories (a few `stat` calls) and
   of the log files and their folders (one `stat` each) is compared first; a fingerprint
   younger than RACY_NS is not trusted (file-time granularity), so a change landing in the
@@ -33,6 +36,7 @@ from repobus.git import fingerprint, policy
 from repobus.git.ignore import ensure_excluded
 from repobus.records import layout, models
 from repobus.store import files
+from repobus.views import mirrorbulk
 from repobus.views.mirrorlog import Found, Logs
 
 TYPE_CHECKING = False
@@ -266,37 +270,11 @@ class Mirror:
             slots = [s for s in (self.store.get(kind, k) for k in keys) if s is not None]
         folder = self.dest / kind
         if len(slots) > MANY and not any(os.scandir(folder)):
-            _fill_fresh(folder, kind, slots)  # a first build: thousands of files at once
-            return len(slots)
+            return mirrorbulk.fill_fresh(folder, kind, slots)  # a first fill: thousands at once
         for slot in slots:
             path = self.dest / layout.slot_file(kind, slot.key)
             files.write_atomic(path, models.doc_text(slot.record), RO, durable=False)
         return len(slots)
-
-
-def _fill_fresh(folder: Path, kind: str, slots: list[Any]) -> None:
-    """Write an empty slot folder's files into a private folder beside it, then move that
-    folder into place: readers see no folder or a whole one, and each file costs one
-    open-write-close instead of an atomic replace of its own."""
-    import shutil
-
-    stage = folder.with_name(f".{kind}.{os.getpid()}.tmp")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
-    try:
-        for slot in slots:
-            name = Path(layout.slot_file(kind, slot.key)).name
-            fd = os.open(stage / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, RO)
-            try:
-                files.write_all(fd, models.doc_text(slot.record).encode("utf-8"))
-            finally:
-                os.close(fd)
-        folder.rmdir()
-        os.rename(stage, folder)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        folder.mkdir(exist_ok=True)
-        raise
 
 
 def _first_change(old: list[bytes], new: list[bytes]) -> int:

@@ -19,7 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -39,6 +38,7 @@ if TYPE_CHECKING:
 LOGS = layout.LOG_KINDS
 MODE = 0o644  # appendable: the playbook tells agents to append JSONL entries
 _MOD = 1 << 128
+_BATCH = 4096  # lines written (and summed) at once by a streamed rebuild
 
 
 def line_sum(first: int, data: bytes, total: int = 0) -> int:
@@ -197,7 +197,9 @@ class Logs:
     def update(self, kind: str, state: dict[str, Any]) -> int:
         old = state["heads"].get(kind)
         seqs: dict[str, int] = state["seqs"].setdefault(kind, {})
-        if old is None or not self.settle(kind, state):
+        if not old or not self.settle(kind, state):
+            # nothing of `kind` mirrored yet (a fresh clone's first sync): a rebuild writes the
+            # same lines, and for events streams them from the index instead of a `git log`
             return self.rebuild(kind, state)
         entries, new = self.store.since_heads(kind, old)
         if set(old) - set(new) or _rewritten(entries, seqs):
@@ -235,17 +237,20 @@ class Logs:
         return len(entries)
 
     def _rebuild_streamed(self, index: Index, state: dict[str, Any], tail: bytes) -> int:
-        """events.jsonl written line by line from the index: memory stays flat at any size."""
+        """events.jsonl written from the index in batches: memory stays flat at any size."""
+        from repobus.views.mirrorbulk import event_lines
+
         heads, seqs, rows = index.snapshot("events")
         path = self.dest / layout.EVENTS_LOG
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         count = size = total = 0
+        batch: list[bytes] = []
         with open(tmp, "wb") as fh:
-            for text in rows:
-                line = models.event_line(json.loads(text)).encode("utf-8")
-                fh.write(line)
-                total = line_sum(count, line, total)
-                count, size = count + 1, size + len(line)
+            for line in event_lines(rows):
+                batch.append(line)
+                if len(batch) >= _BATCH:
+                    count, size, total = _put_lines(fh, batch, count, size, total)
+            count, size, total = _put_lines(fh, batch, count, size, total)
             fh.write(tail)
         os.chmod(tmp, MODE)
         os.replace(tmp, path)
@@ -276,6 +281,17 @@ class Logs:
         finally:
             os.close(fd)
         return True
+
+
+def _put_lines(
+    fh: Any, batch: list[bytes], count: int, size: int, total: int
+) -> tuple[int, int, int]:
+    """Write `batch` (whole lines, emptied) after `count` lines of `size` bytes summing to
+    `total`; the new count, size and sum."""
+    data = b"".join(batch)
+    batch.clear()
+    fh.write(data)
+    return count + data.count(b"\n"), size + len(data), line_sum(count, data, total)
 
 
 def _rewritten(entries: list[Entry], seqs: dict[str, int]) -> bool:
