@@ -215,20 +215,12 @@ def build_event(
     rec: EventRecord = {"ts": ts, "agent_id": agent, "event": event, "summary": summary}
     if task is not None:
         rec["task_id"] = names.task_id(task)
-    if plan:
-        rec["plan_id"] = str(plan)
-    if branch:
-        rec["branch"] = str(branch)
-    if pr:
-        rec["pr"] = str(pr)
+    texts = {"plan_id": plan, "branch": branch, "pr": pr}
+    out: dict[str, Any] = {**rec, **{k: str(v) for k, v in texts.items() if v}}
     if receipts:
-        rec["receipts"] = [r for r in receipts if r]
+        out["receipts"] = [r for r in receipts if r]
     if severity:
-        sev = severity.lower()
-        if sev not in models.SEVERITIES:
-            raise UsageError("severity must be one of: high, low, medium")
-        rec["severity"] = sev
-    out: dict[str, Any] = dict(rec)
+        out["severity"] = _severity(severity)
     for key, value in (extra or {}).items():
         if key in models.CORE_EVENT_KEYS:
             raise UsageError(
@@ -237,6 +229,13 @@ def build_event(
             )
         out[key] = value
     return out
+
+
+def _severity(severity: str) -> str:
+    sev = severity.lower()
+    if sev not in models.SEVERITIES:
+        raise UsageError("severity must be one of: high, low, medium")
+    return sev
 
 
 def parse_pairs(items: list[str] | None, option: str) -> dict[str, str]:

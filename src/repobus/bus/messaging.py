@@ -111,19 +111,7 @@ class Messaging:
             "task_id": task,
             "summary": summary,
         }
-        if branch:
-            rec["branch"] = branch
-        full_meta = dict(meta or {})
-        if plan:
-            full_meta["plan_id"] = plan
-        if full_meta:
-            rec["meta"] = full_meta
-        if receipts:
-            rec["receipts"] = [r for r in receipts if r]
-        if note:
-            rec["note"] = note
-        if to:
-            rec["to"] = names.agent_id(to.lower())
+        _optional(rec, branch=branch, plan=plan, meta=meta, receipts=receipts, note=note, to=to)
         guarded = self._guarded(task, msg_type) and not self.manages(agent, task, as_manager)
         if not guarded and fence is None:
             return self.store.append("messages", agent, dict(rec))
@@ -262,3 +250,29 @@ def _type(msg_type: str | None) -> str:
             f"message type {msg_type[:40]!r} must be 1-{_NAME_MAX} characters without spaces"
         )
     return msg_type
+
+
+def _optional(
+    rec: MessageRecord,
+    *,
+    branch: str | None,
+    plan: str | None,
+    meta: dict[str, Any] | None,
+    receipts: list[str] | None,
+    note: str | None,
+    to: str | None,
+) -> None:
+    """A message's optional fields, each only when given (`plan` goes into `meta`)."""
+    if branch:
+        rec["branch"] = branch
+    full_meta = dict(meta or {})
+    if plan:
+        full_meta["plan_id"] = plan
+    if full_meta:
+        rec["meta"] = full_meta
+    if receipts:
+        rec["receipts"] = [r for r in receipts if r]
+    if note:
+        rec["note"] = note
+    if to:
+        rec["to"] = names.agent_id(to.lower())
