@@ -301,7 +301,7 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
     window, at several clock readings: the snapshot's document is the bytes of views.status's."""
     from repobus.bus import open_bus, with_config
     from repobus.records import models
-    from repobus.store import snapshot
+    from repobus.store import snapbuild, snapshot
     from repobus.views import overview as views
 
     git(repo, "config", "repobus.leaseGrace", "5")
@@ -338,7 +338,7 @@ def test_the_snapshot_renders_what_the_python_view_shows(repo: Path) -> None:
     index = bus.store.index
     index.catch_up()
     db = index.db()
-    text = snapshot.build(db, "test", "-")
+    text = snapbuild.build(db, "test", "-")
     assert snapshot.sig_of(text) == "test"
     for shift in (0, 3, 10, 7200):
         later = with_config(bus)

@@ -18,7 +18,7 @@ from conftest import claims_of_every_kind, git
 
 from repobus.bus import open_bus
 from repobus.git import fingerprint
-from repobus.store import snappatch, snapshot
+from repobus.store import snapbuild, snappatch, snapshot
 from repobus.views import overview as views
 
 
@@ -39,7 +39,7 @@ def _settled(bus: object) -> bytes:
 def _rebuilt(bus: object) -> bytes:
     index = bus.store.index  # type: ignore[attr-defined]
     index.catch_up()
-    built = snapshot.build(index.db(), "s", "g")
+    built = snapbuild.build(index.db(), "s", "g")
     assert built is not None
     return built
 

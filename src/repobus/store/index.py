@@ -25,7 +25,7 @@ from pathlib import Path
 from repobus.errors import CorruptError
 from repobus.git import fingerprint, gitcmd
 from repobus.records import layout, models
-from repobus.store import indexrows, snapshot, sql
+from repobus.store import indexrows, snapbuild, snapshot, sql
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ class Index:
             data = snapshot.read(path)
             if snapshot.fresh(data, sig, "", 0) and data is not None:
                 return data  # a trusted one (a provisional one is rebuilt: the index knows)
-            data = snapshot.build(db, sig, gen)
+            data = snapbuild.build(db, sig, gen)
         finally:
             db.execute("COMMIT")
         if data is not None:

@@ -108,7 +108,7 @@ def patched(
     """`data` with the events and the claims in place; None when a change cannot be placed
     exactly where a rebuild would put it."""
     try:
-        kept, live, done = _sections(data)
+        _, kept, live, done = snapshot.sections(data)
     except (IndexError, ValueError):
         return None
     for chain, rec in events:
@@ -119,19 +119,6 @@ def patched(
         if not _claim(live, done, key, rec):
             return None
     return snapshot.assemble(snapshot.header(sig, gen, start_ns), kept, live, done)
-
-
-def _sections(data: bytes) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    lines = data.split(b"\n")
-    if lines[0] != snapshot.MAGIC or lines[-1] != b"end":
-        raise ValueError("not a snapshot")
-    n = int(lines[snapshot.HEAD].split(b" ")[1])
-    at = snapshot.HEAD + 1 + n
-    k = int(lines[at].removeprefix(b"live "))
-    f = int(lines[at + 1 + k].removeprefix(b"finished "))
-    if len(lines) != at + 3 + k + f:
-        raise ValueError("damaged")
-    return lines[snapshot.HEAD + 1 : at], lines[at + 1 : at + 1 + k], lines[at + 2 + k : -1]
 
 
 def _event(kept: list[bytes], chain: str, rec: dict[str, Any]) -> bool:
@@ -174,6 +161,6 @@ def _claim(live: list[bytes], done: list[bytes], key: str, rec: dict[str, Any]) 
 
 
 def _order(line: bytes) -> tuple[int, bytes]:
-    """Where a finished line sorts: newest first, then by task (as `snapshot.build`)."""
+    """Where a finished line sorts: newest first, then by task (as `snapbuild.build`)."""
     word, name, _ = line.split(b" ", 2)
     return (1 if word == b"-" else -int(word)), name

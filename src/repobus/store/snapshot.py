@@ -2,10 +2,11 @@
 command agents poll answers without SQLite.
 
 `<common dir>/repobus/status.snapshot` is derived from the index (itself derived from the
-refs) for one fingerprint of the ref storage, and is used only while the refs still have that
-fingerprint; it is written only for a fingerprint the index trusts (see store/index.py), and
-replaced whole (rename), so a reader sees one complete snapshot or none.  Deleting it is
-always safe: the next `status` writes it again.
+refs; store/snapbuild.py builds it) for one fingerprint of the ref storage, and is used only
+while the refs still have that fingerprint; it is written only for a fingerprint the index
+trusts (see store/index.py), or patched by a writer (below), and replaced whole (rename), so a
+reader sees one complete snapshot or none.  Deleting it is always safe: the next `status`
+writes it again.
 
 Format (bytes, UTF-8; JSON texts never hold a raw newline or NUL; task ids no space):
 
@@ -57,9 +58,6 @@ EVENTS = 100  # newest events kept: `status --limit` up to this is answered from
 MARK = "\0"  # where the fields known only at read time go
 LEASE_KEYS = ("lease_seconds_left", "lease_state")  # in canonical (sorted) order
 ISO_FMT = "%Y-%m-%dT%H:%M:%SZ"  # records/times.ISO_FMT, not imported: the lean path loads no re
-
-_CLAIMS = """
-    SELECT key, view, status, lease_end, base FROM slots WHERE kind='claims' ORDER BY key"""
 
 
 def split(data: dict[str, Any], first: str, last: str) -> str | None:
@@ -151,27 +149,6 @@ def header(sig: str, gen: str, start_ns: int) -> list[bytes]:
     ]
 
 
-def build(db: Any, sig: str, gen: str) -> bytes | None:
-    """The trusted snapshot of the index `db` holds (read in one transaction by the caller)
-    for the fingerprint `sig` and the write generation `gen`; None when a view cannot be
-    held in this format."""
-    live: list[bytes] = []
-    done: list[tuple[int, bytes]] = []
-    for key, view, status, lease_end, base in db.execute(_CLAIMS):
-        got = claim_line(key, view, status, lease_end, base)
-        if got is None:
-            return None
-        if got[0]:
-            done.append((got[1], got[2]))
-        else:
-            live.append(got[2])
-    done.sort(key=lambda t: -t[0])  # newest first; one with no time last
-    events = _events(db)
-    if events is None:
-        return None
-    return assemble(header(sig, gen, 0), events, live, [line for _, line in done])
-
-
 def assemble(head: list[bytes], events: list[bytes], live: list[bytes], done: list[bytes]) -> bytes:
     return b"\n".join(
         [
@@ -185,24 +162,6 @@ def assemble(head: list[bytes], events: list[bytes], live: list[bytes], done: li
             b"end",
         ]
     )
-
-
-def _events(db: Any) -> list[bytes] | None:
-    """The newest EVENTS events, oldest first, as `event_line`s."""
-    from repobus.records.models import loads
-    from repobus.store import indexrows as rows  # the builder only: not the lean path
-
-    events, decode = [], rows.decoder(3)
-    for got in db.execute(
-        f"SELECT l.ts, l.seq, c.text, {rows.RECORD} FROM {rows.LOGS} WHERE {rows.EVENT_ROWS} "
-        f"{rows.NEWEST_FIRST} LIMIT {EVENTS}"
-    ):
-        line = event_line(got[0], got[1], got[2], loads(decode(got), "the index"))
-        if line is None:
-            return None
-        events.append(line)
-    events.reverse()
-    return events
 
 
 def event_line(ts: Any, seq: Any, chain: str, rec: Any) -> bytes | None:
@@ -289,20 +248,13 @@ def render(
     from repobus.records.shown import Listing
 
     listing = listing or Listing.of(now)
-    lines = data.split(b"\n")
     try:
-        if lines[0] != MAGIC or lines[-1] != b"end":
+        complete, kept, live, done = sections(data)
+        if limit > len(kept) and not complete:
             return None
-        n_text, complete = lines[HEAD].removeprefix(b"events ").split(b" ")
-        n = int(n_text)
-        at = HEAD + 1 + n  # the `live` line
-        k = int(lines[at].removeprefix(b"live "))
-        f = int(lines[at + 1 + k].removeprefix(b"finished "))
-        if len(lines) != at + 3 + k + f or (limit > n and complete != b"1"):
-            return None
-        page, left_out, more = _page(lines[at + 1 : at + 1 + k], lines[at + 2 + k : -1], listing)
+        page, left_out, more = _page(live, done, listing)
         claims = [_claim(line, now, ttl, grace) for line in page]
-        events = _numbered(lines[HEAD + 1 : at], limit)
+        events = _numbered(kept, limit)
     except (IndexError, ValueError):
         return None
     if events is None:
@@ -321,6 +273,27 @@ def render(
             more_text.encode(),
             b"}",
         )
+    )
+
+
+def sections(data: bytes) -> tuple[bool, list[bytes], list[bytes], list[bytes]]:
+    """The format's parts: whether the events kept are all of them, the event lines, the
+    live claims' lines, the finished claims' lines; ValueError (or IndexError) when `data`
+    is not a whole snapshot."""
+    lines = data.split(b"\n")
+    if lines[0] != MAGIC or lines[-1] != b"end":
+        raise ValueError("not a snapshot")
+    n_text, complete = lines[HEAD].removeprefix(b"events ").split(b" ")
+    at = HEAD + 1 + int(n_text)  # the `live` line
+    k = int(lines[at].removeprefix(b"live "))
+    f = int(lines[at + 1 + k].removeprefix(b"finished "))
+    if len(lines) != at + 3 + k + f:
+        raise ValueError("damaged")
+    return (
+        complete == b"1",
+        lines[HEAD + 1 : at],
+        lines[at + 1 : at + 1 + k],
+        lines[at + 2 + k : -1],
     )
 
 
