@@ -90,9 +90,8 @@ def mirror_state(root: str, git_dir: str, common: str) -> str | None:
         return "disabled"
     if saved.startswith("gen "):  # made from a young fingerprint: `provisional` decides
         head, _, saved = saved.partition("\n")
-        words = head.split(" ")
-        start = int(words[2]) if len(words) == 3 and words[2].isdigit() else -1
-        if not provisional(words[1], start, generation(common), time.time_ns()):
+        made = read_stamp(head)
+        if made is None or not provisional(*made, generation(common), time.time_ns()):
             return None
     if saved != mirror_text(mirror_signature(common)):
         return None
@@ -137,6 +136,20 @@ def only_these(before: str, after: str, count: int) -> bool:
     if not (ino0 == ino1 and size0.isdigit() and size1.isdigit()):
         return False
     return int(size1) == int(size0) + count
+
+
+def stamp(gen: str, start_ns: int) -> str:
+    """The line a cache records what it was made for with: `gen <generation> <start ns>`
+    (start 0: made from a trusted fingerprint)."""
+    return f"gen {gen} {start_ns}"
+
+
+def read_stamp(line: str) -> tuple[str, int] | None:
+    """`stamp`'s generation and start; None when `line` is not one."""
+    words = line.split(" ")
+    if len(words) != 3 or words[0] != "gen" or not words[2].isdigit():
+        return None
+    return words[1], int(words[2])
 
 
 _ROTATE = 1 << 20  # bytes: the generation file starts again (a new inode) past this

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 
-from repobus.git.fingerprint import provisional
+from repobus.git.fingerprint import provisional, read_stamp, stamp
 from repobus.records import layout, lease
 
 TYPE_CHECKING = False
@@ -145,7 +145,7 @@ def header(sig: str, gen: str, start_ns: int) -> list[bytes]:
     return [
         MAGIC,
         f"sig {sig}".encode(),
-        f"gen {gen} {start_ns}".encode(),
+        stamp(gen, start_ns).encode(),
     ]
 
 
@@ -213,11 +213,7 @@ def gen_of(data: bytes) -> tuple[str, int] | None:
     at = data.find(b"\ngen ", len(MAGIC))
     if at < 0:
         return None
-    words = data[at + 5 : data.find(b"\n", at + 5)].split(b" ")
-    try:
-        return words[0].decode("ascii"), int(words[1])
-    except (IndexError, ValueError, UnicodeDecodeError):
-        return None
+    return read_stamp(data[at + 1 : data.find(b"\n", at + 1)].decode("ascii", "replace"))
 
 
 def fresh(data: bytes | None, sig: str, gen: str, now_ns: int) -> bool:

@@ -180,8 +180,8 @@ class Mirror:
         elif sig and made[0] == fingerprint.generation(str(self.bus.repo.common_dir)):
             # young refs, read in this refresh, and no repobus write since: the fast path may
             # trust it for a moment (the one rule: fingerprint.provisional)
-            head = f"gen {made[0]} {made[1]}\n"
-            self.sig_path.write_text(head + fingerprint.mirror_text(sig), encoding="utf-8")
+            head = fingerprint.stamp(*made)
+            self.sig_path.write_text(f"{head}\n{fingerprint.mirror_text(sig)}", encoding="utf-8")
         else:
             self.sig_path.unlink(missing_ok=True)
 
