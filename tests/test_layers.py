@@ -95,15 +95,26 @@ def test_version_loads_nothing_heavy() -> None:
     assert not {"click", "msgspec", "typing", "dataclasses", "subprocess", "repobus.bus"} & mods
 
 
-def test_claim_path_loads_neither_click_nor_msgspec(tmp_path: Path) -> None:
-    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "remote"])
+def test_claim_path_loads_no_heavy_module(tmp_path: Path, remote: bool) -> None:
+    """A CLI claim pays for every module it imports: neither click nor msgspec, and not
+    dataclasses (which pulls in inspect, ast and tokenize: ~25 ms on every write)."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    if remote:
+        bare = tmp_path / "bare.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(bare)], check=True)
+        init = "import sys\nfrom repobus.cli import main\n"
+        init += f"assert main(['init', '--remote', 'origin', '--repo', {str(repo)!r}]) == 0"
+        subprocess.run([sys.executable, "-c", init], check=True, capture_output=True)
     code = (
         "import sys\nfrom repobus.cli import main\n"
-        f"rc = main(['claim', '--task', 'T-1', '--agent', 'a1', '--repo', {str(tmp_path)!r}])\n"
+        f"rc = main(['claim', '--task', 'T-1', '--agent', 'a1', '--repo', {str(repo)!r}])\n"
         "assert rc == 0, rc"
     )
     mods = _loaded_after(code)
-    assert not {"click", "msgspec"} & mods
+    assert not {"click", "msgspec", "dataclasses", "inspect"} & mods
 
 
 # -- the order of the layers -----------------------------------------------------------------

@@ -148,7 +148,8 @@ class GitStore(BaseStore):
 
     def get(self, kind: str, key: str) -> Slot | None:
         ref = self.ref(kind, key)
-        for name, oid, body in self._read_refs(ref):
+        absent = fingerprint.ref_absent(str(self.repo.common_dir), ref)  # no git process
+        for name, oid, body in [] if absent else self._read_refs(ref):
             if name == ref:
                 return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}", kind), oid)
         return archive.slot(self, kind, key)  # a finished slot lives on in the archive

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import bisect
 import time
-from dataclasses import dataclass
 
 from repobus.git import fingerprint
 from repobus.git.gitcmd import COUNTS
@@ -35,13 +34,14 @@ if TYPE_CHECKING:
 _HEAD = 1024  # bytes read by a probe: the header lines
 
 
-@dataclass(frozen=True)
 class Probe:
-    common: str
-    sig: str
-    gen: str
-    bumps: int
-    missed: int
+    """What a write saw before its ref update. A plain class, not a dataclass: importing
+    dataclasses costs ~25 ms (inspect, ast, tokenize), paid by every CLI write."""
+
+    __slots__ = ("bumps", "common", "gen", "missed", "sig")
+
+    def __init__(self, common: str, sig: str, gen: str, bumps: int, missed: int) -> None:
+        self.common, self.sig, self.gen, self.bumps, self.missed = common, sig, gen, bumps, missed
 
 
 def probe(common_dir: object, indexed: bool = True) -> Probe | None:
