@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from repobus.cli.compat_base import SESSION
 from repobus.cli.spec import Arg, Command, Opt, Tool
+from repobus.records.lease import MANAGER_WINDOW_MINUTES
 
 _BUS = "repobus.cli.compat_bus:"
 _MGR = "repobus.cli.compat_manager:"
@@ -116,7 +117,7 @@ _OPTS: dict[str, tuple[Opt, ...]] = {
         *_strs("--receipt", "--state"),
     ),
     "bus_heartbeat": (
-        Opt("--manager-window", "float", default=30.0),
+        Opt("--manager-window", "float", default=MANAGER_WINDOW_MINUTES),
         Opt("--agent-window", "float"),  # none: repobus.staleAfter
         *_strs("--now", "--task", "--plan", "--branch", "--agent-id", "--alert-dir", "--note"),
         Opt("--message-task", default="manager-report"),

@@ -18,9 +18,8 @@ import time
 
 from repobus.cli.spec import defaults, parse_fast
 from repobus.cli.table_status import STATUS
-from repobus.git.config import from_sections, read_config
+from repobus.git.config import find
 from repobus.git.fingerprint import generation, mirror_state, ref_signature, unpushed_path
-from repobus.git.locate import locate
 from repobus.git.policy import mirror_applies
 from repobus.records.shown import MAX_PAGE_SIZE, Listing
 
@@ -70,17 +69,15 @@ def serve_status(args: list[str]) -> bytes | None:
         return None
     limit, size = asked
     try:
-        found = locate(os.path.realpath(os.getcwd()))
+        found = find()
         if found is None:
             return None
-        root, git_dir, common = found
-        sections = read_config(os.path.join(common, "config"))
-        cfg = from_sections(sections)
+        cfg, common = found.cfg, found.common
         if cfg.backend != "git" or not cfg.index:
             return None
-        if not cfg.initialized and _may_set_up(root, sections):
+        if not cfg.initialized and _may_set_up(found.root, found.sections):
             return None  # the full command follows .repobus.toml or asks the remote first
-        if mirror_applies(cfg) and mirror_state(root, git_dir, common) is None:
+        if mirror_applies(cfg) and mirror_state(found.root, found.git_dir, common) is None:
             return None
         if cfg.remote and os.path.exists(unpushed_path(common)):
             return None  # the full command names the records the remote does not have yet

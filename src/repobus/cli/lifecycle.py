@@ -171,19 +171,12 @@ def _may_wait(path: str | None) -> bool:
     directory when None), from a `stat` per mirrored log file and the light modules the lean
     path uses, before anything opens the bus: False without a repository this recognises,
     without a mirror, or when its log files are as the mirror left them."""
-    import os
-
     from repobus.git import config, fingerprint, policy
-    from repobus.git.locate import locate
 
-    found = locate(os.path.realpath(path or os.getcwd()))
-    if found is None:
+    found = config.find(path)
+    if found is None or found.cfg.backend == "dir" or not policy.mirror_applies(found.cfg):
         return False
-    root, git_dir, common = found
-    cfg = config.from_sections(config.read_config(os.path.join(common, "config")))
-    if cfg.backend == "dir" or not policy.mirror_applies(cfg):
-        return False
-    return not fingerprint.mirror_files_current(root, git_dir)
+    return not fingerprint.mirror_files_current(found.root, found.git_dir)
 
 
 def before(cmd: Any, ctx: Any) -> None:

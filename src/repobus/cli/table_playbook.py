@@ -4,6 +4,7 @@ branches, draft PRs, manager report, heartbeat, memory, hooks, and `check --pr`.
 from __future__ import annotations
 
 from repobus.cli.spec import Arg, Command, Opt
+from repobus.records.lease import MANAGER_WINDOW_MINUTES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -286,7 +287,7 @@ _COMMANDS = [
         "Missing managers and idle agents; exit 1 at --fail-on severity.",
         f"{_R}:heartbeat",
         opts=(
-            Opt("--manager-window", default="30", metavar="MIN"),
+            Opt("--manager-window", default=f"{MANAGER_WINDOW_MINUTES:g}", metavar="MIN"),
             Opt(
                 "--agent-window",
                 metavar="MIN",

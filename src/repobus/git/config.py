@@ -7,6 +7,8 @@ writing goes through `git config` so git's own rules apply.
 
 from __future__ import annotations
 
+import os
+
 from repobus.records.lease import DEFAULT_PAUSE_SILENCE
 
 TYPE_CHECKING = False
@@ -98,6 +100,27 @@ def _float(value: str | None, default: float) -> float:
 
 def load(repo: Repo) -> Config:
     return from_sections(read_config(str(repo.common_dir / "config")))
+
+
+class Found:
+    """A worktree found from a path, read without git: its root, git dir, common dir, the
+    parsed config file and the settings in it.  The lean path and the CLI's check for lines
+    appended to the mirror both start here, before anything heavier is imported."""
+
+    __slots__ = ("cfg", "common", "git_dir", "root", "sections")
+
+    def __init__(self, root: str, git_dir: str, common: str) -> None:
+        self.root, self.git_dir, self.common = root, git_dir, common
+        self.sections = read_config(os.path.join(common, "config"))
+        self.cfg = from_sections(self.sections)
+
+
+def find(path: str | None = None) -> Found | None:
+    """The worktree holding `path` (the current directory when None), or None."""
+    from repobus.git.locate import locate
+
+    where = locate(os.path.realpath(path or os.getcwd()))
+    return None if where is None else Found(*where)
 
 
 def from_sections(sections: dict[str, dict[str, str]]) -> Config:

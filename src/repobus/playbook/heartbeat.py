@@ -18,7 +18,7 @@ from pathlib import Path
 
 from repobus.bus import Bus
 from repobus.playbook import session
-from repobus.records import models, times
+from repobus.records import lease, models, times
 from repobus.store import files
 from repobus.views import fleet
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from repobus.store import Entry
 
 HEARTBEAT_EVENTS = ("handshake", "status", "")
-MANAGER_WINDOW_MINUTES = 30.0  # a manager silent this long is stale (--manager-window)
+MANAGER_WINDOW_MINUTES = lease.MANAGER_WINDOW_MINUTES  # re-exported: the web door reads it here
 
 
 def _managers(bus: Bus, root: Path) -> list[str]:

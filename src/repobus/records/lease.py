@@ -38,6 +38,7 @@ EXPIRED = "expired"
 UNKNOWN_HELD = "held"  # the state of a claim whose status repobus does not know
 HELD = frozenset({ACTIVE, IN_GRACE, UNKNOWN_HELD})  # nobody else may take the claim
 DEFAULT_PAUSE_SILENCE = 15 * 60  # `repobus.pauseSilence`: a holder this silent may be paused
+MANAGER_WINDOW_MINUTES = 30.0  # a manager silent this long is missing (heartbeat --manager-window)
 
 
 def unknown(status: object) -> bool:
