@@ -33,24 +33,6 @@ def kind_signature(common: str, kind: str) -> tuple[int, ...]:
     return (*_stat(os.path.join(common, ROOT, kind)), *_stat(os.path.join(common, "packed-refs")))
 
 
-def ref_absent(common: str, ref: str) -> bool:
-    """True only when git would find no ref `ref` (files backend): no loose ref file and no
-    packed-refs line for it.  False whenever unsure (a file that cannot be read, a directory
-    in the way): the caller then asks git.  Saves a git process on the commonest read of a
-    write, the slot of a task nobody claimed yet; a ref created right after is caught by the
-    write's compare-and-swap, as one created right after `for-each-ref` would be."""
-    if not os.path.isdir(common) or os.path.lexists(os.path.join(common, ref)):
-        return False
-    try:
-        with open(os.path.join(common, "packed-refs"), "rb") as fh:
-            packed = b"\n" + fh.read() + b"\n"
-    except FileNotFoundError:
-        return True
-    except OSError:
-        return False
-    return b" " + ref.encode() + b"\n" not in packed
-
-
 def mirror_text(sig: dict[str, list[int]]) -> str:
     """How the `_bus/` mirror records the fingerprint it is current with."""
     return ";".join(f"{k}:" + ",".join(str(n) for n in v) for k, v in sig.items())

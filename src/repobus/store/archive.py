@@ -24,6 +24,7 @@ Invariants:
 
 from __future__ import annotations
 
+from repobus.git import refsdisk
 from repobus.records.layout import ROOT
 from repobus.store.base import Problem, Slot
 
@@ -235,23 +236,8 @@ def swap(store: GitStore, kind: str, key: str, oid: str, at: Slot | None) -> Res
 
 
 def tip_on_disk(common: Path, ref: str = REF) -> str | None:
-    """A ref's value from the ref files (loose, else packed-refs), None when there is none:
-    the archive's, or its tracking ref's.  Only a hint: whatever uses it is verified by a
-    transaction or a lease."""
-    try:
-        return (common / ref).read_text(encoding="ascii").strip() or None
-    except (FileNotFoundError, NotADirectoryError):
-        pass
-    except (OSError, ValueError):
-        return None
-    try:
-        packed = (common / "packed-refs").read_bytes()
-    except OSError:
-        return None
-    at = packed.find(b" " + ref.encode() + b"\n")
-    if at < 0:
-        return None
-    return packed[packed.rfind(b"\n", 0, at) + 1 : at].decode("ascii", "replace")
+    """The archive's tip (or `ref`'s) from the ref files, without git (git/refsdisk.tip)."""
+    return refsdisk.tip(str(common), ref)
 
 
 def _keys(store: GitStore, arch: str) -> set[str]:

@@ -27,12 +27,13 @@ import builtins
 import time
 
 from repobus.errors import CasFailed, CorruptError
-from repobus.git import fingerprint
+from repobus.git import fingerprint, refsdisk
 from repobus.git.gitcmd import zero_oid
 from repobus.records import models, required
 from repobus.records.layout import ROOT
 from repobus.store import archive, chains, housekeeping, objects, snappatch
-from repobus.store.base import BaseStore, Entry, Problem, Slot
+from repobus.store.base import Entry, Problem, Slot
+from repobus.store.gitrefs import GitRefs
 from repobus.store.locks import ref_lock_files, remove_stale, update_failed
 
 TYPE_CHECKING = False
@@ -49,7 +50,7 @@ _RS = b"\x1e"
 _LOG_FMT = "--format=%H%x00%an%x00%B%x1e"
 
 
-class GitStore(BaseStore):
+class GitStore(GitRefs):
     kind = "git"
 
     def __init__(self, repo: Repo, cfg: Config) -> None:
@@ -60,8 +61,16 @@ class GitStore(BaseStore):
         self._tree: str | None = None
         self._index: Index | None = None
         self._tips: dict[str, Slot] = {}  # this process's last append per chain (CAS checks it)
+        self._wrote: dict[str, Slot] = {}  # ref -> the slot this process last wrote there
         self.use_index = cfg.index
         self.archive_cache: tuple[str, dict[str, str]] | None = None  # archive tip -> its map
+
+    def remember(self, slot: Slot) -> Slot:
+        """A slot this process just wrote: `get` answers it from memory while its ref still
+        names that commit (a commit's record never changes), so the mirror refresh after a
+        write reads it without git."""
+        self._wrote[self.ref(slot.kind, slot.key)] = slot
+        return slot
 
     # -- objects -------------------------------------------------------------------------
     def ref(self, kind: str, key: str) -> str:
@@ -100,23 +109,6 @@ class GitStore(BaseStore):
         return data if name is None else required.on_read(name, data, where)
 
     # -- slots ---------------------------------------------------------------------------
-    def _read_refs(self, pattern: str) -> builtins.list[tuple[str, str, bytes]]:
-        with housekeeping.readable(self):  # housekeeping: a pruned object names its chain
-            res = self.repo.git(
-                "for-each-ref", "--format=%(refname)%00%(objectname)%00%(contents)%00", pattern
-            )
-        out = []
-        for chunk in res.stdout.split(b"\x00\n"):
-            if not chunk.strip(b"\n"):
-                continue
-            name, oid, body = chunk.lstrip(b"\n").split(b"\x00", 2)
-            out.append((name.decode(), oid.decode(), body))
-        return out
-
-    def all_heads(self) -> dict[str, str]:
-        """Every bus ref and its tip, in one git call."""
-        return self._tips_under(f"{ROOT}/")
-
     def bus_heads(self) -> dict[str, str]:
         """Every chain's tip, archived slots under the refs they had (the derived index keeps
         them as it kept them before they were archived)."""
@@ -124,19 +116,6 @@ class GitStore(BaseStore):
         tip = live.pop(archive.REF, None)
         moved = {f"{ROOT}/{p}": o for p, o in archive.archived_tips(self, tip).items()}
         return {**moved, **live}
-
-    def _tips_under(self, *prefixes: str) -> dict[str, str]:
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
-        out = {}
-        for line in res.stdout.decode().splitlines():
-            name, _, oid = line.partition(" ")
-            out[name] = oid
-        return out
-
-    def read_refs(self, prefix: str) -> Iterator[tuple[str, str, bytes]]:
-        """(ref, oid, record line) of every ref under `prefix`."""
-        for name, oid, body in self._read_refs(prefix):
-            yield name, oid, body.split(b"\n", 1)[0]
 
     @property
     def index(self) -> Index:
@@ -148,7 +127,11 @@ class GitStore(BaseStore):
 
     def get(self, kind: str, key: str) -> Slot | None:
         ref = self.ref(kind, key)
-        absent = fingerprint.ref_absent(str(self.repo.common_dir), ref)  # no git process
+        common = str(self.repo.common_dir)
+        mine = self._wrote.get(ref)
+        if mine is not None and refsdisk.tip(common, ref) == mine.version:
+            return mine  # written by this process and still the tip: no git process
+        absent = refsdisk.absent(common, ref)  # a task nobody claimed: no git process either
         for name, oid, body in [] if absent else self._read_refs(ref):
             if name == ref:
                 return Slot(kind, key, self._record(body, f"{ref}@{oid[:12]}", kind), oid)
@@ -208,7 +191,7 @@ class GitStore(BaseStore):
                 if kind == "claims" and rec.get("status") in archive.FINISHED:
                     self.archive_finished()
                 snappatch.apply(probe, claims=[(key, rec)] if kind == "claims" else [])
-                return Slot(kind, key, rec, oid)
+                return self.remember(Slot(kind, key, rec, oid))
             now = self.get(kind, key)
             if (now.version if now else None) != (expect.version if expect else None):
                 raise CasFailed(ref, now, known=True)

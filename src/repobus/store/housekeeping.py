@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from repobus.git.config import Config
     from repobus.git.gitcmd import Repo
+    from repobus.store.gitrefs import GitRefs
     from repobus.store.gitstore import GitStore
 
 SAMPLE = "17"  # the fan-out directory `git gc --auto` counts
@@ -252,7 +253,7 @@ def is_missing(stderr: str) -> bool:
 
 
 @contextmanager
-def readable(store: GitStore, ref: str | None = None) -> Iterator[None]:
+def readable(store: GitRefs, ref: str | None = None) -> Iterator[None]:
     """Turn a git read that met a missing object into MissingObjectError naming the chain
     (`ref` when the read was of that one chain)."""
     try:
@@ -349,7 +350,7 @@ def repair(repo: Repo, cfg: Config, damage: Damage) -> str:
     )
 
 
-def missing_error(store: GitStore, damage: Damage) -> MissingObjectError:
+def missing_error(store: GitRefs, damage: Damage) -> MissingObjectError:
     return MissingObjectError(describe(damage), damage, hint=repair(store.repo, store.cfg, damage))
 
 
