@@ -10,6 +10,11 @@ passed, and prints one line:
 
     done CALLS ERRORS ELAPSED P50_MS P95_MS FAILED [first error]
 
+and, on stderr, one line `stats {json}`: what the calls cost this process - git processes
+started (by subcommand), CPU seconds of the process and of its children (git), seconds
+inside each git subcommand (`wall_<name>`), and seconds spent waiting for the clone's push
+turn (store/locks.py `flock_within`: for a push in flight to end, and for the turn).
+
 Every call that returned acknowledged its event: the events n in range(CALLS) except the
 FAILED ones (comma-separated n, or `-`) must all reach the remote.  A failed call's event
 may or may not have been written; summaries stay unique either way.
@@ -17,9 +22,79 @@ may or may not have been written; summaries stay unique either way.
 
 from __future__ import annotations
 
+import json
 import math
+import resource
 import sys
 import time
+from collections import Counter
+from contextlib import contextmanager
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def _spy() -> tuple[Counter[str], list[float]]:
+    """Count the git processes started (every subprocess call goes through Popen) and time
+    the waits for the push turn (locks.flock_within, when repobus is importable)."""
+    import subprocess
+
+    gits: Counter[str] = Counter()
+    waits: list[float] = [0.0, 0.0]  # seconds waited, turns taken
+    real = subprocess.Popen.__init__
+
+    def counted(self: object, *args: object, **kw: object) -> None:
+        argv = args[0] if args else kw.get("args")
+        if isinstance(argv, (list, tuple)) and argv and argv[0] == "git":
+            gits[_subcommand([str(a) for a in argv[1:]])] += 1
+        real(self, *args, **kw)  # type: ignore[arg-type]
+
+    subprocess.Popen.__init__ = counted  # type: ignore[method-assign]
+    try:
+        from repobus.store import locks
+    except ImportError:  # the bare reference runs without repobus on the path
+        return gits, waits
+    inner = locks.flock_within
+
+    @contextmanager
+    def timed(path: object, wait: float, shared: bool = False) -> Iterator[bool]:
+        t0 = time.perf_counter()
+        with inner(path, wait, shared) as got:  # type: ignore[arg-type]
+            waits[0] += time.perf_counter() - t0
+            waits[1] += 1
+            yield got
+
+    locks.flock_within = timed  # type: ignore[assignment]
+    from repobus.git import gitcmd
+
+    run = gitcmd.run
+
+    def walled(cwd: object, *args: str, **kw: object) -> object:
+        t0 = time.perf_counter()
+        try:
+            return run(cwd, *args, **kw)  # type: ignore[arg-type]
+        finally:
+            key = f"wall_{_subcommand(list(args))}"
+            WALL[key] = WALL.get(key, 0.0) + time.perf_counter() - t0
+
+    gitcmd.run = walled  # type: ignore[assignment]
+    return gits, waits
+
+
+WALL: dict[str, float] = {}  # seconds inside each git subcommand (repobus runs)
+
+
+def _subcommand(args: list[str]) -> str:
+    """`push` of `git -c NAME=VALUE push ...`."""
+    while args[:1] == ["-c"]:
+        args = args[2:]
+    return next((a for a in args if not a.startswith("-")), "?")
+
+
+def _cpu(who: int) -> float:
+    use = resource.getrusage(who)
+    return use.ru_utime + use.ru_stime
 
 
 def _bare_logger(clone: str, agent: str) -> object:
@@ -46,6 +121,7 @@ def _bare_logger(clone: str, agent: str) -> object:
 
 def main() -> int:
     clone, agent, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    gits, waits = _spy()
     if sys.argv[4:] == ["bare"]:
         bus = _bare_logger(clone, agent)
     else:
@@ -63,6 +139,10 @@ def main() -> int:
     failed: list[int] = []
     first = ""
     lat: list[float] = []
+    gits.clear()
+    WALL.clear()
+    waits[:] = [0.0, 0.0]
+    cpu0 = (_cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN))
     t0 = time.perf_counter()
     deadline = t0 + seconds
     while time.perf_counter() < deadline:
@@ -77,6 +157,11 @@ def main() -> int:
             lat.append(time.perf_counter() - t1)
         n += 1
     elapsed = time.perf_counter() - t0
+    stats = {"git": dict(gits), "cpu_self": _cpu(resource.RUSAGE_SELF) - cpu0[0],
+             "cpu_git": _cpu(resource.RUSAGE_CHILDREN) - cpu0[1], "lock_wait": waits[0],
+             "lock_turns": waits[1], "calls": n, **WALL}
+    sys.stderr.write(f"stats {json.dumps(stats)}\n")
+    sys.stderr.flush()
     lat.sort()
     p50 = lat[len(lat) // 2] * 1000 if lat else float("nan")
     p95 = (lat[min(len(lat) - 1, max(0, math.ceil(0.95 * len(lat)) - 1))] * 1000 if lat

@@ -94,6 +94,26 @@ class Daemon:
         self.stop()
         raise RuntimeError("git daemon did not start listening in 10 s")
 
+    def children_cpu(self) -> float:
+        """CPU seconds of the daemon's finished children (receive-pack, upload-pack and what
+        they start), from /proc/PID/stat (cutime + cstime) of `git daemon` and of the
+        `git-daemon` it runs as its child."""
+        import os
+
+        if self.proc is None:
+            return 0.0
+        pid, total = self.proc.pid, 0
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                pids = [pid, *map(int, fh.read().split())]
+            for p in pids:
+                with open(f"/proc/{p}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                total += int(fields[13]) + int(fields[14])
+        except OSError:
+            return 0.0
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -228,13 +248,56 @@ def _logging(ctx: Ctx, daemon: Daemon, base: Path, s: RemoteSizes) -> list[Row]:
     ref_bare = _bare(ctx, base, "bare-log.git")
     ref_clones = [_clone(ctx, daemon.url("bare-log.git"), ctx.root / f"bare-clone{k}")
                   for k in range(CLONES)]
+    served = daemon.children_cpu()
     floor = _workers(ctx, ref_clones, agents, s, "bare")
+    floor_cost = _costs(ctx, agents, floor, daemon.children_cpu() - served)
     floor_total = sum(int(d[1]) - int(d[2]) for d in floor.values())
     floor_rate = floor_total / max(float(d[3]) for d in floor.values())
     floor_lost = sum(int(floor[i][1]) - int(floor[i][2]) - len(_bare_chain(ref_bare, ctx, a))
                      for i, a in enumerate(agents))
+    served = daemon.children_cpu()
     done = _workers(ctx, clones, agents, s, "repobus")
-    return _log_rows(ctx, daemon, bare, clones, agents, done, floor_rate, floor_lost)
+    cost = _costs(ctx, agents, done, daemon.children_cpu() - served)
+    rows = _log_rows(ctx, daemon, bare, clones, agents, done, floor_rate, floor_lost)
+    rows[1].note += f"; per event: repobus {_cost_text(cost)}; reference {_cost_text(floor_cost)}"
+    rows[1].extra = {"cost_per_event": cost, "reference_cost_per_event": floor_cost}
+    return rows
+
+
+def _costs(ctx: Ctx, agents: list[str], done: dict[int, list[str]],
+           served_cpu: float) -> dict[str, float]:
+    """What one event cost, summed over the workers' `stats` lines (_log_worker.py): git
+    processes by subcommand, CPU of the workers, of their git processes and of the daemon's
+    (receive-pack and its helpers), and the wait for the push turn."""
+    tot: dict[str, float] = {"cpu_self": 0.0, "cpu_git": 0.0, "lock_wait": 0.0}
+    gits: dict[str, float] = {}
+    for idx in done:
+        err = (ctx.root / f"{agents[idx]}.stderr").read_text(errors="replace")
+        line = next((x for x in err.splitlines() if x.startswith("stats ")), "")
+        st = json.loads(line[6:]) if line else {}
+        for k, v in st.items():
+            if k in tot or k.startswith("wall_"):
+                tot[k] = tot.get(k, 0.0) + float(v)
+        for k, v in st.get("git", {}).items():
+            gits[k] = gits.get(k, 0.0) + v
+    events = max(1, sum(int(d[1]) for d in done.values()))
+    out = {k: v / events for k, v in tot.items()}
+    out["cpu_daemon"] = served_cpu / events
+    out["git_processes"] = sum(gits.values()) / events
+    out |= {f"git_{k}": v / events for k, v in sorted(gits.items())}
+    out["events_per_push"] = events / gits["push"] if gits.get("push") else 0.0
+    return out
+
+
+def _cost_text(c: dict[str, float]) -> str:
+    procs = ", ".join(f"{k[4:]} {v:.2f}" for k, v in c.items()
+                      if k.startswith("git_") and k != "git_processes")
+    return (f"CPU {1000 * (c['cpu_self'] + c['cpu_git'] + c['cpu_daemon']):.0f} ms (python "
+            f"{1000 * c['cpu_self']:.0f}, git {1000 * c['cpu_git']:.0f}, daemon "
+            f"{1000 * c['cpu_daemon']:.0f}), git processes {c['git_processes']:.2f} ({procs}), "
+            f"{c['events_per_push']:.1f} events per push, push-turn wait "
+            f"{1000 * c['lock_wait']:.0f} ms" + "".join(
+                f", {k[5:]} {1000 * v:.0f} ms" for k, v in c.items() if k.startswith("wall_")))
 
 
 def _bare_chain(repo: Path, ctx: Ctx, agent: str) -> list[str]:

@@ -183,6 +183,18 @@ class Remote:
         args = ["-c", fetch, "push", "--porcelain", "--no-verify", "--atomic", "--prune"]
         return self._pushed([*args, "--force-with-lease", self.name, *specs])
 
+    def push_logs(self, refs: list[str]) -> PushResult:
+        """Push the log chains `refs` (those ahead of the remote) in one git process, each
+        as it is when git reads it: refspecs without `+`, so the remote takes fast-forwards
+        only (a log chain is only ever appended to: one that diverged comes back rejected and
+        is synced).  Only chains ahead: a pattern would also offer the chains of other
+        clones' agents this clone is behind on, each rejected and fetched on every push.
+        git moves the tracking refs of the refs it pushed itself (the push's fetch refspec,
+        given for this process only); `accepted` holds them."""
+        fetch = f"remote.{self.name}.fetch=+{ROOT}/*:{self.track_prefix}*"
+        specs = [f"{r}:{r}" for r in refs]
+        return self._pushed(["-c", fetch, "push", "--porcelain", "--no-verify", self.name, *specs])
+
     def _pushed(self, args: list[str]) -> PushResult:
         try:  # keep a slice of the budget to read the outcome back if the push is cut off
             res = self._git(*args, keep=min(3.0, 0.2 * self.timeout))

@@ -7,7 +7,8 @@ anywhere (claims fail closed) unless the store is `offline`, in which case the c
 recorded locally and the next `sync` confirms it or reports that another agent won.
 
 Events and messages are written locally first (never lost), then pushed at once when the
-remote is reachable, by `sync` otherwise.  One chain per writer means pushes do not contend;
+remote is reachable, by `sync` otherwise (group commit: store/grouppush.py).  One chain per
+writer means pushes do not contend;
 if one agent id wrote from two clones, the local-only records are re-chained on top of the
 remote's (nothing is lost, nothing published is rewritten).  A guarded event is pushed
 atomically with a heartbeat on the claim it was checked against, so a holder fenced off on
@@ -19,31 +20,22 @@ from __future__ import annotations
 import os
 import time
 
-from repobus.errors import CasFailed, RemoteError, UnknownOutcomeError
-from repobus.git import fingerprint
-from repobus.git.gitcmd import COUNTS
+from repobus.errors import CasFailed, UnknownOutcomeError
 from repobus.records.layout import ROOT
-from repobus.store import archive, files
+from repobus.store import archive
 from repobus.store.base import Entry, Slot
 from repobus.store.failures import Failure
-from repobus.store.remotesync import RemoteTracking, unpushed_marker
+from repobus.store.grouppush import GroupPush
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from contextlib import AbstractContextManager
-    from pathlib import Path
     from typing import Any
 
 
-class RemoteGitStore(RemoteTracking):
+class RemoteGitStore(GroupPush):
     """The writes: compare-and-swaps on the remote for slots, local-first logs published in
     group pushes, guarded events pushed atomically with a heartbeat on their claim."""
-
-    def _push_lock(self) -> AbstractContextManager[bool]:
-        """The clone's push turn, waited for at most the operation's remaining time."""
-        lock = self.repo.common_dir / "repobus-locks" / "push-all.lock"
-        return files.locked_within(lock, self.remote.remaining())
 
     def _resolve(self, ref: str, oid: str, old: str | None) -> str:
         """After a push whose outcome is unknown: re-read the remote ref while time is left.
@@ -81,7 +73,7 @@ class RemoteGitStore(RemoteTracking):
             slot = self._put_remote(Slot(kind, key, rec, oid), old)
         if kind == "claims" and rec.get("status") in archive.FINISHED:
             self.archive_finished()
-        return slot
+        return self.remember(slot)  # read back without git while its ref names it
 
     def _archive_lease(self, kind: str, old: str | None) -> list[tuple[str, str, str | None]]:
         """Creating a slot (new or archived) also leases the archive as this clone last saw
@@ -210,19 +202,8 @@ class RemoteGitStore(RemoteTracking):
                     return entry
             entry = super().append(kind, writer, record, guard)
             if not self.offline:
-                self._publish_own(kind, writer)
+                self._publish_own(kind, writer, entry.pos)
             return entry
-
-    def _publish_own(self, kind: str, writer: str) -> None:
-        """Publish after a local append: a refusal of this writer's own chain is an error
-        (the record stays queued locally, and says so); anything else is a note."""
-        ref = self.ref(kind, writer)
-        refusal = self.publish(kind, writer)
-        if refusal is not None and ref in refusal[1]:
-            err = refusal[0]
-            err.message = f"{kind[:-1]} recorded in this clone but not on the remote: {err.message}"
-            err.hint = (err.hint or "") + "; it stays queued: `repobus sync` pushes it once allowed"
-            raise err
 
     def _append_fenced(
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot
@@ -284,71 +265,6 @@ class RemoteGitStore(RemoteTracking):
                 raise CasFailed(gref)
             self.sync_chain(ref)
         raise CasFailed(ref)
-
-    def publish(self, kind: str, writer: str) -> tuple[RemoteError, set[str]] | None:
-        """Push every log chain of this clone that is ahead of the remote, in one push (group
-        commit: whichever agents wrote them).
-
-        Pushes from one clone are serialised by a clone-wide lock; a process that waited for
-        it usually finds its record already carried by the previous push, and nothing is left
-        behind: the holder pushes until no chain is ahead.  A waiter gives up when its time
-        budget is spent (its record stays queued, with a note), so one stalled push does not
-        make every agent of the clone wait in turn.  Returns the refusal (the error and the
-        refs refused) when the remote refused the push for a reason retrying cannot fix."""
-        with self.operation(), self._push_lock() as got:
-            if not got:
-                self.notes.append(
-                    "another push of this clone is still running: record queued locally; the "
-                    "next push or `repobus sync` carries it"
-                )
-                return None
-            at = fingerprint.generation(self._common)
-            if at != "-" and files.read_text(self._published) == at:
-                return None  # no ref moved since a push left nothing ahead: ours went with it
-            for _ in range(8):
-                gen, mine = fingerprint.generation(self._common), COUNTS.bumps
-                local, tracking = self._both_heads()
-                ahead = self._logs_ahead(local, tracking)
-                if not ahead:
-                    unpushed_marker(self.repo, False)
-                    files.write_small(self._published, gen)
-                    return None
-                res = self.remote.push([(local[r], r, tracking.get(r)) for r in ahead])
-                self._track([(r, local[r], tracking.get(r)) for r in ahead if r in res.accepted])
-                try:
-                    res.raise_refusal(self.remote.name, "push of the bus's records")
-                except RemoteError as exc:
-                    unpushed_marker(self.repo, True)
-                    refused = set(res.refused) or set(ahead)
-                    self.notes.append(f"{len(ahead)} chain(s) stay queued locally")
-                    return exc, refused
-                if res.failure is not None and not res.accepted and not res.rejected:
-                    unpushed_marker(self.repo, True)
-                    self.notes.append(
-                        f"remote '{self.remote.name}' not reached ({res.failure.message}): "
-                        f"{len(ahead)} chain(s) queued locally; `repobus sync` pushes them"
-                    )
-                    return None
-                for r in res.rejected:
-                    self.sync_chain(r)
-                now = fingerprint.generation(self._common)
-                if set(ahead) <= set(res.accepted) and fingerprint.only_these(
-                    gen, now, COUNTS.bumps - mine
-                ):  # every chain ahead went, and no ref moved but our own tracking refs
-                    unpushed_marker(self.repo, False)
-                    files.write_small(self._published, now)
-                    return None
-            return None
-
-    @property
-    def _common(self) -> str:
-        return str(self.repo.common_dir)
-
-    @property
-    def _published(self) -> Path:
-        """The write generation at which a push of this clone last left no chain ahead of
-        the remote (waiters for the push turn read it: unchanged, their record went too)."""
-        return self.repo.common_dir / "repobus" / f"published-{self.remote.name}"
 
 
 __all__ = ["RemoteGitStore"]
