@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, need_server
+from conftest import git, need_server, server_ref
 from servers import (
     FaultProxy,
     HttpServer,
@@ -47,10 +47,6 @@ def clone(tmp_path: Path, url: str, name: str, config: dict[str, str]) -> Path:
 def new_commit(repo: Path, msg: str) -> str:
     git(repo, "commit", "-q", "--allow-empty", "-m", msg)
     return git(repo, "rev-parse", "HEAD")
-
-
-def server_ref(bare: Path, ref: str) -> str:
-    return run_git(bare, "rev-parse", "-q", "--verify", ref).stdout.strip()
 
 
 def test_http_writer_clones_and_pushes(http_server: HttpServer, bare: Path, tmp_path: Path) -> None:

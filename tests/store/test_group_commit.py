@@ -12,47 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, git_calls
 
 from repobus.bus import open_bus
 from repobus.git import gitcmd
 
 Clones = Callable[[str, int], list[Path]]
-
-
-@contextmanager
-def git_calls() -> Iterator[list[tuple[str, ...]]]:
-    """Every git process started meanwhile (subprocess.run, and Popen for network calls)."""
-    calls: list[tuple[str, ...]] = []
-    real_run, real_popen = subprocess.run, subprocess.Popen
-
-    def note(args: tuple[object, ...], kw: dict[str, object]) -> None:
-        argv = args[0] if args else kw.get("args")
-        if isinstance(argv, (list, tuple)) and argv and argv[0] == "git":
-            args = list(argv[1:])
-            while args[:1] == ["-c"]:  # `git -c NAME=VALUE push ...`: the subcommand's words
-                args = args[2:]
-            calls.append(tuple(args[:2]))
-
-    def run(*args: object, **kw: object) -> object:
-        note(args, kw)
-        return real_run(*args, **kw)  # type: ignore[call-overload]
-
-    class Popen(real_popen):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: object, **kw: object) -> None:
-            note(args, kw)
-            super().__init__(*args, **kw)
-
-    subprocess.run, subprocess.Popen = run, Popen  # type: ignore[assignment, misc]
-    try:
-        yield calls
-    finally:
-        subprocess.run, subprocess.Popen = real_run, real_popen  # type: ignore[misc]
 
 
 def _remote_summaries(bare: Path, agent: str) -> list[str]:

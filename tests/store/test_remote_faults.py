@@ -15,16 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Run, git, unchanged
+from conftest import Cli, git, server_ref, unchanged
 
 from repobus.bus import open_bus
 
 Clones = Callable[[str, int], list[Path]]
-Cli = Callable[..., Run]
-
-
-def server_ref(bare: Path, ref: str) -> str:
-    return git(bare, "for-each-ref", "--format=%(objectname)", ref)
 
 
 def hook(bare: Path, name: str, body: str) -> Path:

@@ -63,6 +63,14 @@ def _auth_reason(stderr: str) -> str | None:
     return None
 
 
+def _said(stderr: str, words: tuple[str, ...]) -> str | None:
+    """The first line of `stderr` holding one of `words` (lower case), as it was written."""
+    for line in stderr.splitlines():
+        if any(w in line.lower() for w in words):
+            return line.strip()
+    return None
+
+
 class Failure:
     """Why a network git call failed, classified once for every caller.  (Plain classes here,
     not dataclasses: importing dataclasses costs a claim ~10 ms of start-up.)"""
@@ -141,6 +149,9 @@ def classify(stderr: str) -> Failure:
     message = last_error(stderr)
     auth = _auth_reason(stderr)
     if auth is not None:
+        said = _said(stderr, ("permission denied",))  # ssh's own line, not git's "fatal: …"
+        if said and said not in message:
+            message = f"{said}; {message}"
         return Failure("auth", f"{auth}: {message}" if message not in auth else auth, server)
     if "timed out after" in stderr:
         return Failure("timeout", message, server)
