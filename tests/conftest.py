@@ -368,3 +368,37 @@ Cli = Callable[..., Run]  # the `cli` fixture's type
 def server_ref(bare: Path, ref: str) -> str:
     """The commit `ref` names in the bare repository `bare`; "" when there is none."""
     return git(bare, "for-each-ref", "--format=%(objectname)", ref)
+
+
+@contextlib.contextmanager
+def released_together(
+    argvs: list[list[str]], cwd: Path | None = None
+) -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes started from `argvs`, each of which prints `ready` once it has started and
+    then waits for a line on stdin: all are released at once (the line written to each), and
+    stopped by PID however the test ends."""
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        for argv in argvs:
+            procs.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        yield procs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate(timeout=30)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import git, git_calls
+from conftest import git, git_calls, released_together
 
 from repobus.bus import open_bus
 from repobus.git import gitcmd
@@ -94,29 +94,9 @@ def test_agents_of_one_clone_share_pushes_and_lose_nothing(bare: Path, make_clon
     (clone,) = make_clones(bare.as_uri(), 1)
     _hook(bare, "pre-receive", "cat >/dev/null; sleep 0.2\n")  # a slow remote: pushes overlap
     agents, n = [f"g{i}" for i in range(4)], 6
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", AGENT, str(clone), a, str(n)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for a in agents
-    ]
-    try:
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
+    argvs = [[sys.executable, "-c", AGENT, str(clone), a, str(n)] for a in agents]
+    with released_together(argvs) as procs:
         outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait(10)
     assert [p.returncode for p in procs] == [0] * 4, [o[1][-2000:] for o in outs]
     pushes = sum(int(o[0].strip()) for o in outs)
     for a in agents:  # on the remote as soon as each log returned: exactly once, in order

@@ -6,19 +6,20 @@ real processes."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from subprocess import Popen
 from typing import Any
 
 import pytest
 import servers
-from conftest import Run, free_port, git, run_console, unchanged
+from conftest import Run, free_port, git, released_together, run_console, unchanged
 
 Cli = Callable[..., Run]
 NOTE = "note: set up this clone from .repobus.toml (remote origin)"
@@ -111,35 +112,9 @@ GATE = (
 )
 
 
-@contextlib.contextmanager
-def gated(clone: Path, argvs: list[list[str]]) -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes that start repobus in `clone` together (each waits on its stdin, after
-    Python has started), stopped by PID however the test ends."""
-    procs: list[subprocess.Popen[str]] = []
-    try:
-        for argv in argvs:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", GATE, *argv],
-                    cwd=clone,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
-        for p in procs:
-            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-        for p in procs:
-            assert p.stdin is not None
-            p.stdin.write("go\n")
-            p.stdin.flush()
-        yield procs
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-            p.communicate(timeout=30)
+def gated(clone: Path, argvs: list[list[str]]) -> AbstractContextManager[list[Popen[str]]]:
+    """repobus runs in `clone`, started together (conftest.released_together)."""
+    return released_together([[sys.executable, "-c", GATE, *a] for a in argvs], cwd=clone)
 
 
 def test_four_processes_set_up_one_fresh_clone_once_and_one_wins(
