@@ -194,8 +194,8 @@ def test_a_fresh_clones_first_sync_writes_the_mirror_the_writer_has(  # type: ig
     from repobus.views import mirrorbulk
 
     filled: list[int] = []
-    fill = mirrorbulk.fill_fresh
-    monkeypatch.setattr(mirrorbulk, "fill_fresh", lambda *a: filled.append(fill(*a)) or filled[-1])
+    fill = mirrorbulk.start_fill  # the mirror starts a fill and finishes it after the logs
+    monkeypatch.setattr(mirrorbulk, "start_fill", lambda *a: filled.append(len(a[2])) or fill(*a))
     streamed: list[bytes] = []
     lines = mirrorbulk.event_lines
     monkeypatch.setattr(mirrorbulk, "event_lines", lambda t: streamed.extend(lines(t)) or streamed)

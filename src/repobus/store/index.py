@@ -11,9 +11,10 @@ Invariants:
   packed-refs is kept, and trusted only when it was taken well after the last ref change
   (directory mtimes are coarse), so an update can never be missed;
 - the catch-up runs inside one write transaction (other readers keep reading the previous
-  state; two catch-ups never interleave); from scratch, the rows go in before the indexes;
-- a log row is kept small (store/indexrows.py) and every read gives its record back byte for
-  byte.
+  state; two catch-ups never interleave); from scratch, the rows go in before the indexes,
+  and a reader of slots takes the slot refs in a first one (the heads of the rest are not
+  written: every read catches up first, so none sees a kind half read);
+- a log row is kept small (store/indexrows.py); every read gives its record back byte for byte.
 """
 
 from __future__ import annotations
@@ -96,8 +97,12 @@ class Index:
         """A fingerprint of the ref storage, and the newest mtime in it."""
         return fingerprint.ref_signature(str(self.store.repo.common_dir))
 
-    def catch_up(self, progress: Callable[[int], None] | None = None) -> int:
-        """Bring the index up to the refs; returns how many records were added."""
+    def catch_up(
+        self, progress: Callable[[int], None] | None = None, slots_only: bool = False
+    ) -> int:
+        """Bring the index up to the refs; how many records were added.  `slots_only`: a build
+        from scratch takes the slot refs alone, the logs at the next catch-up (a fresh clone's
+        mirror writes its claim files meanwhile)."""
         db = self.db()
         sig, newest = self._signature()
         row = db.execute("SELECT value FROM meta WHERE key='sig'").fetchone()
@@ -107,8 +112,9 @@ class Index:
             db.execute("BEGIN IMMEDIATE")
             try:
                 sig, newest = self._signature()
-                added = self._apply(db, progress)
-                trusted = time.time() - newest > _TRUST_AFTER
+                part = slots_only and not db.execute("SELECT 1 FROM heads LIMIT 1").fetchone()
+                added = self._apply(db, progress, SLOT_KINDS if part else None)
+                trusted = not part and time.time() - newest > _TRUST_AFTER
                 db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('sig', ?)", (sig if trusted else "",)
                 )
@@ -121,9 +127,17 @@ class Index:
             raise _storage(exc) from None
         return added
 
-    def _apply(self, db: sqlite3.Connection, progress: Callable[[int], None] | None) -> int:
+    def _apply(
+        self,
+        db: sqlite3.Connection,
+        progress: Callable[[int], None] | None,
+        kinds: tuple[str, ...] | None = None,
+    ) -> int:
         heads = self.store.bus_heads()  # archived slots under the refs they had
         held = dict(db.execute("SELECT ref, oid FROM heads").fetchall())
+        if kinds is not None:  # the refs of these kinds alone; the others' are left as they are
+            heads = {r: o for r, o in heads.items() if r.split("/")[2] in kinds}
+            held = {r: o for r, o in held.items() if r.split("/")[2] in kinds}
         moved = {r: o for r, o in heads.items() if held.get(r) != o}
         gone = [r for r in held if r not in heads]
         for ref in gone:
@@ -267,10 +281,13 @@ class Index:
             snapshot.save(path, data)
         return data
 
-    def snapshot(self, kind: str) -> tuple[dict[str, str], dict[str, int], Iterator[str]]:
+    def snapshot(
+        self, kind: str, lines: bool = False
+    ) -> tuple[dict[str, str], dict[str, int], Iterator[str | bytes]]:
         """One consistent view of a log kind: the chain heads it covers, the last `seq` of
         each chain, and every record (canonical JSON text) oldest first, streamed from a
-        cursor so a million records never sit in memory at once."""
+        cursor so a million records never sit in memory at once; `lines`: an event the index
+        can give as its `events.jsonl` line comes as that line (bytes, indexrows.line_decoder)."""
         self.catch_up()
         db = self.db()
         db.execute("BEGIN")  # a read transaction: one snapshot for the three queries
@@ -294,9 +311,9 @@ class Index:
             f"WHERE l.kind=? {indexrows.OLDEST_FIRST}",
             (indexrows.KINDS[kind],),
         )
-        decode = indexrows.decoder()
+        decode = indexrows.line_decoder() if lines else indexrows.decoder()
 
-        def rows() -> Iterator[str]:
+        def rows() -> Iterator[str | bytes]:
             try:
                 for row in cursor:
                     yield decode(row)
@@ -308,7 +325,7 @@ class Index:
     def slots(self, kind: str) -> list[Slot]:
         from repobus.store.base import Slot
 
-        self.catch_up()
+        self.catch_up(slots_only=True)
         rows = (
             self.db()
             .execute("SELECT key, oid, record FROM slots WHERE kind=? ORDER BY key", (kind,))

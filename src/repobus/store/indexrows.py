@@ -340,6 +340,42 @@ def as_text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def line_decoder(at: int = 0) -> Callable[[tuple[Any, ...]], bytes | str]:
+    """As `decoder`, but an event kept as its summary (`_compact`) whose summary holds no
+    escape is given as its `events.jsonl` line (bytes), made from the columns at once: its
+    text is canonical JSON without an escape, so `models.event_line` of it is that text with a
+    space after each `:` and `,` between tokens (views/mirrorbulk.py `event_lines` proves the
+    same of any text, and passes these lines through).  Any other row: its record text."""
+    text_of = decoder(at)
+
+    def decode(r: tuple[Any, ...]) -> bytes | str:
+        rec = r[at]
+        if isinstance(rec, bytes) and rec[0] >= _EVENT and r[at + 5] is not None:
+            hashed = rec[0] == _EVENT_HASHED
+            summary = rec[33:] if hashed else rec[1:]
+            if b"\\" not in summary:
+                who, name = r[at + 1].encode(), r[at + 2].encode()
+                prev = b'"prev_hash": "sha256:%s", ' % rec[1:33].hex().encode() if hashed else b""
+                summary = summary.replace(_T_ROW[1], name).replace(_T_ROW[0], who)
+                return _LINE % (
+                    who,
+                    name,
+                    prev,
+                    r[at + 4],
+                    summary,
+                    r[at + 3].encode(),
+                    ts_text(r[at + 5]),
+                )
+        return text_of(r)
+
+    return decode
+
+
+_LINE = (
+    b'{"agent_id": "%s", "event": "%s", %s"seq": %d, "summary": "%s", "task_id": "%s", "ts": %s}\n'
+)
+
+
 def decoder(at: int = 0) -> Callable[[tuple[Any, ...]], str]:
     """The record text of a row selected with `sql.RECORD` starting at column `at`."""
 

@@ -8,7 +8,9 @@ Invariants (GIT-FACTS.md):
 - fetches go through a private quarantine namespace and move the tracking refs
   (`refs/repobus-remote/<remote>/*`) only by fast-forward, so a history rewritten on the remote
   is refused (reported), never taken silently; fetch negotiation offers only the bus's own refs,
-  never another fetch's quarantine (which may vanish mid-fetch);
+  never another fetch's quarantine (which may vanish mid-fetch).  A clone's first fetch of the
+  whole bus (no tracking ref yet: nothing to compare) lands in the tracking refs directly, by a
+  refspec without `+`, so git too only creates or fast-forwards them;
 - the tracking refs live outside `refs/remotes/`, and no fetch refspec is configured for them:
   `git branch -a` does not list them, a plain `git fetch` does not print them, and a plain
   `git push` never moves them behind repobus's back;
@@ -217,52 +219,78 @@ class Remote:
         quarantine namespace, then move each tracking ref only by fast-forward.  A remote ref
         rewritten (neither a descendant nor an ancestor of what was tracked) is refused and
         named; with the whole bus fetched, a tracked ref missing on the remote is reported as
-        deleted, unless the remote's archive holds it (it was archived)."""
-        import os
-
+        deleted, unless the remote's archive holds it (it was archived).  A clone's first
+        fetch of the whole bus skips the quarantine (`_first`)."""
         with self._fetch_lock() as got:
             if not got:
                 raise Failure("timeout", "another fetch of this clone is still running").error(
                     self.name, "fetch of the bus", unchanged
                 )
-            quarantine = f"{INCOMING_ROOT}/{self.name}/{os.getpid()}-{os.urandom(4).hex()}"
-            patterns = (pattern,) if isinstance(pattern, str) else pattern
-            specs = [f"+{ROOT}/{p}:{quarantine}/{p}" for p in patterns]
             before = self.tracking_heads()  # what the remote held before we asked it
-            try:
-                res = self._read(
-                    "fetch",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--no-auto-maintenance",  # the bus packs its own objects (housekeeping)
-                    "--quiet",
-                    "--refmap=",
-                    *self._negotiation(),
-                    self.name,
-                    *specs,
-                )
-            except GitTimeout as exc:
-                raise Failure("timeout", exc.message).error(
-                    self.name, "fetch of the bus", unchanged
-                ) from None
-            try:
-                if res.returncode != 0:
-                    if "couldn't find remote ref" in res.stderr:
-                        return FetchResult([], {}, missing=True)
-                    if "did not send all necessary objects" in res.stderr:
-                        from repobus.errors import CorruptError
+            if pattern == "*" and not before:
+                first = self._first(unchanged)
+                if first is not None:
+                    return first
+                before = self.tracking_heads()  # values the remote held a moment ago
+            return self._quarantined(pattern, before, unchanged)
 
-                        raise CorruptError(
-                            f"a fetch from remote '{self.name}' failed: this clone lacks objects "
-                            f"its bus refs name ({last_error(res.stderr)})",
-                            hint="run `repobus doctor --fix`: it restores or rewinds the chain "
-                            "whose commit is missing",
-                        )
-                    raise classify(res.stderr).error(self.name, "fetch of the bus", unchanged)
-                fetched = self._heads(f"{quarantine}/")
-                return incoming.integrate(self, fetched, pattern == "*", before)
-            finally:
-                self._drop(quarantine)
+    def _first(self, unchanged: bool) -> FetchResult | None:
+        """The first fetch of the whole bus (no tracking ref yet: nothing to compare against)
+        lands in the tracking refs directly, by a refspec without `+`: git only creates or
+        fast-forwards, so a tracking ref a push of this clone moved meanwhile is not moved
+        back (git refuses it).  None when git failed: the caller fetches again through the
+        quarantine, which compares, names and classifies (objects already here stay)."""
+        res = self._fetch_git([f"{ROOT}/*:{self.track_prefix}*"], unchanged)
+        if res.returncode != 0:
+            return None
+        return FetchResult([f"{ROOT}/{name}" for name in sorted(self.tracking_heads())], {})
+
+    def _quarantined(
+        self, pattern: str | tuple[str, ...], before: dict[str, str], unchanged: bool
+    ) -> FetchResult:
+        """Fetch into a private quarantine, integrate from it (store/incoming.py), drop it."""
+        import os
+
+        quarantine = f"{INCOMING_ROOT}/{self.name}/{os.getpid()}-{os.urandom(4).hex()}"
+        patterns = (pattern,) if isinstance(pattern, str) else pattern
+        res = self._fetch_git([f"+{ROOT}/{p}:{quarantine}/{p}" for p in patterns], unchanged)
+        try:
+            if res.returncode != 0:
+                if "couldn't find remote ref" in res.stderr:
+                    return FetchResult([], {}, missing=True)
+                if "did not send all necessary objects" in res.stderr:
+                    from repobus.errors import CorruptError
+
+                    raise CorruptError(
+                        f"a fetch from remote '{self.name}' failed: this clone lacks objects "
+                        f"its bus refs name ({last_error(res.stderr)})",
+                        hint="run `repobus doctor --fix`: it restores or rewinds the chain "
+                        "whose commit is missing",
+                    )
+                raise classify(res.stderr).error(self.name, "fetch of the bus", unchanged)
+            fetched = self._heads(f"{quarantine}/")
+            return incoming.integrate(self, fetched, pattern == "*", before)
+        finally:
+            self._drop(quarantine)
+
+    def _fetch_git(self, specs: list[str], unchanged: bool) -> gitcmd.Result:
+        """One `git fetch` of `specs` from the remote; a timeout is the classified failure."""
+        try:
+            return self._read(
+                "fetch",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-auto-maintenance",  # the bus packs its own objects (housekeeping)
+                "--quiet",
+                "--refmap=",
+                *self._negotiation(),
+                self.name,
+                *specs,
+            )
+        except GitTimeout as exc:
+            raise Failure("timeout", exc.message).error(
+                self.name, "fetch of the bus", unchanged
+            ) from None
 
     def _fetch_lock(self) -> AbstractContextManager[bool]:
         """Fetches of one clone take turns.  git's connectivity check after a fetch walks

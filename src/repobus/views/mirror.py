@@ -68,6 +68,7 @@ class Mirror:
         self.files_path = gd / "repobus-mirror.files"
         self.lock_path = gd / "repobus-mirror.lock"
         self._settle = False
+        self._fills: list[tuple[str, mirrorbulk.Fill]] = []  # slot folders being filled
 
     # -- fingerprints ---------------------------------------------------------------------
     def signature(self) -> dict[str, list[int]]:
@@ -138,12 +139,15 @@ class Mirror:
         if not readme.exists():
             files.write_atomic(readme, README, RO, durable=False)
         changed = 0
-        for kind in (*SLOTS, *LOGS):
-            if self._current(kind, sig, state, logs):
-                continue
-            changed += self._slots(kind, state) if kind in SLOTS else logs.update(kind, state)
-            racy = kind not in sig or self._racy(sig[kind], now_ns)
-            state["sig"][kind] = None if racy else sig[kind]
+        try:
+            for kind in (*SLOTS, *LOGS):
+                if self._current(kind, sig, state, logs):
+                    continue
+                changed += self._slots(kind, state) if kind in SLOTS else logs.update(kind, state)
+                racy = kind not in sig or self._racy(sig[kind], now_ns)
+                state["sig"][kind] = None if racy else sig[kind]
+        finally:
+            self._finish_fills(state)
         self._save(state)
         self._save_sig(sig, state, (gen, now_ns))
         return {"changed": changed, "fast": False}
@@ -258,6 +262,20 @@ class Mirror:
         state["dirs"][kind] = _mtime(folder)
         return changed
 
+    def _finish_fills(self, state: dict[str, Any]) -> None:
+        """Wait for the slot folders being filled and move each into place, before the state
+        that names their files is saved; the folder's time is the full folder's."""
+        fills, self._fills = self._fills, []
+        failed: BaseException | None = None
+        for kind, fill in fills:  # each one, even after another failed: no helper left behind
+            try:
+                fill.finish()
+                state["dirs"][kind] = _mtime(self.dest / kind)
+            except BaseException as exc:
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
     def _write_slots(self, kind: str, keys: list[str]) -> int:
         """Write the files of `keys`, reading their records one by one, or all in one pass
         when there are many."""
@@ -270,7 +288,9 @@ class Mirror:
             slots = [s for s in (self.store.get(kind, k) for k in keys) if s is not None]
         folder = self.dest / kind
         if len(slots) > MANY and not any(os.scandir(folder)):
-            return mirrorbulk.fill_fresh(folder, kind, slots)  # a first fill: thousands at once
+            # a first fill: thousands at once, written while the logs are (_finish_fills)
+            self._fills.append((kind, mirrorbulk.start_fill(folder, kind, slots)))
+            return len(slots)
         for slot in slots:
             path = self.dest / layout.slot_file(kind, slot.key)
             files.write_atomic(path, models.doc_text(slot.record), RO, durable=False)

@@ -240,7 +240,7 @@ class Logs:
         """events.jsonl written from the index in batches: memory stays flat at any size."""
         from repobus.views.mirrorbulk import event_lines
 
-        heads, seqs, rows = index.snapshot("events")
+        heads, seqs, rows = index.snapshot("events", lines=True)
         path = self.dest / layout.EVENTS_LOG
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         count = size = total = 0
