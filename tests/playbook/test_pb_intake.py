@@ -166,6 +166,22 @@ def test_a_refresh_keeps_waiting_lines_last(inited: Path, cli, make_worktrees) -
     ) == 1
 
 
+def test_a_rebuild_keeps_waiting_lines_last(inited: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """`repobus mirror --rebuild` writes the files afresh from the bus and keeps the lines
+    appended by hand after them; the next command takes them in, once."""
+    append(inited / EVENTS, {"event": "note", "summary": "by hand"})
+    append(inited / THREAD, {"type": "status", "summary": "thread line", "to": "mgr"})
+    assert cli("mirror", "--rebuild", cwd=inited).code == 0
+    assert rows(inited / EVENTS)[-1] == {"event": "note", "summary": "by hand"}
+    assert rows(inited / THREAD)[-1]["summary"] == "thread line"
+    assert cli("status", cwd=inited).code == 0
+    bus = open_bus(inited)
+    assert [e.record["summary"] for e in bus.store.tail("events")].count("by hand") == 1
+    assert [m["summary"] for m in bus.messages(task="QUEUE-001")].count("thread line") == 1
+    assert [r["summary"] for r in rows(inited / EVENTS)].count("by hand") == 1
+    assert all("seq" in r for r in rows(inited / EVENTS))
+
+
 def test_the_session_guard_holds_for_lines_by_hand(inited: Path, cli) -> None:  # type: ignore[no-untyped-def]
     subprocess.run(["git", "config", "repobus.sessionGuard", "true"], cwd=inited, check=True)
     append(inited / EVENTS, {"event": "note", "summary": "no session"})

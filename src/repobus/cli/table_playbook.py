@@ -366,7 +366,7 @@ _COMMANDS = [
     ),
     Command(
         "mirror",
-        "Refresh the worktree's read-only _bus/ mirror (--rebuild: whole).",
+        "Refresh the read-only _bus/ mirror (--rebuild: whole; hand-appended lines stay).",
         f"{_R}:mirror",
         opts=(Opt("--rebuild", "flag"),),
         needs_agent=False,

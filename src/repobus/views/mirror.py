@@ -100,7 +100,21 @@ class Mirror:
             return fast
         with files.locked(self.lock_path):
             self._settle = settle
-            return self._refresh_locked(full)
+            waiting = self._waiting() if full else []
+            res = self._refresh_locked(full)
+            for rel, tail in waiting:  # a rebuild keeps lines appended by hand, still last
+                with open(self.dest / rel, "ab") as fh:
+                    fh.write(tail)
+            return res
+
+    def _waiting(self) -> list[tuple[str, bytes]]:
+        """The lines appended by hand after what the mirror wrote, per log file, before a
+        rebuild starts the files afresh (they are not on the bus yet: intake takes them in,
+        or refuses them naming the line, at the next command)."""
+        state = self._load_state()
+        if state is None or state.get("disabled"):
+            return []
+        return [(rel, tail) for rel, _, tail in Logs(self.store, self.dest, True).scan(state).tails]
 
     def _load_state(self) -> dict[str, Any] | None:
         try:
