@@ -234,3 +234,31 @@ def test_a_server_started_before_the_repository_serves_it_once_it_exists(
         assert _data(await s.call_tool("claim", {"task": "T-9"}))["agent_id"] == "a1"
 
     _serve(later, "a1", body)
+
+
+def test_lines_appended_by_hand_are_taken_in_by_the_next_tool_call(
+    repo: Path, cli: Callable[..., Any]
+) -> None:
+    """The playbook's step 8 beside an MCP client: an agent appends a JSONL line to the
+    `_bus/` mirror; the server's next call (a read) takes it in, as the server's agent, once;
+    a line that cannot be taken in makes the call fail naming the file and line."""
+    assert cli("init", cwd=repo).code == 0
+    assert cli("claim", "--task", "T-1", cwd=repo, agent="a1").code == 0
+    events = repo / "_bus" / "events" / "events.jsonl"
+
+    async def body(s: Any) -> None:
+        with open(events, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"event": "note", "summary": "by hand"}) + "\n")
+        shown = _data(await s.call_tool("status", {"limit": 50}))
+        mine = [e for e in shown["events"] if e["summary"] == "by hand"]
+        assert [e["agent_id"] for e in mine] == ["a1"], shown["events"]
+        again = _data(await s.call_tool("status", {"limit": 50}))
+        assert [e["summary"] for e in again["events"]].count("by hand") == 1
+        with open(events, "a", encoding="utf-8") as fh:
+            fh.write("{not json\n")
+        got = await s.call_tool("status", {})
+        assert _err(got) and "_bus/events/events.jsonl line" in _text(got), _text(got)
+
+    _serve(repo, "a1", body)
+    lines = events.read_text().splitlines()
+    assert lines[-1] == "{not json" and sum('"by hand"' in x for x in lines) == 1

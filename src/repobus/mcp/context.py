@@ -96,6 +96,25 @@ class Tools:
         """Whom a write is for: `agent` when given (the use case judges it), else the server."""
         return names.agent_id(given) if given and given.strip() else self.mine()
 
+    def take_in(self) -> None:
+        """Before every tool call, as before every CLI command: lines an agent appended by
+        hand to the worktree's `_bus/` log files (the playbook's step 8) are taken in, as the
+        server's agent, or the call is refused naming the line (playbook/intake.py); files
+        edited by hand are written again from the bus.  A `stat` per log file when none."""
+        from repobus.playbook import intake
+
+        try:
+            agent: str | None = self.mine()
+        except SetupError:
+            agent = None  # the worktree's manifest decides, as for the CLI
+        bus = self.bus
+        quiet = intake.Quiet.serving(
+            bus, "repobus mcp", "(lines appended to _bus/)", allow_stale=self.allow_stale
+        )
+        edited = intake.take_in(bus, quiet, agent)
+        if edited:
+            intake.restore(bus, edited)
+
     def door(self, tool: str) -> doors.Door:
         """One tool call through the use-case layer: the session guard judges the identity
         that really acts, against the repository's policy as it is now."""

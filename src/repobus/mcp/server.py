@@ -328,6 +328,7 @@ def _register(srv: _Strict, t: Tools, fn: Callable[..., Json], description: str)
     def run(**kw: Any) -> Any:
         try:
             with t.lock:
+                t.take_in()
                 result = fn(t, **kw)
         except BusError as exc:
             raise ToolError(error_text(exc)) from None

@@ -34,7 +34,7 @@ from repobus.views import mirror
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Self
 
     from repobus.git.config import Config
 
@@ -90,7 +90,7 @@ class Door:
         *,
         allow_stale: bool = False,
         acting: Acting | None = None,
-    ) -> Door:
+    ) -> Self:
         """A call through a door that runs for hours (the MCP server, the dashboard): the
         repository's policy is read now, not when the server started."""
         return cls(
