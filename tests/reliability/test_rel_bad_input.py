@@ -39,6 +39,7 @@ def test_generated_stored_files(fuzz_base: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_generated_inputs_long(fuzz_base: Path) -> None:
     a = fuzz_command_lines(fuzz_base, examples=3500, derandomize=False)
     b = fuzz_stored_files(fuzz_base, examples=1500, derandomize=False)

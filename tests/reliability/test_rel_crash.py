@@ -217,6 +217,7 @@ def test_kill_nine_during_claim_log_and_sync(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_kill_nine_long(tmp_path: Path) -> None:
     out = run(tmp_path, trials=500, seed=30)
     assert out.failures == 0, "\n".join(out.details)
@@ -255,6 +256,7 @@ def test_a_lock_left_behind_is_cleared_by_the_next_write_after_lock_stale(
 
 
 @pytest.mark.slow  # it spins for ~40 s before it fails
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_a_stale_lock_on_the_claim_ref_does_not_block_guarded_events(tmp_path: Path) -> None:
     repo = new_repo(tmp_path / "r")
     git(repo, "config", "repobus.lockStale", "2")

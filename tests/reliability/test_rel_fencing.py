@@ -299,6 +299,7 @@ def test_guarded_log_on_a_task_reclaimed_in_another_clone_is_refused(tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_interleavings_long(tmp_path: Path) -> None:
     out = run(tmp_path, interleavings=100, seed=50)
     assert out.failures == 0, "\n".join(out.details)

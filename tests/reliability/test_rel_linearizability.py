@@ -204,6 +204,7 @@ def test_checker_catches_a_check_then_write_lock(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_histories_are_linearizable_long(tmp_path: Path) -> None:
     out = run(tmp_path, histories=200, seed=20)
     assert out.failures == 0, "\n\n".join(out.details)
@@ -235,6 +236,7 @@ def test_renew_sees_a_resume_made_in_another_clone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_histories_across_clones_long(tmp_path: Path) -> None:
     out = run(tmp_path, histories=100, seed=21, clones=True)
     assert out.failures == 0, "\n\n".join(out.details)

@@ -160,6 +160,7 @@ def test_thirty_two_racers_four_clones_four_worktrees(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a long variant: past the suite's 300 s default
 def test_thirty_two_racers_long(tmp_path: Path) -> None:
     out = run(tmp_path, rounds=300)
     assert out.failures == 0, "\n".join(out.details)
