@@ -123,6 +123,46 @@ def test_status_right_after_a_write_is_served_lean_and_right(repo: Path, mirror:
         assert doc["events"] == ref["events"]
 
 
+def _repobus(cwd: Path, *args: str, agent: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    if agent:
+        env["REPOBUS_AGENT"] = agent
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_status_right_after_a_remote_write_is_served_lean_and_right(
+    bare: Path, make_clones: Callable[[str, int], list[Path]]
+) -> None:
+    """A clone whose writes go through a remote (claims pushed with a lease, events by group
+    commit): the status right after each write is still the lean path's, and right."""
+    (clone,) = make_clones(bare.as_uri(), 1)
+    bus = open_bus(clone)
+    bus.claim("a1", "T-1")
+    _settled(bus)
+    writes = [
+        ("claim", "--task", "T-2"),
+        ("log", "--event", "status", "--summary", "w1"),
+        ("renew", "--task", "T-2"),
+        ("log", "--event", "status", "--task", "T-2", "--summary", "w2"),
+        ("send", "--task", "T-2", "--type", "note", "--summary", "m1"),
+    ]
+    for args in writes:
+        w = _repobus(clone, "-m", "repobus", *args, agent="a7")
+        assert w.returncode == 0 and w.stderr == "", (args, w.stderr)
+        res = _repobus(clone, "-X", "importtime", "-m", "repobus", "status", "--json")
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert "repobus.cli.commands" not in res.stderr, f"the full command answered after {args}"
+        doc = json.loads(res.stdout)
+        ref = json.loads(views.status_json(open_bus(clone)))
+        clock = ("lease_seconds_left", "lease_state")  # move with the clock between the reads
+        strip = [{k: v for k, v in c.items() if k not in clock} for c in doc["claims"]]
+        assert strip == [{k: v for k, v in c.items() if k not in clock} for c in ref["claims"]]
+        assert doc["events"] == ref["events"]
+    assert git(bare, "for-each-ref", "--format=%(refname)", "refs/repobus/events/a7") != ""
+
+
 def test_another_write_between_probe_and_patch_leaves_no_patch(repo: Path) -> None:
     bus = open_bus(repo)
     common = str(bus.repo.common_dir)

@@ -24,7 +24,7 @@ import os
 import time
 
 from repobus.errors import RemoteError
-from repobus.git import fingerprint, gitcmd, refsdisk
+from repobus.git import fingerprint, refsdisk
 from repobus.git.gitcmd import COUNTS
 from repobus.records.layout import LOG_KINDS, ROOT
 from repobus.store import files, locks
@@ -128,9 +128,10 @@ class GroupPush(RemoteTracking):
                 unpushed_marker(self.repo, False)
                 files.write_small(self._published, gen)
                 return None
+            # git moves the tracking refs itself: not counted in the write generation, which
+            # stands for the bus's refs (refs/repobus/*) that the status snapshot and the
+            # mirror are made from - a snapshot this clone's append patched stays current
             res = self.remote.push_logs(ahead)
-            if res.accepted:  # git moved tracking refs: count them in the write generation
-                gitcmd.counted(self.repo.root, "", True)
             try:
                 res.raise_refusal(self.remote.name, "push of the bus's records")
             except RemoteError as exc:

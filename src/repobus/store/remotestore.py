@@ -22,7 +22,7 @@ import time
 
 from repobus.errors import CasFailed, UnknownOutcomeError
 from repobus.records.layout import ROOT
-from repobus.store import archive
+from repobus.store import archive, snappatch
 from repobus.store.base import Entry, Slot
 from repobus.store.failures import Failure
 from repobus.store.grouppush import GroupPush
@@ -69,10 +69,13 @@ class RemoteGitStore(GroupPush):
             return slot
         rec, oid = self.prepare(kind, key, record, expect)
         old = archive.old_value(expect)
+        probe = snappatch.probe(self.repo.common_dir, self.use_index)
         with self.operation():
             slot = self._put_remote(Slot(kind, key, rec, oid), old)
         if kind == "claims" and rec.get("status") in archive.FINISHED:
             self.archive_finished()
+        else:  # the status snapshot as a rebuild would give it (store/snappatch.py)
+            snappatch.apply(probe, claims=[(key, slot.record)] if kind == "claims" else [])
         return self.remember(slot)  # read back without git while its ref names it
 
     def _archive_lease(self, kind: str, old: str | None) -> list[tuple[str, str, str | None]]:
@@ -205,6 +208,26 @@ class RemoteGitStore(GroupPush):
                 self._publish_own(kind, writer, entry.pos)
             return entry
 
+    def _both_landed(
+        self,
+        landed: tuple[Slot, Slot],
+        tip: Slot | None,
+        guard: Slot,
+        probe: snappatch.Probe | None,
+    ) -> Entry:
+        """A guarded record and its heartbeat the remote took together: move the local refs,
+        and patch the status snapshot as a rebuild would give it (store/snappatch.py)."""
+        entry, beat = landed
+        ref, gref = self.ref(entry.kind, entry.key), self.ref(beat.kind, beat.key)
+        self._accepted(ref, entry.version, tip.version if tip else None)
+        self._accepted(gref, beat.version, guard.version)
+        snappatch.apply(
+            probe,
+            events=[(ref, entry.record)] if entry.kind == "events" else [],
+            claims=[(beat.key, beat.record)] if beat.kind == "claims" else [],
+        )
+        return Entry(entry.record, entry.key, entry.version)
+
     def _append_fenced(
         self, kind: str, writer: str, record: dict[str, Any], guard: Slot
     ) -> Entry | None:
@@ -230,13 +253,13 @@ class RemoteGitStore(GroupPush):
                 beat.pop("previous_holder", None)
                 brec, boid = self.prepare(guard.kind, guard.key, beat, guard)
                 tracked = self.tracking_of(ref)
+                probe = snappatch.probe(self.repo.common_dir, self.use_index)
                 res = self.remote.push(
                     [(oid, ref, tracked), (boid, gref, guard.version)], atomic=True
                 )
+                landed = (Slot(kind, writer, rec, oid), Slot(guard.kind, guard.key, brec, boid))
                 if res.ok:
-                    self._accepted(ref, oid, tip.version if tip else None)
-                    self._accepted(gref, boid, guard.version)
-                    return Entry(rec, writer, oid)
+                    return self._both_landed(landed, tip, guard, probe)
                 res.raise_refusal(self.remote.name, f"push of {kind[:-1]} {ref}; nothing written")
                 if not res.rejected:
                     failure = res.failure or Failure("transport", "push failed")
@@ -246,9 +269,7 @@ class RemoteGitStore(GroupPush):
                         else self._resolve(ref, oid, tracked)
                     )
                     if verdict == "applied":  # atomic: the heartbeat landed with it
-                        self._accepted(ref, oid, tip.version if tip else None)
-                        self._accepted(gref, boid, guard.version)
-                        return Entry(rec, writer, oid)
+                        return self._both_landed(landed, tip, guard, probe)
                     # Queue this very commit: should the remote hold it after all, the next
                     # push finds it there, so it can never be published twice.
                     if self._set(ref, oid, tip.version if tip else None):
