@@ -1,4 +1,4 @@
-"""The clone's turn locks (store/locks.py `flock_within`): a wait is bounded; a lock given up
+"""The clone's turn locks (store/files.py `locked_within`): a wait is bounded; a lock given up
 on is not left held; shared holders do not exclude each other but do exclude a writer."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from repobus.store.locks import flock_within
+from repobus.store.files import locked_within
 
 
 def _hold(path: Path, mode: int) -> int:
@@ -20,12 +20,12 @@ def test_a_held_lock_is_waited_for_within_the_bound_then_free_again(tmp_path: Pa
     lock = tmp_path / "locks" / "turn.lock"
     lock.parent.mkdir()
     fd = _hold(lock, fcntl.LOCK_EX)
-    with flock_within(lock, 0.2) as got:
+    with locked_within(lock, 0.2) as got:
         assert got is False  # held elsewhere: given up on after the wait
     os.close(fd)
     # the helper that was still waiting must not keep it: it is free for the next comer
     for _ in range(100):
-        with flock_within(lock, 0.05) as got:
+        with locked_within(lock, 0.05) as got:
             if got:
                 break
     assert got
@@ -40,13 +40,13 @@ def test_shared_holds_exclude_only_the_exclusive_one(tmp_path: Path) -> None:
     lock = tmp_path / "turn.lock"
     fd = _hold(lock, fcntl.LOCK_SH)
     try:
-        with flock_within(lock, 0.1, shared=True) as got:
+        with locked_within(lock, 0.1, shared=True) as got:
             assert got is True
-        with flock_within(lock, 0.1) as got:
+        with locked_within(lock, 0.1) as got:
             assert got is False
     finally:
         os.close(fd)
-    with flock_within(lock, 1.0) as got:
+    with locked_within(lock, 1.0) as got:
         assert got is True
 
 
@@ -56,5 +56,5 @@ def test_a_wait_ends_when_the_holder_lets_go(tmp_path: Path) -> None:
     lock = tmp_path / "turn.lock"
     fd = _hold(lock, fcntl.LOCK_EX)
     threading.Timer(0.2, os.close, (fd,)).start()
-    with flock_within(lock, 30.0) as got:
+    with locked_within(lock, 30.0) as got:
         assert got is True

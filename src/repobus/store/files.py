@@ -30,27 +30,60 @@ def locked(lock_path: Path) -> Iterator[None]:
 
 
 @contextmanager
-def locked_within(lock_path: Path, wait: float) -> Iterator[bool]:
-    """An exclusive flock on `lock_path`, waited for at most `wait` seconds (0: one try);
-    yields whether it is held.  The kernel drops it if the holder dies."""
-    import time
-
+def locked_within(lock_path: Path, wait: float, shared: bool = False) -> Iterator[bool]:
+    """A flock on `lock_path` (exclusive, or `shared`), waited for at most `wait` seconds
+    (0: one try); yields whether it is held.  A wait blocks in the kernel, in a helper
+    thread while this one waits on an event, so it costs no CPU; a lock given up on is never
+    left held (the helper drops it the moment it gets it).  The kernel drops a lock whose
+    holder dies."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
-        deadline = time.monotonic() + max(wait, 0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    yield False
-                    return
-                time.sleep(0.005)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        got = _blocking(lock_path, mode, wait) if wait > 0 else None
+        if got is None:
+            yield False
+            return
+        fd = got
+    try:
         yield True
     finally:
-        os.close(fd)
+        os.close(fd)  # closing the only descriptor of the open file drops its flock
+
+
+def _blocking(path: Path, mode: int, wait: float) -> int | None:
+    """The descriptor holding `mode` on `path` once a helper thread got it within `wait`
+    seconds; None when time ran out (the helper then drops it as soon as it gets it)."""
+    import threading
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    done = threading.Event()
+    guard = threading.Lock()
+    state = {"abandoned": False, "failed": False}
+
+    def take() -> None:
+        try:
+            fcntl.flock(fd, mode)
+        except OSError:
+            state["failed"] = True
+        with guard:
+            if state["abandoned"]:
+                os.close(fd)  # the waiter left: never keep a lock nobody uses
+                return
+            done.set()
+
+    threading.Thread(target=take, name="repobus-flock", daemon=True).start()
+    done.wait(wait)
+    with guard:
+        if done.is_set() and not state["failed"]:
+            return fd
+        state["abandoned"] = True
+        if done.is_set():  # the helper failed: nothing held, the descriptor is ours to close
+            os.close(fd)
+    return None
 
 
 def write_all(fd: int, raw: bytes) -> None:

@@ -27,7 +27,7 @@ from repobus.errors import RemoteError
 from repobus.git import fingerprint, refsdisk
 from repobus.git.gitcmd import COUNTS
 from repobus.records.layout import LOG_KINDS, ROOT
-from repobus.store import files, locks
+from repobus.store import files
 from repobus.store.remotesync import RemoteTracking, unpushed_marker
 
 TYPE_CHECKING = False
@@ -50,7 +50,7 @@ class GroupPush(RemoteTracking):
         """The clone's push turn, held exclusively through a push; a `shared` hold is had
         once no push of this clone is in flight (all such waiters wake at once).  Waited
         for at most the operation's remaining time, blocked in the kernel."""
-        return locks.flock_within(self._turn, self.remote.remaining(), shared)
+        return files.locked_within(self._turn, self.remote.remaining(), shared)
 
     def _carried(self, ref: str, oid: str) -> bool:
         """Whether `ref`'s tracking ref is `oid`, read from the ref files without git

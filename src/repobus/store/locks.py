@@ -1,25 +1,11 @@
-"""Ref locks of the bus: which lock files there are, and what a failed ref update means; and
-the clone's advisory turn locks, waited for without polling.
-
-Invariants: a wait for a turn lock blocks in the kernel (flock) and costs no CPU; it is
-bounded in time; a lock given up on is never left held (the thread that waited drops it the
-moment it gets it); the kernel drops a lock whose holder died.
-"""
+"""Ref locks of the bus: which lock files there are, and what a failed ref update means."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from repobus.errors import GitError, LockedError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 def ref_lock_files(common: Path) -> list[Path]:
@@ -69,56 +55,3 @@ def update_failed(ref: str, code: int, stderr: str, lock_stale: int) -> Exceptio
             f"automatically once {lock_stale}s old, or run `repobus doctor --fix`",
         )
     return GitError(("git", "update-ref", ref), code, stderr)
-
-
-@contextmanager
-def flock_within(path: Path, wait: float, shared: bool = False) -> Iterator[bool]:
-    """A flock on `path` (exclusive, or `shared`), waited for at most `wait` seconds; yields
-    whether it is held.  Taken at once when free; otherwise a helper thread blocks in the
-    kernel for it while this one waits on an event, so a long wait costs no CPU."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        got = _blocking(path, mode, wait)
-        if got is None:
-            yield False
-            return
-        fd = got
-    try:
-        yield True
-    finally:
-        os.close(fd)  # closing the only descriptor of the open file drops its flock
-
-
-def _blocking(path: Path, mode: int, wait: float) -> int | None:
-    """The descriptor holding `mode` on `path` once a helper thread got it within `wait`
-    seconds; None when time ran out (the helper then drops it as soon as it gets it)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    done = threading.Event()
-    guard = threading.Lock()
-    state = {"abandoned": False, "failed": False}
-
-    def take() -> None:
-        try:
-            fcntl.flock(fd, mode)
-        except OSError:
-            state["failed"] = True
-        with guard:
-            if state["abandoned"]:
-                os.close(fd)  # the waiter left: never keep a lock nobody uses
-                return
-            done.set()
-
-    threading.Thread(target=take, name="repobus-flock", daemon=True).start()
-    done.wait(max(wait, 0.0))
-    with guard:
-        if done.is_set() and not state["failed"]:
-            return fd
-        state["abandoned"] = True
-        if done.is_set():  # the helper failed: nothing held, the descriptor is ours to close
-            os.close(fd)
-    return None
