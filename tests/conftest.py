@@ -122,13 +122,18 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Run]:
 
 
 def run_console(
-    *args: str, cwd: Path, agent: str | None = None, timeout: float = 60
+    *args: str,
+    cwd: Path,
+    agent: str | None = None,
+    timeout: float = 60,
+    flags: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """`python [FLAGS] -m repobus ARGS` in `cwd`, as a user's shell would start it."""
     env = dict(os.environ)
     if agent:
         env["REPOBUS_AGENT"] = agent
     return subprocess.run(
-        [sys.executable, "-m", "repobus", *args],
+        [sys.executable, *flags, "-m", "repobus", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import claims_of_every_kind, git
+from conftest import claims_of_every_kind, git, run_console
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -150,13 +150,7 @@ def settled(repo: Path) -> None:
 def busy(repo: Path) -> Path:
     from repobus.bus import open_bus
 
-    run = subprocess.run(
-        [sys.executable, "-m", "repobus", "init", "--agent", "a1"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_console("init", "--agent", "a1", cwd=repo)
     assert run.returncode == 0, run.stderr
     bus = open_bus(repo)
     bus.claim("a1", "T-1", ttl=3600)

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import git
+from conftest import git, run_console
 
 from repobus.store import snapshot
 
@@ -50,13 +50,7 @@ def masked(out: bytes) -> tuple[bytes, list[int]]:
 def _every_kind(repo: Path) -> None:
     from repobus.bus import open_bus, with_config
 
-    init = subprocess.run(
-        [sys.executable, "-m", "repobus", "init", "--agent", "a1"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    init = run_console("init", "--agent", "a1", cwd=repo)
     assert init.returncode == 0, init.stderr
     git(repo, "config", "repobus.leaseGrace", "1h")
     bus = open_bus(repo)

@@ -5,16 +5,13 @@ the index would build, and must never be used once another write could be missin
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import claims_of_every_kind, git
+from conftest import claims_of_every_kind, git, run_console
 
 from repobus.bus import open_bus
 from repobus.git import fingerprint
@@ -81,36 +78,15 @@ def test_each_write_patches_the_snapshot_as_a_rebuild_would(repo: Path) -> None:
 @pytest.mark.parametrize("mirror", ["false", "true"])
 def test_status_right_after_a_write_is_served_lean_and_right(repo: Path, mirror: str) -> None:
     git(repo, "config", "repobus.mirror", mirror)
-    run = subprocess.run(
-        [sys.executable, "-m", "repobus", "init", "--agent", "a1"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_console("init", "--agent", "a1", cwd=repo)
     assert run.returncode == 0, run.stderr
     bus = open_bus(repo)
     claims_of_every_kind(bus)
     _settled(bus)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for i in range(3):
-        w = subprocess.run(
-            [sys.executable, "-m", "repobus", "log", "--event", "status", "--summary", f"w{i}"],
-            cwd=repo,
-            env={**env, "REPOBUS_AGENT": "a7"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        w = run_console("log", "--event", "status", "--summary", f"w{i}", cwd=repo, agent="a7")
         assert w.returncode == 0, w.stderr
-        res = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "repobus", "status", "--json"],
-            cwd=repo,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        res = run_console("status", "--json", cwd=repo, flags=("-X", "importtime"))
         assert res.returncode == 0, res.stderr[-2000:]
         assert "repobus.cli.commands" not in res.stderr, "the full command answered"
         doc = json.loads(res.stdout)
@@ -121,15 +97,6 @@ def test_status_right_after_a_write_is_served_lean_and_right(repo: Path, mirror:
         want = [{k: v for k, v in c.items() if k not in clock} for c in ref["claims"]]
         assert strip == want
         assert doc["events"] == ref["events"]
-
-
-def _repobus(cwd: Path, *args: str, agent: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    if agent:
-        env["REPOBUS_AGENT"] = agent
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_status_right_after_a_remote_write_is_served_lean_and_right(
@@ -149,9 +116,9 @@ def test_status_right_after_a_remote_write_is_served_lean_and_right(
         ("send", "--task", "T-2", "--type", "note", "--summary", "m1"),
     ]
     for args in writes:
-        w = _repobus(clone, "-m", "repobus", *args, agent="a7")
+        w = run_console(*args, cwd=clone, agent="a7")
         assert w.returncode == 0 and w.stderr == "", (args, w.stderr)
-        res = _repobus(clone, "-X", "importtime", "-m", "repobus", "status", "--json")
+        res = run_console("status", "--json", cwd=clone, flags=("-X", "importtime"))
         assert res.returncode == 0, res.stderr[-2000:]
         assert "repobus.cli.commands" not in res.stderr, f"the full command answered after {args}"
         doc = json.loads(res.stdout)
