@@ -26,7 +26,7 @@ import time
 from repobus.errors import RemoteError
 from repobus.git import fingerprint, refsdisk
 from repobus.git.gitcmd import COUNTS
-from repobus.records.layout import LOG_KINDS, ROOT
+from repobus.records.layout import LOG_KINDS
 from repobus.store import files
 from repobus.store.remotesync import RemoteTracking, unpushed_marker
 
@@ -123,7 +123,7 @@ class GroupPush(RemoteTracking):
         the caller's chain, refused along with the rest when the whole push is."""
         for _ in range(8):
             gen, mine = fingerprint.generation(self._common), COUNTS.bumps
-            ahead = self._logs_ahead(*self._log_heads())
+            ahead = self._logs_ahead(*self._both_heads(LOG_KINDS))
             if not ahead:
                 unpushed_marker(self.repo, False)
                 files.write_small(self._published, gen)
@@ -156,16 +156,6 @@ class GroupPush(RemoteTracking):
                 files.write_small(self._published, now)
             return None  # a record appended since is its writer's to push
         return None
-
-    def _log_heads(self) -> tuple[dict[str, str], dict[str, str]]:
-        """The log chains' local tips and tracking tips: from the ref files when there are
-        few (git/refsdisk), else one `for-each-ref`."""
-        track = self.remote.track_prefix
-        kinds = [f"{ROOT}/{k}/" for k in LOG_KINDS]
-        tips = self._tips_under(*kinds, *(f"{track}{k}/" for k in LOG_KINDS))
-        local = {r: o for r, o in tips.items() if r.startswith(ROOT + "/")}
-        tracking = {f"{ROOT}/{r[len(track) :]}": o for r, o in tips.items() if r.startswith(track)}
-        return local, tracking
 
     @property
     def _common(self) -> str:

@@ -148,16 +148,19 @@ class RemoteTracking(GitStore):
                 out[self._name(r)] = count
         return out
 
-    def _both_heads(self) -> tuple[dict[str, str], dict[str, str]]:
-        """Local bus refs and their tracking refs, in one git call."""
-        prefix = self.remote.track_prefix
-        res = self.repo.git("for-each-ref", "--format=%(refname) %(objectname)", f"{ROOT}/", prefix)
+    def _both_heads(
+        self, kinds: tuple[str, ...] | None = None
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Local bus refs and their tracking refs (of `kinds`, else all), in at most one git
+        call: from the ref files when there are few (git/refsdisk)."""
+        track = self.remote.track_prefix
+        under = [""] if kinds is None else [f"{k}/" for k in kinds]
+        tips = self._tips_under(*(f"{ROOT}/{u}" for u in under), *(track + u for u in under))
         local: dict[str, str] = {}
         tracking: dict[str, str] = {}
-        for line in res.stdout.decode().splitlines():
-            name, _, oid = line.partition(" ")
-            if name.startswith(prefix):
-                tracking[f"{ROOT}/{name[len(prefix) :]}"] = oid
+        for name, oid in tips.items():
+            if name.startswith(track):
+                tracking[f"{ROOT}/{name[len(track) :]}"] = oid
             else:
                 local[name] = oid
         return local, tracking
