@@ -8,6 +8,7 @@ import statistics
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ZERO = "0" * 40
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -59,3 +60,16 @@ def p95(xs: Sequence[float]) -> float:
         return float("nan")
     s = sorted(xs)
     return s[min(len(s) - 1, max(0, math.ceil(0.95 * len(s)) - 1))]
+
+
+def terminate(proc: subprocess.Popen[Any]) -> None:
+    """Stop a process this benchmark started, by its own handle (PID): SIGTERM, then SIGKILL
+    when it has not ended within 10 s."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -13,7 +13,8 @@ passed, and prints one line:
 and, on stderr, one line `stats {json}`: what the calls cost this process - git processes
 started (by subcommand), CPU seconds of the process and of its children (git), seconds
 inside each git subcommand (`wall_<name>`), and seconds spent waiting for the clone's push
-turn (store/locks.py `flock_within`: for a push in flight to end, and for the turn).
+turn (store/files.py `locked_within` on `push-all.lock`: for a push in flight to end, and
+for the turn).
 
 Every call that returned acknowledged its event: the events n in range(CALLS) except the
 FAILED ones (comma-separated n, or `-`) must all reach the remote.  A failed call's event
@@ -37,7 +38,8 @@ if TYPE_CHECKING:
 
 def _spy() -> tuple[Counter[str], list[float]]:
     """Count the git processes started (every subprocess call goes through Popen) and time
-    the waits for the push turn (locks.flock_within, when repobus is importable)."""
+    the waits for the push turn (files.locked_within on push-all.lock, when repobus is
+    importable)."""
     import subprocess
 
     gits: Counter[str] = Counter()
@@ -52,20 +54,21 @@ def _spy() -> tuple[Counter[str], list[float]]:
 
     subprocess.Popen.__init__ = counted  # type: ignore[method-assign]
     try:
-        from repobus.store import locks
+        from repobus.store import files
     except ImportError:  # the bare reference runs without repobus on the path
         return gits, waits
-    inner = locks.flock_within
+    inner = files.locked_within
 
     @contextmanager
     def timed(path: object, wait: float, shared: bool = False) -> Iterator[bool]:
         t0 = time.perf_counter()
         with inner(path, wait, shared) as got:  # type: ignore[arg-type]
-            waits[0] += time.perf_counter() - t0
-            waits[1] += 1
+            if getattr(path, "name", "") == "push-all.lock":  # the push turn, not the fetch's
+                waits[0] += time.perf_counter() - t0
+                waits[1] += 1
             yield got
 
-    locks.flock_within = timed  # type: ignore[assignment]
+    files.locked_within = timed  # type: ignore[assignment]
     from repobus.git import gitcmd
 
     run = gitcmd.run

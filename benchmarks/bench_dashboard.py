@@ -26,29 +26,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks._common import p95
-from benchmarks.bench import Ctx, Row, _run
+from benchmarks._common import p95, terminate
+from benchmarks.bench import Ctx, Row
+from benchmarks.bench_reads import upgraded_bus
 
 TTFB_MS = 100.0
 LATENCY_P95_MS = 300.0
 WRITE_RATE = 20.0
 WRITERS = 4
 HERE = Path(__file__).resolve().parent
-
-
-def _bus(ctx: Ctx, name: str, events: int, tasks: int) -> Path:
-    from benchmarks.gen import generate
-    from repobus.bus import open_bus
-
-    repo = ctx.root / name
-    t0 = time.perf_counter()
-    generate(repo, events=events, tasks=tasks, agents=200, env=ctx.env)
-    _run([ctx.exe, "init", "--no-remote", "--agent", "bench"], repo, ctx.env)
-    bus = open_bus(repo)
-    bus.store.archive_finished(force=True)  # as an upgraded bus keeps finished claims
-    bus.store.index.catch_up()  # type: ignore[union-attr]
-    ctx.log(f"  {name}: {events} events, {tasks} tasks in {time.perf_counter() - t0:.1f} s")
-    return repo
 
 
 @contextmanager
@@ -61,12 +47,7 @@ def _server(ctx: Ctx, repo: Path) -> Iterator[tuple[str, int]]:
         info = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
         yield str(info["host"]), int(info["port"])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        terminate(proc)
 
 
 def _ttfb(addr: tuple[str, int], path: str) -> tuple[float, bytes]:
@@ -108,7 +89,7 @@ def _ttfb_rows(ctx: Ctx) -> list[Row]:
     medians: dict[tuple[str, int], float] = {}
     rows: list[Row] = []
     for size in sizes:
-        repo = _bus(ctx, f"dash-{size}", size, 10_000)
+        repo = upgraded_bus(ctx, f"dash-{size}", size, 10_000)
         with _server(ctx, repo) as addr:
             paths = _paths(repo, addr)
             floor: list[float] = []
@@ -195,7 +176,7 @@ def _latencies(done: list[float], got: list[tuple[float, float]]) -> list[float]
 
 def _live_rows(ctx: Ctx) -> list[Row]:
     seconds = 5.0 if ctx.quick else 15.0
-    repo = _bus(ctx, "dash-live", 20_000, 2_000)
+    repo = upgraded_bus(ctx, "dash-live", 20_000, 2_000)
     with _server(ctx, repo) as addr:
         overview = [_ttfb(addr, "/")[0] for _ in range(3 if ctx.quick else 7)]
         listener = _Listener(addr)

@@ -25,7 +25,9 @@ TOKENS_MAX = 5_000
 LATENCY_MS = 50.0
 
 
-def _bus(ctx: Ctx, name: str, events: int, tasks: int) -> Any:
+def upgraded_bus(ctx: Ctx, name: str, events: int, tasks: int) -> Path:
+    """A generated bus (`benchmarks.gen`, 200 agents) set up as a user's is, in the layout it
+    has once upgraded: finished claims in the archive (store/archive.py), the index built."""
     from benchmarks.gen import generate
     from repobus.bus import open_bus
 
@@ -34,11 +36,16 @@ def _bus(ctx: Ctx, name: str, events: int, tasks: int) -> Any:
     generate(repo, events=events, tasks=tasks, agents=200, env=ctx.env)
     _run([ctx.exe, "init", "--no-remote", "--agent", "bench"], repo, ctx.env)
     bus = open_bus(repo)
-    # the layout a bus has once upgraded: finished claims in the archive (store/archive.py)
     bus.store.archive_finished(force=True)
     bus.store.index.catch_up()  # type: ignore[union-attr]
     ctx.log(f"  {name}: {events} events, {tasks} tasks in {time.perf_counter() - t0:.1f} s")
-    return bus
+    return repo
+
+
+def _bus(ctx: Ctx, name: str, events: int, tasks: int) -> Any:
+    from repobus.bus import open_bus
+
+    return open_bus(upgraded_bus(ctx, name, events, tasks))
 
 
 def _size_rows(ctx: Ctx) -> list[Row]:

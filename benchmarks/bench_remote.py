@@ -26,7 +26,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks._common import EMPTY_TREE, git, median, p95
+from benchmarks._common import EMPTY_TREE, git, median, p95, terminate
 from benchmarks.bench import (
     HERE,
     Ctx,
@@ -115,13 +115,8 @@ class Daemon:
         return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc is not None:
+            terminate(self.proc)
         self.proc = None
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import git, median, p95
+from benchmarks._common import git, median, p95, terminate
 from benchmarks.bench import Ctx, Row, _latency_row, _ms, _pair, _run
 from repobus.records.shown import PAGE_SIZE
 
@@ -287,13 +287,7 @@ def _watch(ctx: Ctx, repo: Path, n_events: int, idle_s: float, label: str) -> li
         if p.poll() is not None:
             raise RuntimeError("repobus watch --follow exited while idle")
     finally:
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        terminate(p)
         errf.close()
     ms = _ms(lat)
     return [
