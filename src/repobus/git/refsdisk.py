@@ -118,15 +118,10 @@ def _from_loose(common: str, base: str, out: dict[str, str]) -> bool:
     seen = 0
     while stack:
         folder, name = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            continue
-        except OSError:
+        entries = _listing(folder)
+        if entries is None:
             return False
         for entry in entries:
-            if entry.name.endswith(".lock"):
-                continue
             seen += 1
             if seen > MOST:
                 return False
@@ -135,6 +130,16 @@ def _from_loose(common: str, base: str, out: dict[str, str]) -> bool:
             elif not _read_into(entry.path, f"{name}/{entry.name}", out):
                 return False
     return True
+
+
+def _listing(folder: str) -> list[os.DirEntry[str]] | None:
+    """A folder's entries but git's lock files; [] when it is gone; None when unreadable."""
+    try:
+        return [e for e in os.scandir(folder) if not e.name.endswith(".lock")]
+    except FileNotFoundError:
+        return []
+    except OSError:
+        return None
 
 
 def _read_into(path: str, ref: str, out: dict[str, str]) -> bool:
